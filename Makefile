@@ -1,0 +1,54 @@
+# Quick start: `make run` (set up and chat) and `make test` (set up and run the checks).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: setup dataset run test lint typecheck pytest catalog bench eval clean
+
+setup: $(STAMP) dataset
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@# torch first, pinned: the CPU wheel on local disk (anything else downloads gigabytes)
+	@$(PY) -m pip install -q torch==2.13.0
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+dataset:
+	@if [ -z "$$FASHIONM3_FASHION_MNIST_DIR" ] && [ ! -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ]; then \
+		echo "Installing Debian's dataset-fashion-mnist ..."; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+run: setup
+	@$(BIN)/fashionm3 chat
+
+catalog: setup
+	@$(BIN)/fashionm3 catalog build
+
+lint: $(STAMP)
+	@$(BIN)/ruff check agent tools evals graph.py tests benchmarks
+
+typecheck: $(STAMP)
+	@$(BIN)/mypy
+
+pytest: setup
+	@$(PY) -m pytest -q -ra
+
+test: setup lint typecheck pytest
+
+eval: setup
+	@$(BIN)/fashionm3 eval evals/conversations
+
+bench: setup
+	@$(PY) benchmarks/bench_catalog.py
+	@$(PY) benchmarks/bench_turn.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,329 @@
+"""The catalog: items on disk (``catalog.jsonl`` is the source of truth) indexed in Chroma.
+
+A catalog folder holds ``catalog.jsonl`` (one :class:`Item` a line), ``images/``, ``outfits.json``
+(curated outfits) and ``manifest.json``. The Chroma collection holds one vector per item (MiniLM
+embedding of :meth:`Item.document`) with filterable metadata: category, color, price, in_stock,
+stock, styles (list), material, brand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.catalog.models import Item, Outfit, SearchFilters
+from agent.chroma import get_client
+from agent.embeddings import ChromaTextEmbeddingFunction, TextEmbedder, get_text_embedder
+
+
+class CatalogError(Exception):
+    """A catalog problem the user can fix (the message says how)."""
+
+
+class CatalogEmptyError(CatalogError):
+    """The catalog has no items."""
+
+
+class UnknownItemError(CatalogError, KeyError):
+    """No item has the requested id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown item"
+
+
+@dataclass
+class ScoredItem:
+    """An item with its semantic similarity to the query (cosine, higher is closer)."""
+
+    item: Item
+    score: float
+
+
+def collection_name_for(catalog_dir: str | Path) -> str:
+    """Return a Chroma collection name unique to a catalog folder (several catalogs can share a DB)."""
+    digest = hashlib.sha1(str(Path(catalog_dir).resolve()).encode()).hexdigest()[:12]
+    return f"catalog-{digest}"
+
+
+def _metadata(item: Item) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "category": item.category,
+        "color": item.color,
+        "price": float(item.price),
+        "stock": int(item.stock),
+        "in_stock": item.in_stock,
+        "material": item.material.lower(),
+        "brand": item.brand,
+    }
+    if item.styles:
+        meta["styles"] = list(item.styles)
+    return meta
+
+
+def where_clause(filters: SearchFilters) -> dict[str, Any] | None:
+    """Translate filters into a Chroma ``where`` clause (``exclude_ids`` is applied afterwards)."""
+    clauses: list[dict[str, Any]] = []
+    if filters.in_stock:
+        clauses.append({"in_stock": True})
+    if filters.categories:
+        clauses.append({"category": {"$in": list(filters.categories)}})
+    if filters.exclude_categories:
+        clauses.append({"category": {"$nin": list(filters.exclude_categories)}})
+    if filters.colors:
+        clauses.append({"color": {"$in": list(filters.colors)}})
+    if filters.exclude_colors:
+        clauses.append({"color": {"$nin": list(filters.exclude_colors)}})
+    if filters.materials:
+        clauses.append({"material": {"$in": [m.lower() for m in filters.materials]}})
+    if filters.exclude_materials:
+        clauses.append({"material": {"$nin": [m.lower() for m in filters.exclude_materials]}})
+    if filters.min_price is not None:
+        clauses.append({"price": {"$gte": float(filters.min_price)}})
+    if filters.max_price is not None:
+        clauses.append({"price": {"$lte": float(filters.max_price)}})
+    if filters.styles:
+        style_clauses: list[dict[str, Any]] = [{"styles": {"$contains": s}} for s in filters.styles]
+        clauses.append(style_clauses[0] if len(style_clauses) == 1 else {"$or": style_clauses})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Catalog:
+    """Items of one catalog folder, their Chroma index, and the curated outfits."""
+
+    def __init__(
+        self,
+        catalog_dir: str | Path,
+        chroma_path: str = "",
+        chroma_url: str = "",
+        embedder: TextEmbedder | None = None,
+    ) -> None:
+        self.dir = Path(catalog_dir)
+        self.chroma_path = chroma_path or str(self.dir.parent / "chroma")
+        self.chroma_url = chroma_url
+        self.embedder = embedder or get_text_embedder()
+        self.items: dict[str, Item] = {}
+        self.outfits: list[Outfit] = []
+        self._collection: Any = None
+        self._lock = threading.RLock()
+        self.reload()
+
+    # -- files -------------------------------------------------------------------------------
+
+    @property
+    def items_path(self) -> Path:
+        """The JSONL file holding the items."""
+        return self.dir / "catalog.jsonl"
+
+    @property
+    def outfits_path(self) -> Path:
+        """The JSON file holding the curated outfits."""
+        return self.dir / "outfits.json"
+
+    def reload(self) -> None:
+        """Read items and outfits from disk."""
+        with self._lock:
+            self.items = {}
+            if self.items_path.is_file():
+                with self.items_path.open(encoding="utf-8") as fh:
+                    for line in fh:
+                        if line.strip():
+                            item = Item.model_validate_json(line)
+                            self.items[item.id] = item
+            self.outfits = []
+            if self.outfits_path.is_file():
+                raw = json.loads(self.outfits_path.read_text(encoding="utf-8"))
+                self.outfits = [Outfit.model_validate(o) for o in raw]
+
+    def save(self) -> None:
+        """Write items and outfits to disk atomically."""
+        with self._lock:
+            lines = "".join(item.model_dump_json() + "\n" for item in self.items.values())
+            _atomic_write(self.items_path, lines)
+            _atomic_write(
+                self.outfits_path, json.dumps([o.model_dump() for o in self.outfits], indent=1) + "\n"
+            )
+
+    def image_path(self, item: Item) -> Path | None:
+        """Return the absolute path of an item's image, or None when it has none."""
+        if not item.image:
+            return None
+        p = Path(item.image)
+        return p if p.is_absolute() else (self.dir / p).resolve()
+
+    # -- index -------------------------------------------------------------------------------
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection of this catalog (created on first use)."""
+        if self._collection is None:
+            client = get_client(self.chroma_path, self.chroma_url)
+            self._collection = client.get_or_create_collection(
+                collection_name_for(self.dir),
+                embedding_function=ChromaTextEmbeddingFunction(self.embedder),  # type: ignore[arg-type]
+                metadata={"hnsw:space": "cosine"},
+            )
+        return self._collection
+
+    def index_count(self) -> int:
+        """Number of vectors in the index."""
+        return int(self.collection.count())
+
+    def upsert(
+        self,
+        items: Iterable[Item],
+        progress: Callable[[int], None] | None = None,
+        batch_size: int = 256,
+    ) -> tuple[int, int]:
+        """Add or update items (by id) in memory, on disk and in the index.
+
+        Returns:
+            ``(added, updated)`` counts.
+        """
+        items = list(items)
+        with self._lock:
+            added = sum(1 for it in items if it.id not in self.items)
+            for start in range(0, len(items), batch_size):
+                batch = items[start : start + batch_size]
+                vecs = self.embedder.encode([it.document() for it in batch])
+                self.collection.upsert(
+                    ids=[it.id for it in batch],
+                    embeddings=vecs,
+                    metadatas=[_metadata(it) for it in batch],
+                    documents=[it.document() for it in batch],
+                )
+                for it in batch:
+                    self.items[it.id] = it
+                if progress:
+                    progress(len(batch))
+            self.save()
+        return added, len(items) - added
+
+    def reindex(self, progress: Callable[[int], None] | None = None) -> None:
+        """Rebuild the index from the items on disk."""
+        with self._lock:
+            client = get_client(self.chroma_path, self.chroma_url)
+            try:
+                client.delete_collection(collection_name_for(self.dir))
+            except Exception:  # noqa: BLE001 - absent collection: nothing to delete
+                pass
+            self._collection = None
+            items = list(self.items.values())
+            self.upsert(items, progress=progress)
+
+    def ensure_index(self, progress: Callable[[int], None] | None = None) -> bool:
+        """Reindex when the index does not match the items on disk; return True if it did."""
+        if self.items and self.index_count() != len(self.items):
+            self.reindex(progress=progress)
+            return True
+        return False
+
+    def clear(self) -> None:
+        """Remove every item, outfit and vector of this catalog (files of images are kept)."""
+        with self._lock:
+            client = get_client(self.chroma_path, self.chroma_url)
+            try:
+                client.delete_collection(collection_name_for(self.dir))
+            except Exception:  # noqa: BLE001 - absent collection: nothing to delete
+                pass
+            self._collection = None
+            self.items = {}
+            self.outfits = []
+            self.save()
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def get(self, item_id: str) -> Item:
+        """Return an item by id.
+
+        Raises:
+            UnknownItemError: when no item has that id (the message suggests how to find one).
+        """
+        item = self.items.get(item_id) or self.items.get(item_id.strip().upper())
+        if item is None:
+            raise UnknownItemError(
+                f"No item with id {item_id!r} in the catalog. Use an id from the items shown "
+                "(like SHT-0042), or search first."
+            )
+        return item
+
+    def require_items(self) -> None:
+        """Raise :class:`CatalogEmptyError` when the catalog has no items."""
+        if not self.items:
+            raise CatalogEmptyError(
+                f"The catalog in {self.dir} is empty. Build the default one with `fashionm3 catalog build` "
+                "or import yours with `fashionm3 catalog ingest FILE`."
+            )
+
+    def search(
+        self,
+        query: str | None,
+        filters: SearchFilters | None = None,
+        k: int = 10,
+        query_vector: np.ndarray | None = None,
+    ) -> list[ScoredItem]:
+        """Return up to ``k`` items satisfying ``filters``, most similar to ``query`` first.
+
+        With neither a query nor a vector, a query is composed from the filters, so results are
+        still ranked by meaning rather than arbitrary.
+        """
+        self.require_items()
+        filters = filters or SearchFilters()
+        if query_vector is None:
+            text = (query or "").strip() or describe_filters(filters)
+            query_vector = self.embedder.encode_one(text)
+        exclude = set(filters.exclude_ids or [])
+        n = min(max(k + len(exclude), k * 2), max(1, len(self.items)))
+        res = self.collection.query(
+            query_embeddings=[np.asarray(query_vector, dtype=np.float32)],
+            n_results=n,
+            where=where_clause(filters),
+            include=["distances"],
+        )
+        out: list[ScoredItem] = []
+        for item_id, dist in zip(res["ids"][0], res["distances"][0], strict=True):
+            item = self.items.get(item_id)
+            if item is None or item_id in exclude or not filters.accepts(item):
+                continue
+            out.append(ScoredItem(item=item, score=1.0 - float(dist)))
+            if len(out) >= k:
+                break
+        return out
+
+
+def describe_filters(filters: SearchFilters) -> str:
+    """Compose a short query sentence from filters (used when the shopper gave no free text)."""
+    words: list[str] = []
+    if filters.styles:
+        words.append(" ".join(filters.styles))
+    if filters.colors:
+        words.append(" or ".join(filters.colors))
+    if filters.materials:
+        words.append(" ".join(filters.materials))
+    if filters.categories:
+        words.append(" or ".join(c.replace("_", " ") for c in filters.categories))
+    else:
+        words.append("clothing")
+    return " ".join(words)

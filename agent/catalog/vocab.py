@@ -1,0 +1,245 @@
+"""The catalog contract: canonical categories, colours, styles and materials, with their synonyms.
+
+Categories are the ten Fashion-MNIST classes (DESIGN.md); importers map other taxonomies onto them.
+Colours are lower-case basic names with a reference RGB used for tinting and for checking what an
+image shows. Everything here is plain data, safe to import anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Category = Literal[
+    "top", "trousers", "pullover", "dress", "coat", "sandals", "shirt", "sneakers", "bag", "ankle_boots"
+]
+
+#: Canonical categories in Fashion-MNIST label order (label i is CATEGORIES[i]).
+CATEGORIES: tuple[str, ...] = (
+    "top", "trousers", "pullover", "dress", "coat", "sandals", "shirt", "sneakers", "bag", "ankle_boots",
+)
+
+#: Human names, singular and plural, used in titles and replies.
+CATEGORY_LABELS: dict[str, tuple[str, str]] = {
+    "top": ("top", "tops"),
+    "trousers": ("trousers", "trousers"),
+    "pullover": ("pullover", "pullovers"),
+    "dress": ("dress", "dresses"),
+    "coat": ("coat", "coats"),
+    "sandals": ("sandals", "sandals"),
+    "shirt": ("shirt", "shirts"),
+    "sneakers": ("sneakers", "sneakers"),
+    "bag": ("bag", "bags"),
+    "ankle_boots": ("ankle boots", "ankle boots"),
+}
+
+#: Words shoppers use for each category (lower case; matched on word boundaries, longest first).
+CATEGORY_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "top": ("top", "tops", "t-shirt", "t-shirts", "tshirt", "tshirts", "tee", "tees", "t shirt", "blouse",
+            "blouses", "tank top", "tank", "cami", "camisole", "vest top", "crop top"),
+    "trousers": ("trousers", "trouser", "pants", "jeans", "chinos", "slacks", "leggings", "joggers",
+                 "bottoms", "culottes"),
+    "pullover": ("pullover", "pullovers", "sweater", "sweaters", "jumper", "jumpers", "hoodie", "hoodies",
+                 "cardigan", "cardigans", "sweatshirt", "sweatshirts", "knit", "knitwear"),
+    "dress": ("dress", "dresses", "gown", "gowns", "frock", "sundress", "maxi dress", "midi dress"),
+    "coat": ("coat", "coats", "jacket", "jackets", "parka", "parkas", "blazer", "blazers", "trench",
+             "trench coat", "overcoat", "raincoat", "outerwear", "anorak"),
+    "sandals": ("sandals", "sandal", "flip flops", "flip-flops", "sliders", "slides", "heels",
+                "strappy shoes", "espadrilles"),
+    "shirt": ("shirt", "shirts", "button-down", "button down", "oxford shirt", "flannel", "dress shirt",
+              "polo", "polos"),
+    "sneakers": ("sneakers", "sneaker", "trainers", "trainer", "running shoes", "kicks", "runners",
+                 "tennis shoes", "plimsolls", "gym shoes"),
+    "bag": ("bag", "bags", "handbag", "handbags", "purse", "purses", "tote", "totes", "backpack",
+            "backpacks", "clutch", "clutches", "satchel", "shoulder bag", "crossbody"),
+    "ankle_boots": ("ankle boots", "ankle boot", "boots", "boot", "booties", "chelsea boots",
+                    "ankle_boots", "ankle-boots"),
+}
+
+#: Category groups used by the outfit logic.
+UPPER_BODY = ("top", "shirt", "pullover")
+FOOTWEAR = ("sandals", "sneakers", "ankle_boots")
+ONE_PIECE = ("dress",)
+OUTERWEAR = ("coat",)
+LOWER_BODY = ("trousers",)
+ACCESSORIES = ("bag",)
+
+#: Group words: "shoes" means any footwear, "tops" in a broad sense any upper-body garment.
+GROUP_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "shoes": FOOTWEAR,
+    "shoe": FOOTWEAR,
+    "footwear": FOOTWEAR,
+}
+
+#: Basic colour names with the reference RGB used for tinting catalog images.
+COLORS: dict[str, tuple[int, int, int]] = {
+    "black": (28, 28, 30),
+    "white": (238, 238, 232),
+    "grey": (128, 128, 128),
+    "navy": (28, 38, 96),
+    "blue": (40, 100, 210),
+    "red": (200, 32, 40),
+    "green": (40, 140, 64),
+    "beige": (214, 194, 150),
+    "brown": (118, 72, 38),
+    "pink": (236, 140, 176),
+    "yellow": (236, 206, 40),
+    "purple": (118, 54, 150),
+    "orange": (238, 128, 28),
+}
+
+COLOR_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "black": ("black", "jet black", "ebony"),
+    "white": ("white", "ivory", "off-white", "off white", "snow white"),
+    "grey": ("grey", "gray", "charcoal", "silver", "slate"),
+    "navy": ("navy", "navy blue", "dark blue", "midnight blue"),
+    "blue": ("blue", "light blue", "sky blue", "royal blue", "denim blue", "cobalt", "azure", "teal"),
+    "red": ("red", "burgundy", "crimson", "scarlet", "maroon", "wine", "cherry"),
+    "green": ("green", "olive", "khaki green", "emerald", "sage", "forest green", "mint"),
+    "beige": ("beige", "cream", "tan", "camel", "sand", "nude", "khaki", "stone", "ecru"),
+    "brown": ("brown", "chocolate", "cognac", "coffee", "mocha", "rust"),
+    "pink": ("pink", "blush", "rose", "fuchsia", "magenta", "hot pink", "salmon"),
+    "yellow": ("yellow", "mustard", "lemon", "gold", "golden"),
+    "purple": ("purple", "lilac", "lavender", "violet", "plum", "mauve"),
+    "orange": ("orange", "coral", "peach", "tangerine", "apricot"),
+}
+
+NEUTRAL_COLORS = frozenset({"black", "white", "grey", "navy", "beige", "brown"})
+
+STYLES: tuple[str, ...] = ("casual", "formal", "sporty", "evening", "business", "streetwear", "boho", "classic")
+
+STYLE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "casual": ("casual", "relaxed", "laid-back", "laid back", "everyday", "easygoing", "chill"),
+    "formal": ("formal", "dressy", "smart", "elegant", "dressed up", "dressed-up", "posh", "sophisticated"),
+    "sporty": ("sporty", "athletic", "sport", "sports", "athleisure", "active"),
+    "evening": ("evening", "night out", "party", "glam", "glamorous", "cocktail"),
+    "business": ("business", "office", "professional", "workwear", "corporate"),
+    "streetwear": ("streetwear", "street", "urban", "edgy"),
+    "boho": ("boho", "bohemian", "hippie", "festival"),
+    "classic": ("classic", "timeless", "preppy", "minimalist", "minimal"),
+}
+
+MATERIALS: tuple[str, ...] = (
+    "cotton", "denim", "wool", "linen", "silk", "leather", "suede", "polyester", "cashmere", "canvas", "knit",
+    "mesh", "satin", "fleece", "nylon",
+)
+
+MATERIAL_SYNONYMS: dict[str, tuple[str, ...]] = {m: (m,) for m in MATERIALS}
+MATERIAL_SYNONYMS["leather"] = ("leather", "faux leather", "vegan leather", "pleather")
+
+#: Occasions the shopper names, mapped to the styles that suit them (most suitable first).
+OCCASIONS: dict[str, tuple[str, ...]] = {
+    "dinner": ("evening", "formal", "classic"),
+    "date": ("evening", "classic", "casual"),
+    "party": ("evening", "streetwear"),
+    "wedding": ("formal", "evening"),
+    "funeral": ("formal", "classic"),
+    "interview": ("business", "formal", "classic"),
+    "office": ("business", "formal", "classic"),
+    "work": ("business", "formal", "classic"),
+    "meeting": ("business", "formal"),
+    "conference": ("business", "formal"),
+    "gym": ("sporty",),
+    "run": ("sporty",),
+    "hike": ("sporty", "casual"),
+    "beach": ("casual", "boho"),
+    "holiday": ("casual", "boho"),
+    "vacation": ("casual", "boho"),
+    "festival": ("boho", "streetwear", "casual"),
+    "brunch": ("casual", "classic"),
+    "weekend": ("casual", "streetwear"),
+    "school": ("casual", "classic"),
+    "concert": ("streetwear", "casual", "evening"),
+    "travel": ("casual", "sporty"),
+    "theatre": ("evening", "classic", "formal"),
+    "graduation": ("formal", "classic"),
+}
+
+OCCASION_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "dinner": ("dinner", "dinner party", "restaurant", "supper"),
+    "date": ("date", "date night", "first date"),
+    "party": ("party", "parties", "birthday", "club", "clubbing", "night out", "drinks"),
+    "wedding": ("wedding", "weddings", "wedding guest", "ceremony"),
+    "funeral": ("funeral", "memorial"),
+    "interview": ("interview", "job interview"),
+    "office": ("office",),
+    "work": ("work", "the office", "job"),
+    "meeting": ("meeting", "client meeting", "presentation"),
+    "conference": ("conference",),
+    "gym": ("gym", "workout", "training session", "yoga"),
+    "run": ("run", "running", "jog", "jogging"),
+    "hike": ("hike", "hiking", "walk in the countryside"),
+    "beach": ("beach", "seaside", "pool party", "by the pool"),
+    "holiday": ("holiday", "holidays"),
+    "vacation": ("vacation", "trip"),
+    "festival": ("festival",),
+    "brunch": ("brunch", "lunch", "coffee"),
+    "weekend": ("weekend", "saturday", "sunday", "day off"),
+    "school": ("school", "class", "university", "college", "campus"),
+    "concert": ("concert", "gig"),
+    "travel": ("travel", "flight", "airport"),
+    "theatre": ("theatre", "theater", "opera", "ballet"),
+    "graduation": ("graduation",),
+}
+
+
+def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    alts = sorted({re.escape(w) for w in words}, key=len, reverse=True)
+    return re.compile(r"(?<![a-z])(?:" + "|".join(alts) + r")(?![a-z])")
+
+
+CATEGORY_PATTERNS = {c: _pattern(w) for c, w in CATEGORY_SYNONYMS.items()}
+COLOR_PATTERNS = {c: _pattern(w) for c, w in COLOR_SYNONYMS.items()}
+STYLE_PATTERNS = {s: _pattern(w) for s, w in STYLE_SYNONYMS.items()}
+MATERIAL_PATTERNS = {m: _pattern(w) for m, w in MATERIAL_SYNONYMS.items()}
+OCCASION_PATTERNS = {o: _pattern(w) for o, w in OCCASION_SYNONYMS.items()}
+
+
+def normalize_category(value: str) -> str:
+    """Map a category word or synonym to its canonical name.
+
+    Raises:
+        ValueError: if the word names no known category.
+    """
+    v = value.strip().lower().replace("-", " ")
+    if v.replace(" ", "_") in CATEGORIES:
+        return v.replace(" ", "_")
+    for cat, pat in CATEGORY_PATTERNS.items():
+        if pat.fullmatch(v):
+            return cat
+    raise ValueError(f"unknown category {value!r}; use one of: {', '.join(CATEGORIES)}")
+
+
+def normalize_color(value: str) -> str:
+    """Map a colour word or synonym to its basic colour name.
+
+    Raises:
+        ValueError: if the word names no known colour.
+    """
+    v = value.strip().lower()
+    if v in COLORS:
+        return v
+    if v == "gray":
+        return "grey"
+    for col, pat in COLOR_PATTERNS.items():
+        if pat.fullmatch(v):
+            return col
+    raise ValueError(f"unknown colour {value!r}; use one of: {', '.join(COLORS)}")
+
+
+def category_label(category: str, plural: bool = False) -> str:
+    """Return the human name of a canonical category."""
+    singular, many = CATEGORY_LABELS.get(category, (category, category))
+    return many if plural else singular
+
+
+def nearest_color(rgb: tuple[float, float, float]) -> str:
+    """Return the basic colour name closest to an RGB triple (in a perceptually weighted RGB space)."""
+    r, g, b = rgb
+    best, best_d = "grey", float("inf")
+    for name, (cr, cg, cb) in COLORS.items():
+        rmean = (r + cr) / 2
+        d = (2 + rmean / 256) * (r - cr) ** 2 + 4 * (g - cg) ** 2 + (2 + (255 - rmean) / 256) * (b - cb) ** 2
+        if d < best_d:
+            best, best_d = name, d
+    return best

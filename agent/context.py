@@ -1,0 +1,95 @@
+"""Settings: the one home for every configurable value.
+
+Each field falls back to an environment variable named ``FASHIONM3_<FIELD>`` (upper case), then to
+its default. Nodes read them through ``Runtime[Context]``; the CLI and scripts build one with
+:meth:`Context.from_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FASHIONM3_"
+DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def _env(name: str) -> str | None:
+    """Return the environment value for a settings field, or ``None``."""
+    value = os.environ.get(ENV_PREFIX + name.upper())
+    return value if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Per-run settings of the assistant, passed to the graph as ``context``.
+
+    Attributes:
+        user_id: Whose preferences are recalled and remembered (memory namespace).
+        data_dir: Root folder for the catalog, images, index, threads and uploads.
+        catalog_dir: Folder of the active catalog (``catalog.jsonl``, ``images/``, ``outfits.json``).
+        chroma_path: Folder of the embedded Chroma database.
+        chroma_url: URL of a Chroma server; when set, ``HttpClient`` is used instead of the embedded one.
+        fashion_mnist_dir: Folder holding the Fashion-MNIST ``*-idx*-ubyte.gz`` files.
+        planner: Planner backend name (``rules`` by default).
+        max_steps: Planner consultations allowed in one turn (bounds the plan/act loop).
+        max_tool_calls: Tool calls allowed in one turn.
+        max_upload_bytes: Largest accepted image attachment, in bytes.
+        max_image_pixels: Largest accepted image, in pixels (decompression-bomb guard).
+        results_per_search: Items returned by a search or alternatives call.
+        currency: Symbol used when prices are shown.
+    """
+
+    user_id: str = "local-user"
+    data_dir: str = "data"
+    catalog_dir: str = ""
+    chroma_path: str = ""
+    chroma_url: str = ""
+    fashion_mnist_dir: str = DEFAULT_FASHION_MNIST_DIR
+    planner: str = "rules"
+    max_steps: int = 3
+    max_tool_calls: int = 4
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    results_per_search: int = 5
+    currency: str = "€"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.catalog_dir:
+            object.__setattr__(self, "catalog_dir", str(Path(self.data_dir) / "catalog"))
+        if not self.chroma_path:
+            object.__setattr__(self, "chroma_path", str(Path(self.data_dir) / "chroma"))
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Context:
+        """Build settings from ``FASHIONM3_*`` environment variables, then explicit overrides."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = _env(f.name)
+            if raw is None:
+                continue
+            values[f.name] = int(raw) if f.type in ("int", int) else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Context:
+        """Return a copy with some fields changed (derived paths recomputed when left empty)."""
+        if "data_dir" in changes:
+            changes.setdefault("catalog_dir", "")
+            changes.setdefault("chroma_path", "")
+        return replace(self, **changes)
+
+    @property
+    def threads_db(self) -> Path:
+        """SQLite file holding conversation checkpoints."""
+        return Path(self.data_dir) / "threads.sqlite"
+
+    @property
+    def media_dir(self) -> Path:
+        """Folder of content-addressed uploaded and generated images."""
+        return Path(self.data_dir) / "media"
