@@ -1,0 +1,266 @@
+"""The ``fashionm3`` command line: chat, ask, catalog, memory and eval."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.context import Context
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="FashionM3: a multimodal fashion assistant.")
+catalog_app = typer.Typer(no_args_is_help=True, help="Build, import and inspect the product catalog.")
+app.add_typer(catalog_app, name="catalog")
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: $FASHIONM3_DATA_DIR or ./data).")]
+User = Annotated[str | None, typer.Option("--user", help="Shopper id whose preferences are used.")]
+PlannerOpt = Annotated[str | None, typer.Option("--planner", help="Planner backend (rules, ...).")]
+Thread = Annotated[str | None, typer.Option("--thread", help="Conversation thread id to continue.")]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line without a traceback."""
+
+
+def _settings(data_dir: str | None = None, user: str | None = None, planner: str | None = None) -> Context:
+    return Context.from_env(data_dir=data_dir, user_id=user, planner=planner)
+
+
+def _ensure_catalog(settings: Context, quiet: bool = False) -> None:
+    from agent.catalog.manage import build_catalog, is_built
+    from agent.services import open_catalog
+
+    if not is_built(settings):
+        if not quiet:
+            err.print(f"[bold]No catalog in {settings.catalog_dir}: building the default one "
+                      "(Fashion-MNIST, 3,000 items) ...[/bold]")
+        t = time.perf_counter()
+        report = build_catalog(settings, progress=not quiet)
+        if not quiet:
+            err.print(f"Built {report.items} items and {report.outfits} curated outfits in "
+                      f"{time.perf_counter() - t:.0f} s.")
+    else:
+        catalog = open_catalog(settings)
+        if catalog.index_count() != len(catalog.items):
+            err.print("Re-indexing the catalog ...")
+            from tqdm import tqdm
+
+            with tqdm(total=len(catalog.items), desc="index", unit="item") as bar:
+                catalog.reindex(progress=bar.update)
+
+
+def _session(settings: Context, thread: str | None) -> Any:
+    from agent.services import open_checkpointer, open_store
+    from agent.session import Session, new_thread_id
+    from graph import build_graph
+
+    g = build_graph(checkpointer=open_checkpointer(settings), store=open_store(settings))
+    return Session(graph=g, settings=settings, thread_id=thread or new_thread_id())
+
+
+def _items_table(items: list[dict[str, Any]], currency: str) -> Table:
+    table = Table(show_lines=False, header_style="bold")
+    for col in ("#", "id", "title", "colour", "price", "image"):
+        table.add_column(col, overflow="fold")
+    for n, it in enumerate(items, start=1):
+        table.add_row(str(n), it["id"], it["title"], it["color"], f"{currency}{it['price']:.2f}", it.get("image", ""))
+    return table
+
+
+def _print_response(resp: dict[str, Any], currency: str) -> None:
+    lines = [ln for ln in resp.get("text", "").splitlines() if not _is_item_line(ln, resp)]
+    if lines:
+        console.print("\n".join(lines), markup=False)
+    if resp.get("items"):
+        console.print(_items_table(resp["items"], currency))
+    for path in resp.get("images", []):
+        console.print(f"image: {path}", markup=False)
+
+
+def _is_item_line(line: str, resp: dict[str, Any]) -> bool:
+    return any(line.endswith(f"[{it['id']}]") for it in resp.get("items", []))
+
+
+@app.command()
+def chat(thread: Thread = None, user: User = None, planner: PlannerOpt = None, data_dir: DataDir = None) -> None:
+    """Chat in the terminal. /image PATH attaches a photo, /new starts a new thread, /quit leaves."""
+    settings = _settings(data_dir, user, planner)
+    _ensure_catalog(settings)
+    session = _session(settings, thread)
+    console.print(f"[bold]FashionM3[/bold] - thread [cyan]{session.thread_id}[/cyan], user [cyan]{settings.user_id}"
+                  f"[/cyan]. Ask for an outfit, alternatives or items. /help for commands.")
+    pending: list[str] = []
+    while True:
+        try:
+            text = console.input("[bold green]you>[/bold green] ")
+        except (EOFError, KeyboardInterrupt):
+            console.print(f"\nBye. Continue later with: fashionm3 chat --thread {session.thread_id}")
+            return
+        text = text.strip()
+        if not text:
+            continue
+        if text.startswith("/"):
+            cmd, _, rest = text.partition(" ")
+            if cmd in ("/quit", "/exit", "/q"):
+                console.print(f"Bye. Continue later with: fashionm3 chat --thread {session.thread_id}")
+                return
+            if cmd == "/new":
+                from agent.session import new_thread_id
+
+                session.thread_id = new_thread_id()
+                pending.clear()
+                console.print(f"New thread [cyan]{session.thread_id}[/cyan].")
+                continue
+            if cmd == "/image":
+                parts = shlex.split(rest) if rest else []
+                if not parts:
+                    console.print("Usage: /image PATH [message]")
+                    continue
+                path = os.path.expanduser(parts[0])
+                if not Path(path).is_file():
+                    console.print(f"error: {path} is not a file; check the path.", markup=False)
+                    continue
+                pending.append(path)
+                if len(parts) == 1:
+                    console.print(f"Attached {path}; it goes with your next message.", markup=False)
+                    continue
+                text = " ".join(parts[1:])
+            elif cmd == "/thread":
+                console.print(f"thread {session.thread_id}")
+                continue
+            else:
+                console.print("Commands: /image PATH [message], /new, /thread, /quit")
+                continue
+        try:
+            resp = session.turn(text, attachments=pending)
+        except (ValueError, UserError) as exc:
+            console.print(f"error: {exc}", markup=False)
+            continue
+        pending = []
+        _print_response(resp, settings.currency)
+
+
+@app.command()
+def ask(
+    message: Annotated[str, typer.Argument(help="What to ask.")],
+    image: Annotated[list[str] | None, typer.Option("--image", help="Attach a photo (repeatable).")] = None,
+    thread: Thread = None,
+    user: User = None,
+    planner: PlannerOpt = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the response as JSON.")] = False,
+) -> None:
+    """Ask one question (one turn) and print the answer."""
+    settings = _settings(data_dir, user, planner)
+    for path in image or []:
+        if not Path(path).is_file():
+            raise UserError(f"{path} is not a file; check the image path.")
+    _ensure_catalog(settings, quiet=as_json)
+    session = _session(settings, thread)
+    resp = session.turn(message, attachments=list(image or []))
+    if as_json:
+        print(json.dumps({"thread": session.thread_id, **resp}, indent=1, default=str))
+    else:
+        _print_response(resp, settings.currency)
+        err.print(f"(thread {session.thread_id})")
+
+
+@catalog_app.command("build")
+def catalog_build(
+    per_class: Annotated[int, typer.Option(help="Items per category.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace an existing catalog.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Build the default catalog from Fashion-MNIST (images, metadata, curated outfits, index)."""
+    from agent.catalog.manage import build_catalog
+
+    settings = _settings(data_dir)
+    report = build_catalog(settings, per_class=per_class, seed=seed, force=force)
+    console.print(f"Built {report.items} items and {report.outfits} outfits in {report.catalog_dir} "
+                  f"(images {report.seconds_images:.1f} s, index {report.seconds_index:.1f} s).")
+
+
+@catalog_app.command("ingest")
+def catalog_ingest(
+    file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of items (image paths relative to it).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Import or update items from a retailer's JSONL/CSV file; bad rows are reported by line."""
+    from agent.catalog.manage import ingest_file
+
+    settings = _settings(data_dir)
+    report = ingest_file(settings, file)
+    for line, problem in report.errors:
+        console.print(f"{file}:{line}: {problem}", markup=False)
+    console.print(f"{report.added} added, {report.updated} updated, {len(report.errors)} row(s) rejected "
+                  f"of {report.rows}.")
+
+
+@catalog_app.command("info")
+def catalog_info(data_dir: DataDir = None) -> None:
+    """Show what the catalog holds."""
+    from agent.catalog.manage import describe
+
+    console.print_json(json.dumps(describe(_settings(data_dir))))
+
+
+@app.command("eval")
+def eval_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="YAML files or folders of eval conversations.")],
+    planner: PlannerOpt = None,
+    data_dir: DataDir = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON here.")] = None,
+) -> None:
+    """Run scripted eval conversations through the real graph and tools and score them."""
+    from evals.runner import run_evals
+
+    settings = _settings(data_dir, planner=planner)
+    _ensure_catalog(settings)
+    report = run_evals(paths, settings)
+    report.print(console)
+    if json_out:
+        json_out.write_text(json.dumps(report.to_dict(), indent=1, default=str) + "\n")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one clear line."""
+    logging.basicConfig(level=os.environ.get("FASHIONM3_LOG_LEVEL", "WARNING"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    from pydantic import ValidationError
+
+    from agent.catalog.fmnist import DatasetMissingError
+    from agent.catalog.store import CatalogError
+    from agent.media import ImageInputError
+
+    try:
+        app(standalone_mode=False)
+    except (UserError, CatalogError, DatasetMissingError, ImageInputError, FileNotFoundError, FileExistsError,
+            ValueError, ValidationError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

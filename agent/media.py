@@ -1,0 +1,169 @@
+"""Image attachments: validate, normalise and store content-addressed; state keeps references only.
+
+An upload is checked for size before it is read, decoded with a pixel cap (decompression bombs),
+normalised to RGB (animated: first frame; transparency: composited on white; CMYK, 16-bit, palette
+and greyscale: converted), and saved once as ``<sha256>.png`` under the media folder. Writes are
+atomic, so a failure never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from agent.plan import ImageInfo
+
+
+class ImageInputError(ValueError):
+    """An attachment we cannot use; the message says what was wrong and what to do."""
+
+
+def read_attachment(att: Any, max_bytes: int) -> tuple[bytes, str]:
+    """Return ``(bytes, display_name)`` of an attachment given as a path or ``{data_base64, name}``."""
+    if isinstance(att, str) or (isinstance(att, dict) and "path" in att):
+        raw_path = att if isinstance(att, str) else str(att["path"])
+        path = Path(raw_path).expanduser()
+        if not path.is_file():
+            raise ImageInputError(f"Image {raw_path!r} does not exist or is not a file; check the path.")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ImageInputError(
+                f"Image {path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; "
+                "send a smaller or compressed photo."
+            )
+        return path.read_bytes(), path.name
+    if isinstance(att, dict) and "data_base64" in att:
+        name = str(att.get("name") or "upload")
+        encoded = str(att["data_base64"])
+        if len(encoded) * 3 // 4 > max_bytes:
+            raise ImageInputError(
+                f"Image {name} is over the {max_bytes / 1e6:.0f} MB limit; send a smaller or compressed photo."
+            )
+        try:
+            return base64.b64decode(encoded, validate=True), name
+        except (binascii.Error, ValueError) as exc:
+            raise ImageInputError(f"Image {name} is not valid base64 data; re-encode the file.") from exc
+    raise ImageInputError(
+        "An attachment must be a file path or an object with 'data_base64' and 'name'; got "
+        f"{type(att).__name__}."
+    )
+
+
+def decode_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    """Decode image bytes into an RGB PIL image, refusing non-images and oversized images."""
+    if not data:
+        raise ImageInputError(f"{name} is empty (0 bytes); attach the photo again.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageInputError(
+                    f"{name} is {w}x{h} pixels, over the {max_pixels:,}-pixel limit; resize it and try again."
+                )
+            if getattr(img, "is_animated", False):
+                img.seek(0)
+            img.load()
+    except ImageInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageInputError(f"{name} is too large to decode safely; resize it and try again.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageInputError(
+            f"{name} is not a readable image (PNG, JPEG, WebP, GIF, BMP or TIFF); it may be corrupt."
+        ) from exc
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Normalise any PIL image to 8-bit RGB (transparency composited on white, EXIF rotation applied)."""
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
+        pass
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        hi = float(arr.max()) or 1.0
+        img = Image.fromarray((arr / hi * 255.0).clip(0, 255).astype("uint8"), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, rgba)
+    return img.convert("RGB")
+
+
+def _atomic_save(img: Image.Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
+    os.close(fd)
+    try:
+        img.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store_image(img: Image.Image, media_dir: Path, sha: str) -> Path:
+    """Save ``img`` as ``<sha>.png`` under ``media_dir`` unless it is already there."""
+    path = media_dir / f"{sha}.png"
+    if not path.exists():
+        _atomic_save(img, path)
+    return path
+
+
+def ingest_attachment(att: Any, media_dir: Path, turn: int, max_bytes: int, max_pixels: int) -> ImageInfo:
+    """Validate, normalise and store one attachment; return its reference."""
+    data, name = read_attachment(att, max_bytes)
+    img = decode_image(data, name, max_pixels)
+    sha = hashlib.sha256(data).hexdigest()
+    path = store_image(img, media_dir, sha)
+    info = ImageInfo(sha256=sha, path=str(path), turn=turn, width=img.width, height=img.height)
+    return understand(img, info)
+
+
+def understand(img: Image.Image, info: ImageInfo) -> ImageInfo:
+    """Fill in what the image shows (category and colour, with confidences) using the image encoder.
+
+    Without a trained encoder installed, only the dominant colour is estimated.
+    """
+    try:
+        from agent.vision import get_image_encoder  # type: ignore[attr-defined]
+    except ImportError:
+        get_image_encoder = None
+    if get_image_encoder is not None:
+        try:
+            encoder = get_image_encoder()
+        except FileNotFoundError:
+            encoder = None
+        if encoder is not None:
+            u = encoder.classify(img)
+            return info.model_copy(update={
+                "category": u.category, "category_confidence": float(u.category_confidence),
+                "color": u.color, "color_confidence": float(u.color_confidence),
+            })
+    return info.model_copy(update=_colour_only(img))
+
+
+def _colour_only(img: Image.Image) -> dict[str, Any]:
+    import numpy as np
+
+    from agent.catalog.tint import dominant_color
+    from agent.catalog.vocab import nearest_color
+
+    small = np.asarray(img.resize((64, 64)))
+    return {"color": nearest_color(dominant_color(small)), "color_confidence": 0.5}

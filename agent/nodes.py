@@ -1,0 +1,269 @@
+"""The graph's nodes: ingest -> recall -> plan -> act (-> plan ...) -> respond -> remember.
+
+Nodes are built by :func:`make_nodes` around a :class:`~agent.services.Services`, read settings
+through ``Runtime[Context]`` and the memory store through ``runtime.store``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.runtime import Runtime
+
+from agent.context import Context
+from agent.media import ImageInputError, ingest_attachment
+from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolResultView
+from agent.reply import compose_reply
+from agent.services import Services
+from agent.state import MAX_SHOWN, AgentState
+from tools.base import ToolContext, ToolResult
+
+log = logging.getLogger(__name__)
+
+PREFERENCES_NS = "preferences"
+
+
+def _settings(runtime: Runtime[Context] | None) -> Context:
+    ctx = getattr(runtime, "context", None) if runtime is not None else None
+    return ctx if isinstance(ctx, Context) else Context.from_env()
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+    return " ".join(parts)
+
+
+def _last_user_text(state: AgentState) -> str:
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, HumanMessage):
+            return _text(message).strip()
+    return ""
+
+
+def memory_namespace(user_id: str) -> tuple[str, str]:
+    """Return the store namespace of a user's preferences (validated by the memory module if present)."""
+    try:
+        from agent.memory import user_namespace  # type: ignore[attr-defined]
+    except ImportError:
+        uid = user_id.strip()
+        if not uid or "." in uid or "/" in uid:
+            raise ValueError(f"invalid user id {user_id!r}") from None
+        return (PREFERENCES_NS, uid)
+    return tuple(user_namespace(user_id))  # type: ignore[return-value]
+
+
+def fact_key(fact: PreferenceFact) -> str:
+    """Return the store key of a fact: same kind and value share a key, so newer facts supersede."""
+    return hashlib.sha1(fact.key().encode()).hexdigest()[:16]
+
+
+def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
+    """Return the node functions bound to ``services``."""
+
+    def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Start a turn: count it, validate and store attached images, reset per-turn fields."""
+        settings = _settings(runtime)
+        turn = int(state.get("turn", 0)) + 1
+        new_images: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for att in state.get("attachments") or []:
+            try:
+                info = ingest_attachment(att, settings.media_dir, turn, settings.max_upload_bytes,
+                                         settings.max_image_pixels)
+            except ImageInputError as exc:
+                errors.append(str(exc))
+                continue
+            new_images.append(info.model_dump())
+        return {
+            "turn": turn,
+            "attachments": [],
+            "images": [*state.get("images", []), *new_images],
+            "new_images": new_images,
+            "input_errors": errors,
+            "preferences": [],
+            "plans": [],
+            "results": [],
+            "steps": 0,
+            "tool_calls": 0,
+            "response": {},
+        }
+
+    def recall(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Fetch the user's stored preferences relevant to this turn."""
+        store = runtime.store
+        if store is None:
+            return {"preferences": []}
+        settings = _settings(runtime)
+        ns = memory_namespace(settings.user_id)
+        query = _last_user_text(state) or None
+        hits = store.search(ns, query=query, limit=50)
+        facts = []
+        for hit in hits:
+            try:
+                facts.append(PreferenceFact.model_validate(hit.value).model_dump())
+            except ValueError:
+                log.warning("skipping malformed stored fact %s", hit.key)
+        return {"preferences": facts}
+
+    def plan(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Ask the planner for the next step and keep only calls to registered tools."""
+        settings = _settings(runtime)
+        tools = services.get_tools()
+        view = planner_input(state, tools)
+        planner = services.get_planner(settings)
+        result = planner.plan(view)
+        if not isinstance(result, Plan):
+            result = Plan.model_validate(result)
+        unknown = [c.name for c in result.calls if c.name not in tools]
+        if unknown:
+            log.warning("planner asked for unregistered tools %s", unknown)
+            result = result.model_copy(update={"calls": [c for c in result.calls if c.name in tools]})
+            if not result.calls and not result.reply:
+                result.reply = f"Sorry, {', '.join(unknown)} isn't available in this installation."
+        return {"plans": [*state.get("plans", []), result.model_dump()], "steps": int(state.get("steps", 0)) + 1}
+
+    def act(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Run the latest plan's tool calls (bounded by ``max_tool_calls`` per turn)."""
+        settings = _settings(runtime)
+        tools = services.get_tools()
+        current = Plan.model_validate(state["plans"][-1])
+        ctx = tool_context(state, settings, services)
+        results = list(state.get("results", []))
+        used = int(state.get("tool_calls", 0))
+        for call in current.calls:
+            if used >= settings.max_tool_calls:
+                results.append(ToolResult(tool=call.name, ok=False,
+                                          message="Too many tool calls in one turn; ask again more simply.").model_dump())
+                break
+            used += 1
+            tool = tools[call.name]
+            if not tool.available(ctx):
+                result = ToolResult(tool=call.name, ok=False, message=f"{call.name} isn't available right now.")
+            else:
+                result = tool(call.args, ctx)
+            results.append(result.model_dump())
+        return {"results": results, "tool_calls": used}
+
+    def respond(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Compose the reply from tool results and update what has been shown."""
+        settings = _settings(runtime)
+        catalog = services.catalog
+        if catalog is None:
+            from agent.services import open_catalog
+
+            catalog = open_catalog(settings)
+        plans = [Plan.model_validate(p) for p in state.get("plans", [])]
+        results = [ToolResult.model_validate(r) for r in state.get("results", [])]
+        response = compose_reply(plans, results, state.get("input_errors", []), settings, catalog,
+                                 [ImageInfo.model_validate(i) for i in state.get("new_images", [])])
+        turn = int(state.get("turn", 0))
+        shown = list(state.get("shown", []))
+        last_shown = list(state.get("last_shown", []))
+        outfits = list(state.get("outfits", []))
+        focus = state.get("focus_item_id")
+        turn_items: list[dict[str, Any]] = []
+        for r in results:
+            if not r.ok:
+                continue
+            for item in r.items:
+                if any(s["id"] == item.id for s in turn_items):
+                    continue
+                turn_items.append(ShownItem(id=item.id, title=item.title, category=item.category, color=item.color,
+                                            price=item.price, turn=turn, position=len(turn_items) + 1,
+                                            source=r.tool).model_dump())
+            if r.tool == "recommend_outfit" and r.items:
+                outfits.append([i.id for i in r.items])
+                focus = r.data.get("anchor_item_id") or focus
+            elif r.tool == "find_alternatives":
+                focus = r.data.get("original_id") or focus
+            elif len(r.items) == 1:
+                focus = r.items[0].id
+        if turn_items:
+            shown = (shown + turn_items)[-MAX_SHOWN:]
+            last_shown = turn_items
+        return {
+            "response": response,
+            "messages": [AIMessage(content=response["text"])],
+            "shown": shown,
+            "last_shown": last_shown,
+            "outfits": outfits,
+            "focus_item_id": focus,
+        }
+
+    def remember(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Write new preference facts and apply forget requests before the turn ends."""
+        store = runtime.store
+        if store is None:
+            return {}
+        settings = _settings(runtime)
+        ns = memory_namespace(settings.user_id)
+        turn = int(state.get("turn", 0))
+        for p in state.get("plans", []):
+            current = Plan.model_validate(p)
+            for key in current.forget:
+                if key == "*":
+                    for hit in store.search(ns, limit=10_000):
+                        store.delete(ns, hit.key)
+                    continue
+                kind, _, value = key.partition(":")
+                for hit in store.search(ns, filter={"kind": kind}, limit=1000):
+                    if not value or str(hit.value.get("value", "")).lower() == value.lower():
+                        store.delete(ns, hit.key)
+            for fact in current.facts:
+                fact = fact.model_copy(update={"source_turn": fact.source_turn or turn})
+                value = fact.model_dump()
+                value["text"] = fact.text or fact.sentence()
+                store.put(ns, fact_key(fact), value)
+        return {}
+
+    return {"ingest": ingest, "recall": recall, "plan": plan, "act": act, "respond": respond, "remember": remember}
+
+
+def planner_input(state: AgentState, tools: dict[str, Any]) -> PlannerInput:
+    """Build the planner's view of the conversation from the state."""
+    history = []
+    for message in state.get("messages", [])[-9:-1]:
+        role = "user" if isinstance(message, HumanMessage) else "assistant"
+        history.append({"role": role, "content": _text(message)[:500]})
+    results = [
+        ToolResultView(name=r["tool"], ok=r["ok"], message=r.get("message", ""),
+                       item_ids=[i["id"] for i in r.get("items", [])])
+        for r in state.get("results", [])
+    ]
+    return PlannerInput(
+        text=_last_user_text(state),
+        turn=int(state.get("turn", 0)),
+        step=int(state.get("steps", 0)),
+        history=history,
+        images=[ImageInfo.model_validate(i) for i in state.get("images", [])],
+        new_images=[ImageInfo.model_validate(i) for i in state.get("new_images", [])],
+        shown=[ShownItem.model_validate(s) for s in state.get("shown", [])],
+        last_shown=[ShownItem.model_validate(s) for s in state.get("last_shown", [])],
+        outfits=list(state.get("outfits", [])),
+        focus_item_id=state.get("focus_item_id"),
+        preferences=[PreferenceFact.model_validate(p) for p in state.get("preferences", [])],
+        tools={name: tool.args_schema() for name, tool in tools.items()},
+        results=results,
+    )
+
+
+def tool_context(state: AgentState, settings: Context, services: Services) -> ToolContext:
+    """Build the injected context tools run with."""
+    return ToolContext(
+        settings=settings,
+        catalog=services.get_catalog(settings),
+        user_id=settings.user_id,
+        preferences=[PreferenceFact.model_validate(p) for p in state.get("preferences", [])],
+        shown=[ShownItem.model_validate(s) for s in state.get("shown", [])],
+        outfits=list(state.get("outfits", [])),
+        images=[ImageInfo.model_validate(i) for i in state.get("images", [])],
+        turn=int(state.get("turn", 0)),
+        services=services.extra,
+    )

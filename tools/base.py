@@ -1,0 +1,127 @@
+"""What every tool is: a pydantic args model, a planner-facing docstring, and a ``run`` method.
+
+Two kinds of failure (as LangGraph's ``ToolNode``): a :class:`ToolError` is something the shopper or
+the planner can fix ("no item with id X", "no person in the photo") and becomes an error result the
+reply explains; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.catalog.models import Item
+from agent.catalog.store import CatalogError
+from agent.plan import ImageInfo, PreferenceFact, ShownItem
+
+if TYPE_CHECKING:
+    from agent.catalog.store import Catalog
+    from agent.context import Context
+
+
+class ToolError(Exception):
+    """A failure the user or planner can fix; the message says what was wrong and what to do."""
+
+
+@dataclass
+class ToolContext:
+    """Infrastructure injected into tools (never part of the args schema the planner sees)."""
+
+    settings: Context
+    catalog: Catalog | None = None
+    user_id: str = ""
+    preferences: list[PreferenceFact] = field(default_factory=list)
+    shown: list[ShownItem] = field(default_factory=list)
+    outfits: list[list[str]] = field(default_factory=list)
+    images: list[ImageInfo] = field(default_factory=list)
+    turn: int = 0
+    store: Any = None
+    services: dict[str, Any] = field(default_factory=dict)
+
+    def require_catalog(self) -> Catalog:
+        """Return the catalog, or fail with a message on how to create one."""
+        if self.catalog is None:
+            raise ToolError("No catalog is loaded. Build one with `fashionm3 catalog build`.")
+        self.catalog.require_items()
+        return self.catalog
+
+    def image(self, sha: str) -> ImageInfo:
+        """Return an attached image by (a prefix of) its hash, or the latest when ``sha`` is ``latest``."""
+        if not self.images:
+            raise ToolError("No photo has been attached in this conversation; attach one first.")
+        if sha in ("", "latest", "last"):
+            return self.images[-1]
+        for img in reversed(self.images):
+            if img.sha256.startswith(sha):
+                return img
+        raise ToolError(f"No attached image matches {sha!r}; attach the photo again.")
+
+
+class ToolResult(BaseModel):
+    """What a tool returns: items to show, images, and a short message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str
+    ok: bool = True
+    message: str = ""
+    args: dict[str, Any] = Field(default_factory=dict)
+    items: list[Item] = Field(default_factory=list)
+    is_outfit: bool = False
+    explanation: str = ""
+    images: list[ImageInfo] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Tool(ABC):
+    """Base class of tools. Subclasses set ``name`` and ``Args`` and write a docstring for the planner."""
+
+    name: ClassVar[str]
+    Args: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def description(cls) -> str:
+        """Return the planner-facing description (the class docstring)."""
+        return inspect.getdoc(cls) or ""
+
+    @classmethod
+    def args_schema(cls) -> dict[str, Any]:
+        """Return the JSON schema of the arguments."""
+        return cls.Args.model_json_schema()
+
+    @classmethod
+    def spec(cls) -> dict[str, Any]:
+        """Return the OpenAI-style function spec of this tool."""
+        return {"name": cls.name, "description": cls.description(), "parameters": cls.args_schema()}
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Load heavy resources (models) lazily; called before the first run."""
+
+    def available(self, ctx: ToolContext) -> bool:
+        """Whether the tool can run in this deployment (e.g. its model is installed)."""
+        return True
+
+    @abstractmethod
+    def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+        """Do the work for validated ``args``."""
+
+    def __call__(self, raw_args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Validate ``raw_args`` and run; bad arguments become an error result, not an exception."""
+        try:
+            args = self.Args.model_validate(raw_args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'args'}: {err['msg']}" for err in exc.errors()
+            )
+            return ToolResult(tool=self.name, ok=False, message=f"Invalid arguments for {self.name}: {problems}",
+                              args=dict(raw_args))
+        try:
+            result = self.run(args, ctx)
+        except (ToolError, CatalogError) as exc:
+            return ToolResult(tool=self.name, ok=False, message=str(exc), args=args.model_dump(exclude_none=True))
+        result.args = args.model_dump(exclude_none=True)
+        return result

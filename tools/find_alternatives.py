@@ -1,0 +1,115 @@
+"""Find alternatives to an item: cheaper, another colour, another style, another material."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.catalog.models import SearchFilters
+from agent.catalog.vocab import STYLES, category_label, normalize_color
+from agent.preferences import drop_disliked, preference_score
+from tools.base import Tool, ToolContext, ToolError, ToolResult
+
+
+class FindAlternativesArgs(BaseModel):
+    """Arguments of ``find_alternatives``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str = Field(description="The item to replace (an id shown earlier).")
+    cheaper: bool = Field(default=False, description="Only items cheaper than the original.")
+    pricier: bool = Field(default=False, description="Only items dearer (more premium) than the original.")
+    max_price: float | None = Field(default=None, ge=0, description="Highest price.")
+    min_price: float | None = Field(default=None, ge=0, description="Lowest price.")
+    color: str | None = Field(default=None, description="Wanted colour, e.g. 'blue'.")
+    exclude_colors: list[str] | None = Field(default=None, description="Colours to avoid.")
+    style: str | None = Field(default=None, description="Wanted style, e.g. 'formal'.")
+    material: str | None = Field(default=None, description="Wanted material.")
+    exclude_materials: list[str] | None = Field(default=None, description="Materials to avoid, e.g. ['leather'].")
+    query: str | None = Field(default=None, description="Other wishes in the shopper's words.")
+    limit: int = Field(default=5, ge=1, le=20, description="How many alternatives.")
+
+    @field_validator("color", mode="before")
+    @classmethod
+    def _color(cls, v: str | None) -> str | None:
+        return None if v in (None, "") else normalize_color(v)
+
+    @field_validator("style")
+    @classmethod
+    def _style(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip().lower()
+        if v not in STYLES:
+            raise ValueError(f"unknown style {v!r}; use one of: {', '.join(STYLES)}")
+        return v
+
+
+class FindAlternatives(Tool):
+    """Find in-stock alternatives to one item, in the same category but different from it, under a change: cheaper, pricier, another colour, another style, another material or not a material, or a price range."""
+
+    name = "find_alternatives"
+    Args = FindAlternativesArgs
+
+    def run(self, args: FindAlternativesArgs, ctx: ToolContext) -> ToolResult:
+        """Search the original's category under the change and rank by similarity to the original."""
+        catalog = ctx.require_catalog()
+        original = catalog.get(args.item_id)
+        max_price = args.max_price
+        if args.cheaper:
+            cap = round(original.price - 0.01, 2)
+            max_price = cap if max_price is None else min(max_price, cap)
+        min_price = args.min_price
+        if args.pricier:
+            floor = round(original.price + 0.01, 2)
+            min_price = floor if min_price is None else max(min_price, floor)
+        if min_price is not None and max_price is not None and min_price > max_price:
+            raise ToolError(f"Nothing can be both under {ctx.settings.currency}{max_price:.2f} and over "
+                            f"{ctx.settings.currency}{min_price:.2f}.")
+        filters = SearchFilters(
+            categories=[original.category], exclude_ids=[original.id],
+            colors=[args.color] if args.color else None, exclude_colors=args.exclude_colors,
+            styles=[args.style] if args.style else None, materials=[args.material] if args.material else None,
+            exclude_materials=args.exclude_materials, min_price=min_price, max_price=max_price,
+        )
+        title = original.title
+        if args.color:
+            title = title.replace(original.color.capitalize(), args.color.capitalize())
+        query = " ".join(x for x in (args.style, args.query, title) if x)
+        explicit = [x for x in (args.color, args.style, args.material) if x]
+        hits = catalog.search(query, filters, k=args.limit * 4)
+        hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
+        hits.sort(key=lambda h: -(h.score + preference_score(h.item, ctx.preferences, explicit)))
+        items = [h.item for h in hits[: args.limit]]
+        change = describe_change(args, ctx.settings.currency)
+        label = category_label(original.category, plural=True)
+        if not items:
+            raise ToolError(f"No other in-stock {label} {change} than the {original.title} "
+                            f"({ctx.settings.currency}{original.price:.2f}). Try a different change.")
+        return ToolResult(tool=self.name, items=items,
+                          message=f"Alternatives to the {original.title} ({ctx.settings.currency}{original.price:.2f}), "
+                                  f"{change}:",
+                          data={"original_id": original.id, "change": change})
+
+
+def describe_change(args: FindAlternativesArgs, currency: str) -> str:
+    """Describe the requested change in words."""
+    parts = []
+    if args.cheaper:
+        parts.append("cheaper")
+    if args.pricier:
+        parts.append("more premium")
+    if args.color:
+        parts.append(f"in {args.color}")
+    if args.style:
+        parts.append(f"more {args.style}")
+    if args.material:
+        parts.append(f"in {args.material}")
+    if args.exclude_materials:
+        parts.append("not " + " or ".join(args.exclude_materials))
+    if args.exclude_colors:
+        parts.append("not " + " or ".join(args.exclude_colors))
+    if args.max_price is not None:
+        parts.append(f"up to {currency}{args.max_price:.2f}")
+    if args.min_price is not None:
+        parts.append(f"from {currency}{args.min_price:.2f}")
+    return ", ".join(parts) if parts else "similar"

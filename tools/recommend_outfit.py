@@ -1,0 +1,136 @@
+"""Recommend a complete outfit around an anchor and/or for an occasion."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.catalog.models import Item
+from agent.catalog.outfits import Candidate, OutfitRequest, choose_outfit, slots_for, style_score, target_styles
+from agent.catalog.vocab import OCCASIONS, STYLES, category_label, normalize_category, normalize_color
+from agent.preferences import drop_disliked, preference_score
+from tools.base import Tool, ToolContext, ToolError, ToolResult
+
+
+class RecommendOutfitArgs(BaseModel):
+    """Arguments of ``recommend_outfit``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    anchor_item_id: str | None = Field(default=None, description="Build around this catalog item (an id shown earlier).")
+    anchor_image: str | None = Field(default=None, description="Build around an uploaded photo: its hash, or 'latest'.")
+    anchor_category: str | None = Field(default=None, description="Category of a garment the shopper already owns, e.g. 'ankle_boots'.")
+    anchor_color: str | None = Field(default=None, description="Colour of that garment, e.g. 'black'.")
+    occasion: str | None = Field(default=None, description="Occasion, e.g. 'dinner', 'office', 'wedding', 'gym'.")
+    style: str | None = Field(default=None, description="Wanted style, e.g. 'formal', 'casual', 'sporty', 'evening'.")
+    query: str | None = Field(default=None, description="Extra wishes in the shopper's words.")
+    colors: list[str] | None = Field(default=None, description="Only these colours for the new pieces.")
+    exclude_colors: list[str] | None = Field(default=None, description="Colours to avoid.")
+    include_categories: list[str] | None = Field(default=None, description="Categories the outfit must include, e.g. ['dress'].")
+    exclude_categories: list[str] | None = Field(default=None, description="Categories to leave out, e.g. ['bag'].")
+    exclude_materials: list[str] | None = Field(default=None, description="Materials to avoid, e.g. ['leather'].")
+    min_price: float | None = Field(default=None, ge=0, description="Lowest price per item.")
+    max_price: float | None = Field(default=None, ge=0, description="Highest price per item.")
+    max_total: float | None = Field(default=None, ge=0, description="Budget for all new pieces together.")
+
+    @field_validator("anchor_category", mode="before")
+    @classmethod
+    def _cat(cls, v: str | None) -> str | None:
+        return None if v in (None, "") else normalize_category(v)
+
+    @field_validator("anchor_color", mode="before")
+    @classmethod
+    def _col(cls, v: str | None) -> str | None:
+        return None if v in (None, "") else normalize_color(v)
+
+    @field_validator("style")
+    @classmethod
+    def _style(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip().lower()
+        if v not in STYLES:
+            raise ValueError(f"unknown style {v!r}; use one of: {', '.join(STYLES)}")
+        return v
+
+    @field_validator("occasion")
+    @classmethod
+    def _occasion(cls, v: str | None) -> str | None:
+        return None if v is None else v.strip().lower()
+
+
+class RecommendOutfit(Tool):
+    """Recommend a complete outfit of in-stock items: one piece per complementary category (e.g. top + trousers + shoes + bag, or dress + shoes + bag). Anchor it on a shown item id, an uploaded photo, or a described garment (anchor_category/anchor_color), and/or an occasion or style. Honours colour, category, material and price constraints (max_price per item, max_total for all)."""
+
+    name = "recommend_outfit"
+    Args = RecommendOutfitArgs
+
+    def run(self, args: RecommendOutfitArgs, ctx: ToolContext) -> ToolResult:
+        """Compose the outfit and explain why the pieces go together."""
+        catalog = ctx.require_catalog()
+        anchor: Item | None = None
+        anchor_category, anchor_color = args.anchor_category, args.anchor_color
+        if args.anchor_item_id:
+            anchor = catalog.get(args.anchor_item_id)
+            anchor_category, anchor_color = anchor.category, anchor.color
+        elif args.anchor_image:
+            image = ctx.image(args.anchor_image)
+            anchor_category = anchor_category or image.category
+            anchor_color = anchor_color or image.color
+            if anchor_category is None:
+                raise ToolError("I couldn't tell what garment is in that photo. Tell me what it is "
+                                "(for example 'grey ankle boots') and I'll build the outfit around it.")
+        occasion = args.occasion if args.occasion in OCCASIONS else None
+        styles = target_styles(args.style, occasion, anchor)
+        include = [normalize_category(c) for c in (args.include_categories or [])]
+        excluded = [normalize_category(c) for c in (args.exclude_categories or [])]
+        if anchor_category:
+            excluded = list(dict.fromkeys([*excluded, anchor_category]))
+        request = OutfitRequest(
+            anchor=anchor, anchor_category=anchor_category, anchor_color=anchor_color, occasion=occasion,
+            style=args.style, query=args.query or "", colors=args.colors, exclude_colors=args.exclude_colors,
+            exclude_categories=excluded, include_categories=include, exclude_materials=args.exclude_materials,
+            min_price=args.min_price, max_price=args.max_price, max_total=args.max_total,
+        )
+        slots = []
+        for slot in slots_for(anchor_category, styles, include):
+            allowed = tuple(c for c in slot if c not in excluded)
+            if allowed:
+                slots.append(allowed)
+        if not slots:
+            raise ToolError("Every category is excluded, so there is nothing left to build an outfit from.")
+        explicit = [*(args.colors or []), *include, *([args.style] if args.style else [])]
+        candidates: dict[tuple[str, ...], list[Candidate]] = {}
+        flavour = " ".join(x for x in (args.style, args.occasion or "", args.query or "") if x)
+        for slot in slots:
+            label = " or ".join(category_label(c) for c in slot)
+            hits = catalog.search(f"{flavour} {label}".strip(), request.filters(slot), k=40)
+            hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
+            candidates[slot] = [
+                Candidate(item=h.item, base=1.2 * style_score(h.item, styles) + 0.5 * h.score
+                          + preference_score(h.item, ctx.preferences, explicit))
+                for h in hits
+            ]
+        required = [s for s in slots if s != ("bag",)]
+        missing = [s for s in required if not candidates[s]]
+        if missing:
+            names = ", ".join(" or ".join(category_label(c, plural=True) for c in s) for s in missing)
+            raise ToolError(f"No in-stock {names} match your constraints, so I can't complete the outfit. "
+                            "Try a higher budget or fewer colour/material limits.")
+        outfit = choose_outfit(request, candidates, styles)
+        pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
+        total = round(sum(i.price for i in pieces), 2)
+        if args.max_total is not None and total > args.max_total + 1e-9:
+            raise ToolError(f"The cheapest complete outfit I can find costs {ctx.settings.currency}{total:.2f}, "
+                            f"over your {ctx.settings.currency}{args.max_total:.2f} budget. Raise the budget or "
+                            "leave out a piece (for example the bag).")
+        lead = ""
+        if anchor is not None:
+            lead = f"Built around the {anchor.title}. "
+        elif anchor_category:
+            lead = f"To go with your {anchor_color + ' ' if anchor_color else ''}{category_label(anchor_category)}: "
+        return ToolResult(
+            tool=self.name, items=pieces, is_outfit=True, explanation=lead + outfit.explanation,
+            message=f"An outfit of {len(pieces)} pieces, {ctx.settings.currency}{total:.2f} in total.",
+            data={"anchor_item_id": anchor.id if anchor else None, "anchor_category": anchor_category,
+                  "anchor_color": anchor_color, "styles": styles, "total": total},
+        )

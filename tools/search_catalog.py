@@ -1,0 +1,58 @@
+"""Search the catalog by free text and filters."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.catalog.models import SearchFilters
+from agent.preferences import drop_disliked, preference_score
+from tools.base import Tool, ToolContext, ToolResult
+
+
+class SearchCatalogArgs(BaseModel):
+    """Arguments of ``search_catalog``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = Field(default=None, description="What the shopper is looking for, in their words.")
+    categories: list[str] | None = Field(default=None, description="Allowed categories, e.g. ['dress'].")
+    colors: list[str] | None = Field(default=None, description="Allowed colours, e.g. ['navy', 'black'].")
+    exclude_colors: list[str] | None = Field(default=None, description="Colours to avoid.")
+    exclude_categories: list[str] | None = Field(default=None, description="Categories to avoid.")
+    styles: list[str] | None = Field(default=None, description="Wanted styles, e.g. ['formal'].")
+    materials: list[str] | None = Field(default=None, description="Allowed materials.")
+    exclude_materials: list[str] | None = Field(default=None, description="Materials to avoid, e.g. ['leather'].")
+    min_price: float | None = Field(default=None, ge=0, description="Lowest price per item.")
+    max_price: float | None = Field(default=None, ge=0, description="Highest price per item.")
+    limit: int = Field(default=5, ge=1, le=20, description="How many items to return.")
+
+
+class SearchCatalog(Tool):
+    """Find in-stock catalog items matching a free-text query and optional filters (category, colour, style, material, price range). Use it when the shopper asks to see or find specific items."""
+
+    name = "search_catalog"
+    Args = SearchCatalogArgs
+
+    def run(self, args: SearchCatalogArgs, ctx: ToolContext) -> ToolResult:
+        """Search, re-rank by stored preferences, and return the best items."""
+        catalog = ctx.require_catalog()
+        filters = SearchFilters(
+            categories=args.categories,
+            colors=args.colors,
+            exclude_colors=args.exclude_colors,
+            exclude_categories=args.exclude_categories,
+            styles=args.styles,
+            materials=args.materials,
+            exclude_materials=args.exclude_materials,
+            min_price=args.min_price,
+            max_price=args.max_price,
+        )
+        explicit = [*(args.colors or []), *(args.categories or []), *(args.styles or []), *(args.materials or [])]
+        hits = catalog.search(args.query, filters, k=args.limit * 4)
+        hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
+        hits.sort(key=lambda h: -(h.score + preference_score(h.item, ctx.preferences, explicit)))
+        items = [h.item for h in hits[: args.limit]]
+        if not items:
+            return ToolResult(tool=self.name, message="Nothing in stock matches all of that. Try a wider price "
+                              "range or fewer filters.")
+        return ToolResult(tool=self.name, items=items, message=f"Found {len(items)} item(s).")
