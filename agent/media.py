@@ -147,11 +147,10 @@ def understand(img: Image.Image, info: ImageInfo) -> ImageInfo:
         get_image_encoder = None
     if get_image_encoder is not None:
         try:
-            encoder = get_image_encoder()
+            u = get_image_encoder().classify(img)
         except FileNotFoundError:
-            encoder = None
-        if encoder is not None:
-            u = encoder.classify(img)
+            u = None  # encoder weights not installed: fall back to colour only
+        if u is not None:
             return info.model_copy(update={
                 "category": u.category, "category_confidence": float(u.category_confidence),
                 "color": u.color, "color_confidence": float(u.color_confidence),

@@ -40,11 +40,24 @@ def garment_mask(img: np.ndarray, threshold: float = 24.0) -> np.ndarray:
     return diff > threshold
 
 
+def _erode(mask: np.ndarray, r: int) -> np.ndarray:
+    out = mask.copy()
+    for _ in range(r):
+        m = out
+        out = m.copy()
+        out[1:, :] &= m[:-1, :]
+        out[:-1, :] &= m[1:, :]
+        out[:, 1:] &= m[:, :-1]
+        out[:, :-1] &= m[:, 1:]
+    return out
+
+
 def dominant_color(img: np.ndarray) -> tuple[float, float, float]:
-    """Return the mean RGB of the garment's core pixels (falls back to the whole image)."""
+    """Return the median RGB of the garment's core pixels (edges eroded; falls back to the whole image)."""
     arr = img.astype(np.float32)
-    mask = garment_mask(img, threshold=40.0)
-    if mask.sum() < 0.01 * mask.size:
-        mask = garment_mask(img, threshold=8.0)
-    pix = arr[mask] if mask.any() else arr.reshape(-1, 3)
+    mask = garment_mask(img, threshold=10.0)
+    core = _erode(mask, max(1, img.shape[0] // 32))
+    if core.sum() >= 0.01 * core.size:
+        mask = core
+    pix = arr[mask] if mask.sum() >= 0.005 * mask.size else arr.reshape(-1, 3)
     return tuple(float(x) for x in np.median(pix, axis=0))  # type: ignore[return-value]

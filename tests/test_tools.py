@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import tools
+from agent.catalog.store import Catalog
+from agent.context import Context
+from agent.plan import PreferenceFact
+from tools.base import ToolContext, ToolResult
+
+
+def _ctx(settings: Context, catalog: Catalog, **kw: object) -> ToolContext:
+    return ToolContext(settings=settings, catalog=catalog, **kw)  # type: ignore[arg-type]
+
+
+def _run(name: str, args: dict, settings: Context, catalog: Catalog, **kw: object) -> ToolResult:
+    return tools.default_tools()[name](args, _ctx(settings, catalog, **kw))
+
+
+# -- contract over every registered tool ------------------------------------------------------
+
+def test_registry_contract() -> None:
+    found = tools.discover()
+    assert {"search_catalog", "recommend_outfit", "find_alternatives"} <= set(found)
+    assert "generate_image" not in found and "virtual_try_on" not in found
+    for name, cls in found.items():
+        assert name == cls.name
+        assert name.isidentifier() and name == name.lower() and "__" not in name
+        assert len(cls.description()) > 40, f"{name} needs a planner-facing docstring"
+        schema = cls.args_schema()
+        assert schema["type"] == "object"
+        json.dumps(cls.spec())
+
+
+def test_importing_tools_and_agent_does_not_import_torch() -> None:
+    code = ("import sys, tools, graph, agent.nodes, agent.cli; tools.discover(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'diffusers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_bad_arguments_become_error_results(settings: Context, catalog: Catalog) -> None:
+    r = _run("search_catalog", {"limit": 500, "colour": "red"}, settings, catalog)
+    assert not r.ok and "limit" in r.message and "colour" in r.message
+    r = _run("recommend_outfit", {"style": "spacey"}, settings, catalog)
+    assert not r.ok and "unknown style" in r.message
+
+
+# -- search_catalog ---------------------------------------------------------------------------
+
+def test_search_with_filters(settings: Context, catalog: Catalog) -> None:
+    r = _run("search_catalog", {"query": "dress", "categories": ["dress"], "max_price": 80, "limit": 4},
+             settings, catalog)
+    assert r.ok and 1 <= len(r.items) <= 4
+    assert all(i.category == "dress" and i.price <= 80 and i.in_stock for i in r.items)
+
+
+def test_search_with_no_match_says_so(settings: Context, catalog: Catalog) -> None:
+    r = _run("search_catalog", {"categories": ["coat"], "max_price": 1}, settings, catalog)
+    assert r.ok and r.items == [] and "Nothing in stock matches" in r.message
+
+
+# -- recommend_outfit -------------------------------------------------------------------------
+
+def test_outfit_around_described_boots_respects_per_item_budget(settings: Context, catalog: Catalog) -> None:
+    r = _run("recommend_outfit", {"anchor_category": "ankle boots", "anchor_color": "black", "occasion": "dinner",
+                                  "max_price": 80}, settings, catalog)
+    assert r.ok, r.message
+    cats = [i.category for i in r.items]
+    assert "ankle_boots" not in cats and len(set(cats)) == len(cats) >= 2
+    assert all(i.price <= 80 and i.in_stock for i in r.items)
+    assert "ankle boots" in r.explanation
+
+
+def test_outfit_total_budget_and_exclusions(settings: Context, catalog: Catalog) -> None:
+    r = _run("recommend_outfit", {"occasion": "office", "max_total": 220, "exclude_colors": ["black"],
+                                  "exclude_categories": ["bag"]}, settings, catalog)
+    assert r.ok, r.message
+    assert sum(i.price for i in r.items) <= 220
+    assert all(i.color != "black" and i.category != "bag" for i in r.items)
+    assert {"trousers"} <= {i.category for i in r.items}
+
+
+def test_outfit_with_dress_has_shoes_and_no_trousers(settings: Context, catalog: Catalog) -> None:
+    r = _run("recommend_outfit", {"occasion": "wedding", "include_categories": ["dress"]}, settings, catalog)
+    cats = {i.category for i in r.items}
+    assert "dress" in cats and "trousers" not in cats and cats & {"sandals", "sneakers", "ankle_boots"}
+
+
+def test_outfit_around_catalog_item_excludes_its_category(settings: Context, catalog: Catalog) -> None:
+    shirt = next(i for i in catalog.items.values() if i.category == "shirt" and i.in_stock)
+    r = _run("recommend_outfit", {"anchor_item_id": shirt.id}, settings, catalog)
+    assert r.ok and shirt.id not in [i.id for i in r.items]
+    assert not {"shirt", "top", "pullover"} & {i.category for i in r.items}
+    assert shirt.title in r.explanation
+
+
+def test_impossible_budget_is_explained(settings: Context, catalog: Catalog) -> None:
+    r = _run("recommend_outfit", {"max_total": 20}, settings, catalog)
+    assert not r.ok and "budget" in r.message
+
+
+def test_disliked_colour_avoided_unless_asked(settings: Context, catalog: Catalog) -> None:
+    prefs = [PreferenceFact(kind="color", value="black", polarity="dislike")]
+    r = _run("recommend_outfit", {"occasion": "dinner"}, settings, catalog, preferences=prefs)
+    assert r.ok and all(i.color != "black" for i in r.items)
+    r = _run("search_catalog", {"colors": ["black"], "categories": ["bag"]}, settings, catalog, preferences=prefs)
+    assert r.items and all(i.color == "black" for i in r.items), "explicit request beats memory"
+
+
+# -- find_alternatives ------------------------------------------------------------------------
+
+def test_cheaper_alternatives_same_category_different_item(settings: Context, catalog: Catalog) -> None:
+    orig = max((i for i in catalog.items.values() if i.category == "coat"), key=lambda i: i.price)
+    r = _run("find_alternatives", {"item_id": orig.id, "cheaper": True}, settings, catalog)
+    assert r.ok and r.items
+    assert all(i.category == "coat" and i.price < orig.price and i.id != orig.id and i.in_stock for i in r.items)
+
+
+def test_alternatives_in_colour_and_not_material(settings: Context, catalog: Catalog) -> None:
+    orig = next(i for i in catalog.items.values() if i.category == "ankle_boots" and i.material == "leather")
+    r = _run("find_alternatives", {"item_id": orig.id, "exclude_materials": ["leather"]}, settings, catalog)
+    assert r.ok and all(i.material != "leather" and i.category == "ankle_boots" for i in r.items)
+    tops = [i for i in catalog.items.values() if i.category == "top"]
+    want = next(i.color for i in tops if i.in_stock and i.color != tops[0].color)
+    r = _run("find_alternatives", {"item_id": tops[0].id, "color": want}, settings, catalog)
+    assert r.ok and r.items and all(i.color == want and i.category == "top" for i in r.items)
+
+
+def test_alternatives_unknown_id_and_impossible_change(settings: Context, catalog: Catalog) -> None:
+    r = _run("find_alternatives", {"item_id": "ZZZ-9999"}, settings, catalog)
+    assert not r.ok and "No item with id 'ZZZ-9999'" in r.message
+    cheapest = min((i for i in catalog.items.values() if i.category == "bag"), key=lambda i: i.price)
+    r = _run("find_alternatives", {"item_id": cheapest.id, "cheaper": True}, settings, catalog)
+    assert not r.ok and "No other in-stock bags" in r.message
+
+
+def test_recall_outfit(settings: Context, catalog: Catalog) -> None:
+    ids = [i.id for i in list(catalog.items.values())[:3]]
+    r = _run("recall_outfit", {"index": 1}, settings, catalog, outfits=[ids])
+    assert r.ok and [i.id for i in r.items] == ids
+    r = _run("recall_outfit", {"index": 2}, settings, catalog, outfits=[ids])
+    assert not r.ok and "only 1 outfit" in r.message
+    r = _run("recall_outfit", {}, settings, catalog)
+    assert not r.ok and "haven't recommended" in r.message
+
+
+@pytest.mark.parametrize("name", ["search_catalog", "recommend_outfit"])
+def test_tools_on_empty_catalog_say_how_to_fix(tmp_path, name: str) -> None:  # type: ignore[no-untyped-def]
+    settings = Context(data_dir=str(tmp_path))
+    empty = Catalog(settings.catalog_dir, chroma_path=settings.chroma_path)
+    r = tools.default_tools()[name]({}, ToolContext(settings=settings, catalog=empty))
+    assert not r.ok and "fashionm3 catalog build" in r.message
