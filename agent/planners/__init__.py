@@ -1,0 +1,49 @@
+"""Planner backends, by name: ``get_planner("rules")``.
+
+Backends are created through factories imported lazily, so naming a heavy backend (a local model)
+never loads it for callers that use another one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from agent.planners.base import Planner
+
+__all__ = ["Planner", "available_planners", "get_planner", "register_planner"]
+
+_FACTORIES: dict[str, Callable[..., Planner]] = {}
+_BUILTIN: dict[str, tuple[str, str]] = {
+    "rules": ("agent.planners.rules", "RulesPlanner"),
+    "scripted": ("agent.planners.scripted", "ScriptedPlanner"),
+}
+
+
+def register_planner(name: str, factory: Callable[..., Planner]) -> None:
+    """Register (or replace) a planner factory under ``name``."""
+    if not name or not name.strip():
+        raise ValueError("a planner needs a non-empty name")
+    _FACTORIES[name.strip().lower()] = factory
+
+
+def available_planners() -> list[str]:
+    """Return the names ``get_planner`` accepts, sorted."""
+    return sorted({*_BUILTIN, *_FACTORIES})
+
+
+def get_planner(name: str, **kw: Any) -> Planner:
+    """Create the planner called ``name`` with keyword arguments ``kw``.
+
+    Raises:
+        ValueError: if no planner has that name (the message lists the known ones).
+    """
+    key = (name or "").strip().lower()
+    factory = _FACTORIES.get(key)
+    if factory is None and key in _BUILTIN:
+        module, attr = _BUILTIN[key]
+        factory = getattr(importlib.import_module(module), attr)
+    if factory is None:
+        raise ValueError(f"unknown planner {name!r}; known planners: {', '.join(available_planners())}")
+    return factory(**kw)

@@ -1,0 +1,24 @@
+"""What every planner backend is: a named object that turns a :class:`PlannerInput` into a :class:`Plan`."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from agent.plan import Plan, PlannerInput
+
+__all__ = ["Planner"]
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """A planner backend (rules, scripted, a fine-tuned model, an OpenAI-compatible server).
+
+    ``plan`` is called once per step of a turn; it must only call tools named in ``view.tools``
+    and must not mutate ``view``.
+    """
+
+    name: str
+
+    def plan(self, view: PlannerInput) -> Plan:
+        """Return the plan for this step of the turn."""
+        ...
