@@ -568,3 +568,48 @@ def test_registry() -> None:
     assert {"rules", "scripted"} <= set(available_planners())
     with pytest.raises(ValueError, match="rules.*scripted|scripted.*rules"):
         get_planner("gpt-99")
+
+
+MORE_CASES: list[tuple[str, dict[str, Any], str, str | None, dict[str, Any]]] = [
+    ("pair my white sneakers with something smart", {}, "recommend_outfit", "recommend_outfit",
+     {"anchor_category": "sneakers", "anchor_color": "white", "style": "formal"}),
+    ("Something casual for the weekend, I'd like jeans in it", {}, "recommend_outfit", "recommend_outfit",
+     {"occasion": "weekend", "style": "casual", "include_categories": ["trousers"]}),
+    ("whats good for a gig tonite", {}, "recommend_outfit", "recommend_outfit", {"occasion": "concert"}),
+    ("complete this look with shoes and a bag under 100 total", {"focus_item_id": "TOP-0101"},
+     "recommend_outfit", "recommend_outfit", {"anchor_item_id": "TOP-0101", "max_total": 100,
+                                              "exclude_categories": ABSENT}),
+    ("can I get the first one in a different colour?", {}, "find_alternatives", "find_alternatives",
+     {"item_id": "TOP-0101", "exclude_colors": ["white"]}),
+    ("I don't like the bag", {}, "find_alternatives", "find_alternatives", {"item_id": "BAG-0104"}),
+    ("I hate the second one", {}, "find_alternatives", "find_alternatives", {"item_id": "TRS-0102"}),
+    ("show me more", {"focus_item_id": "SNK-0103"}, "find_alternatives", "find_alternatives",
+     {"item_id": "SNK-0103"}),
+    ("hmm too pricey", {"focus_item_id": "SNK-0103"}, "find_alternatives", "find_alternatives",
+     {"cheaper": True}),
+    ("too formal", {"focus_item_id": "SNK-0103"}, "find_alternatives", "find_alternatives",
+     {"style": "casual"}),
+    ("cheap tops", {}, "search", "search_catalog", {"categories": ["top"]}),
+    ("what's 2+2", {}, "out_of_scope", None, {}),
+    ("do you sell hats?", {}, "clarify", None, {}),
+    ("what's in stock?", {}, "small_talk", None, {}),
+    ("what did you suggest before?", TWO_OUTFITS, "history", "recall_outfit", {"index": -1}),
+    ("I liked the first look better", TWO_OUTFITS, "history", "recall_outfit", {"index": 1}),
+]
+
+
+@pytest.mark.parametrize(("text", "view_kw", "intent", "tool", "expected"), MORE_CASES, ids=ids(MORE_CASES))
+def test_harder_phrasings(text: str, view_kw: dict[str, Any], intent: str, tool: str | None,
+                          expected: dict[str, Any]) -> None:
+    check(plan_for(text, **view_kw), intent, tool, expected)
+
+
+def test_dislike_of_a_shown_item_is_not_a_lasting_preference() -> None:
+    assert plan_for("I don't like the bag").facts == []
+    assert [(f.kind, f.value) for f in plan_for("I hate bags").facts] == [("category", "bag")]
+
+
+def test_several_sizes_in_one_sentence() -> None:
+    plan = plan_for("I'm a medium in tops and size 9 in shoes")
+    assert [f.value for f in plan.facts] == ["top M", "shoes 9"]
+    assert plan.intent == "small_talk"

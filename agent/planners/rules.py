@@ -77,6 +77,7 @@ _CONTRACTIONS: tuple[tuple[str, str], ...] = (
     (r"\b(do|does|did|is|are|was|were|has|have|had|would|should|could)n't\b", r"\1 not"),
     (r"\b(do|does|did|is|are|was|were|has|have|had|would|should|could)nt\b", r"\1 not"),
     (r"\b(it|that|what|there|here|who|where|how|this|he|she)'s\b", r"\1 is"),
+    (r"\b(that|what|there|where|how)s\b", r"\1 is"),
     (r"\b(you|they|we)'re\b", r"\1 are"),
     (r"\b(you|they|we)'ve\b", r"\1 have"),
     (r"\blet's\b", "let us"),
@@ -151,7 +152,7 @@ september october november december holiday christmas easter moment event events
 shiny sleeve sleeves sleeveless collar pocket pockets button buttons zipper hooded fabric fabrics
 texture quality brands label labels designer model models picture pictures image images draw drawing
 world shirt short shoes shoe heels boots prefer preferred hates loved loves likes liked dislike
-dislikes stand stands bigger cheaply nicer classy fancy funky bright darker lighter pastel muted neutral
+dislikes stand stands cheap bigger cheaply nicer classy fancy funky bright darker lighter pastel muted neutral
 neutrals
 """.split())
 
@@ -347,6 +348,8 @@ _NEG_CUE_RE = re.compile(
     r"no more(?! than)|never(?! mind)|no|not|nothing|none|without|avoid|avoiding|except|excluding|exclude|"
     r"minus|skip|skipping|lose|ditch|drop|hate|dislike|detest|loathe|non|zero)\b"
 )
+_OPINION_CUE_RE = re.compile(r"do not (?:like|love|fancy)|not a|not into|hate|dislike|detest|loathe|sick of|"
+                             r"tired of|can not stand")
 _NEG_FILLER_RE = re.compile(
     r"(?:\s+|,|/|-|\bor\b|\band\b|\bnor\b|\ba\b|\ban\b|\bthe\b|\bany\b|\bin\b|\bwith\b|\bof\b|\bmore\b|"
     r"\btoo\b|"
@@ -371,7 +374,9 @@ def mark_negations(text: str, mentions: list[Mention]) -> list[Mention]:
             if idx is None:
                 break
             mention = mentions[idx]
-            if cue.group(0) == "instead of" and mention.kind in ("category", "group"):
+            pointed = re.search(r"\b(?:the|that|this|those|these)\b", text[pos:nxt])
+            if mention.kind in ("category", "group") and (
+                    cue.group(0) == "instead of" or (_OPINION_CUE_RE.match(cue.group(0)) and pointed)):
                 break
             if mention.kind == "occasion":
                 break
@@ -427,7 +432,8 @@ _PRICE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("max", rf"(?<![#\w.]){_N}{_NOT_UNIT}\s*(?:{_EACH}\s+)?(?:or less|or under|or below|or cheaper|and "
             rf"under|"
                 rf"and below|max|maximum|tops|at most|at the most|or lower)\b"),
-        ("min", rf"(?<![#\w.]){_N}{_NOT_UNIT}\s*(?:or more|and up|and above|plus|\+|minimum|or over|at least|"
+        ("min", rf"(?<![#\w.]){_N}{_NOT_UNIT}\s*(?:or more|and up|and above|plus(?!\s*\d)|\+(?!\s*\d)|"
+                rf"minimum|or over|at least|"
                 rf"or higher)"),
         ("min", rf"\b{_MINW}\s*{_N}{_NOT_UNIT}(?:\s+{_EACH})?"),
         ("around", rf"\b(?:around|about|roughly|approximately|approx|circa|~)\s*{_N}{_NOT_UNIT}"),
@@ -557,7 +563,10 @@ _SIZE_RES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     rf"\bi (?:am|wear|take|need) (?:a |an )?(?:size |uk |us |eu )+{_SIZE_VALUE}\b(?: in (?P<what>shoes?|"
     rf"boots|"
     rf"trainers|sneakers|dresses|dress|jeans|trousers|tops?|shirts?))?",
+    rf"\bsize {_SIZE_VALUE} in (?P<what>shoes?|boots|trainers|sneakers|dresses|dress|jeans|trousers|tops?|"
+    r"shirts?)\b",
     r"\bi (?:am|wear) (?:a |an )?(?P<size>xxs|xs|xl|xxl|xxxl|extra small|extra large|small|medium|large)\b"
+    r"(?: in (?P<what>shoes?|boots|trainers|sneakers|dresses|dress|jeans|trousers|tops?|shirts?)\b)?"
     r"(?! (?:bag|coat|jacket|dress|shirt|top|amount|number|budget|fan|size|business|town|group|family|"
     r"person|company|brand|part))",
     r"\bi (?:am|wear) (?:a |an )?(?:size )?(?P<size>\d{1,2}(?:\.5)?) in (?P<what>shoes?|boots|trainers|"
@@ -568,7 +577,7 @@ _BUDGET_FACT_RES: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     rf"like to|prefer to|try to|only|mostly) (?:spend|pay)\s+(?:more than |over |above |under |less than |"
     rf"about |around |up to |at most |no more than |max |a maximum of )?{_N}",
     rf"\bmy (?:usual |normal |typical |general |monthly |clothing |clothes )*budget (?:is|of|tends to be)"
-    rf"\s+(?:usually |about |around |under |up to |at most )?{_N}",
+    rf"\s+(?:(?:usually|normally|about|around|roughly|under|up to|at most|max)\s+)*{_N}",
 ))
 _LOW_BUDGET_RE = re.compile(r"\bi am on a (?:tight |small |low |limited |strict |student )?budget\b")
 _OCCASION_FACT_RE = re.compile(
@@ -625,6 +634,9 @@ def _clause_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return spans
 
 
+_ITEM_DETERMINER_RE = re.compile(r"\b(?:the|that|this|those|these)\s+(?:[a-z]+\s+){0,2}$")
+
+
 def _vocab_facts(clause: str, polarity: str, confidence: float, sentence: str,
                  prefer: bool = False) -> list[FactHit]:
     mentions = mark_negations(clause, find_mentions(clause))
@@ -632,6 +644,8 @@ def _vocab_facts(clause: str, polarity: str, confidence: float, sentence: str,
     out = []
     for m in mentions:
         if m.kind in ("group", "occasion"):
+            continue
+        if m.kind == "category" and _ITEM_DETERMINER_RE.search(clause[: m.start]):
             continue
         pol = polarity
         conf = confidence
@@ -707,14 +721,16 @@ def _sentence_facts(raw: str, norm: str) -> tuple[list[FactHit], list[tuple[int,
         if vegan:
             facts.append(FactHit("material", "leather", "dislike", EXPLICIT, sentence))
             spans.append((start + vegan.start(), start + vegan.end()))
+        size_hits: list[tuple[int, int, str]] = []
         for pat in _SIZE_RES:
-            sm = pat.search(clause)
-            if sm:
+            for sm in pat.finditer(clause):
+                if any(a < sm.end() and sm.start() < b for a, b, _ in size_hits):
+                    continue
                 what = _size_what(sm.groupdict().get("what"))
-                value = _size_value(sm.group("size"))
-                facts.append(FactHit("size", f"{what} {value}".strip(), "neutral", EXPLICIT, sentence))
-                spans.append((start + sm.start(), start + sm.end()))
-                break
+                size_hits.append((sm.start(), sm.end(), f"{what} {_size_value(sm.group('size'))}".strip()))
+        for a, b, value in sorted(size_hits):
+            facts.append(FactHit("size", value, "neutral", EXPLICIT, sentence))
+            spans.append((start + a, start + b))
         for pat in _BUDGET_FACT_RES:
             bm = pat.search(clause)
             if bm:
@@ -886,13 +902,16 @@ _HISTORY_RE = re.compile(
     rf"\b(?P<ord>{'|'.join(sorted(_HIST_ORD, key=len, reverse=True))})\s+(?:one\s+)?{_OUTFIT_WORD}\b|"
     rf"\b{_OUTFIT_WORD}\s+(?:number\s*|no\.?\s*|#\s*)(?P<num>\d+)\b|"
     rf"\b(?P<before>{_OUTFIT_WORD}\s+(?:from\s+)?before(?: that)?)\b|"
-    r"\bgo back to (?:the )?(?P<gb>first|second|third|previous|last|earlier|other|original)(?: one)?\b"
+    r"\bgo back to (?:the )?(?P<gb>first|second|third|previous|last|earlier|other|original)(?: one)?\b|"
+    r"(?P<prev>\bwhat (?:did|was it that) you (?:just )?(?:suggest|recommend|show)(?:ed)?\b)"
 )
 _HISTORY_NEW_RE = re.compile(
     r"\b(?:new|another|different|fresh|cheaper|without|instead|change|swap|replace|except|similar|like)\b|"
     r"\b(?:more|less|but) (?!again\b)[a-z]+"
 )
 
+_OCCASION_WORDS = "|".join(sorted({re.escape(w) for syn in OCCASION_SYNONYMS.values() for w in syn}, key=len,
+                                  reverse=True))
 _RECOMMEND_RE = _re(
     r"\boutfits?\b", r"\bensembles?\b",
     r"\bwhat (?:should|shall|can|could|would|do|to|will) (?:i |we )?wear\b",
@@ -914,6 +933,8 @@ _RECOMMEND_RE = _re(
     r"\bwhat (?:goes|would go|will go|looks good|works) with\b", r"\bhow to dress\b",
     r"\b(?:i|to|should i|how do i|how should i) dress (?:up )?(?:for|to)\b",
     r"\blooks? (?:good |nice |great )?with\b", r"\bwhat can i wear\b", r"\bwhat would you wear\b",
+    r"\bpair(?:s|ed|ing)? (?:my|the|these|those|this|it|them)\b.*\bwith\b",
+    rf"\bsomething\b[^.?!]*\bfor (?:a |an |the |my |our |this |next )?(?:\w+ )?(?:{_OCCASION_WORDS})\b",
 )
 _REQUEST_WORDS_RE = re.compile(
     r"\b(?:need|want|something|anything|ideas?|suggest|suggestions?|recommend|recommendations?|help|what|"
@@ -924,13 +945,18 @@ _CHEAPER_RE = _re(
     r"\baffordable\b", r"\blower (?:price|priced|cost)\b",
     r"\bbudget (?:version|option|alternative|one|pick)s?\b",
     r"\btoo (?:expensive|pricey|much|costly|dear)\b", r"\bnot so (?:expensive|pricey)\b", r"\bbargain\b",
-    r"\bcosts? less\b", r"\bcheap\b", r"\bsave (?:some )?money\b",
+    r"\bcosts? less\b", r"\bcheap (?:one|version|option)\b", r"\bsave (?:some )?money\b",
 )
 _PRICIER_RE = _re(
     r"\bpricier\b", r"\bmore expensive\b", r"\bfancier\b", r"\bpremium\b", r"\bhigher[- ]end\b",
     r"\bhigh[- ]end\b", r"\bluxury\b", r"\bluxurious\b", r"\bmore upmarket\b", r"\bupmarket\b",
     r"\bbetter quality\b", r"\bhigher quality\b", r"\bsplurge\b", r"\bdearer\b", r"\bcostlier\b",
     r"\bposher\b",
+)
+_MORE_RE = re.compile(
+    r"^\W*(?:can you |could you |please )?(?:show me |got |any |give me |see |i want |i would like )?"
+    r"(?:some |any )?more(?: options| please| of (?:these|those|them|that)|"
+    r" like (?:this|that|these|it|them))?\W*$"
 )
 _ALT_RE = _re(
     r"\balternatives?\b", r"\balternatively\b", r"\bsimilar\b", r"\bsomething else\b", r"\banything else\b",
@@ -947,7 +973,7 @@ _ALT_RE = _re(
     r"\bin (?:a |another |a different )?(?:colou?r|shade)\b",
     r"\b(?:have|got|get|it|this|that|them|one|ones) in (?:a |another )?[a-z]+\b",
     r"\b(?:show|see) (?:me )?(?:it|this|that|them|these|those|one) in\b", r"\bcome in\b", r"\bavailable in\b",
-    r"\bin \w+ instead\b", r"\bwhat else\b",
+    r"\bin \w+ instead\b", r"\bwhat else\b", _MORE_RE.pattern,
 )
 
 
@@ -964,6 +990,20 @@ _STYLE_CHANGE_RE = re.compile(
 )
 _COLOR_CHANGE_RE = re.compile(rf"\b(?:in|but)\s+(?:a\s+|an\s+)?(?:{_COLOR_WORDS}|{_MATERIAL_WORDS})\b")
 _VEGAN_RE = re.compile(r"\bvegan\b(?! leather)|\bcruelty[- ]free\b|\bno animal\b|\banimal[- ]free\b")
+_DISLIKE_ITEM_RE = re.compile(
+    r"\b(?:i )?(?:do not|did not) (?:really )?(?:like|love)\b|"
+    r"\bnot (?:a (?:big )?fan of|keen on|sure about)\b|\bi (?:hate|dislike)\b"
+)
+_UNCARRIED_RE = re.compile(
+    r"\b(?:hats?|caps?|beanies?|scarf|scarves|gloves?|socks?|belts?|ties|jewell?e?ry|necklaces?|earrings?|"
+    r"bracelets?|watches|sunglasses|swimsuits?|swimwear|bikinis?|lingerie|underwear|bras|skirts?|shorts|suits|"
+    r"umbrellas?|wallets?|perfumes?|make-?up|tights)\b"
+)
+_BROWSE_RE = re.compile(
+    r"\bwhat (?:do you have|have you got|is in stock|do you sell|do you carry|is new|can i buy|"
+    r"do you stock)\b|"
+    r"\bwhat (?:kinds?|sorts?|types?) of (?:things|items|clothes|products) do you\b"
+)
 _SEARCH_RE = _re(
     r"\bshow\b", r"\bfind\b", r"\bsearch\b", r"\blooking for\b", r"\blook for\b",
     r"\bdo you (?:have|sell|carry|stock)\b", r"\bhave you got\b", r"\bgot any\b", r"\bany\b",
@@ -1044,13 +1084,14 @@ _TIME_NOUNS = frozenset({
     "is", "was", "i", "you", "would", "will", "goes", "go", "looks", "the",
 })
 _RECOMMEND_PRONOUN_RE = re.compile(
+    r"\bcomplete (?:the|this|my) look\b|"
     r"\b(?:with|around|match|matches|pair|style|styling|complete|complement|to)\s+(?P<p>it|this|that|these|"
     r"those|them|this one|that one|this piece|this item|these ones)\b|"
     r"\bcomplete (?:the|this|my) look\b|^\W*(?:and\s+)?(?:what about\s+)?(?P<q>this|these)\b"
 )
 _ANCHOR_CUE_RE = re.compile(
     r"\b(?:go(?:es)?|going|wear(?:ing)?|pair(?:s|ed|ing)?|match(?:es|ing)?|looks? good|works?|combine|style|"
-    r"styling|complement|build(?: (?:an outfit|a look|something|it))?|based|built|centred|centered|look)\s+"
+    r"styling|complement|build(?: (?:an outfit|a look|something|it))?|based|built|centred|centered)\s+"
     r"(?:well\s+|nicely\s+|best\s+|great\s+)?(?:with|around|on)\b|"
     r"\bto match\b|\bmatch(?:es|ing)?\b|\baround\b|\bi (?:have|own|bought|got|already have|just bought|"
     r"already own|have got)\b|\bmy\b|\bstyle\b|\bstyling\b"
@@ -1304,6 +1345,7 @@ _ANCHOR_FILLERS = frozenset({
     "favorite", "old", "own", "with", "around",
 })
 _FORGET_SPECIFIC_RE = re.compile(r"\bforget (?:that|about) (?:i|my)\b.*\b(?:like|love|hate|size|budget)\b")
+_CARRIED = _join([CATEGORY_LABELS[c][1] for c in CATEGORY_LABELS])
 _GENERIC_OCCASIONS = frozenset({"weekend", "holiday", "vacation", "travel", "work"})
 
 
@@ -1378,7 +1420,13 @@ class RulesPlanner:
                 if not any(m.overlaps(s, e) for s, e in parsed.fact_spans)]
         fashion = [m for m in parsed.mentions if not any(m.overlaps(s, e) for s, e in parsed.fact_spans)]
         occasions = [m for m in fashion if m.kind == "occasion"]
-        oos = _OOS_RE.search(req)
+        oos = _OOS_RE.search(_mask(parsed.norm, parsed.fact_spans))
+        if not cats and not oos:
+            missing = _UNCARRIED_RE.search(req)
+            if missing and (_SEARCH_RE.search(req) or req.strip(" ?!.") == missing.group(0)):
+                return self._not_carried(view, missing.group(0))
+            if _BROWSE_RE.search(req):
+                return self._browse(view)
         if cats or (fashion and not oos and not occasions):
             return self._search(parsed, view)
         if occasions and not oos and _REQUEST_WORDS_RE.search(req):
@@ -1608,9 +1656,14 @@ class RulesPlanner:
         neg_material = bool(parsed.of("material", negated=True, outside=parsed.fact_spans)) or bool(
             _VEGAN_RE.search(req))
         color_change = bool(_COLOR_CHANGE_RE.search(req))
-        if not (strong or style_change or neg_material or color_change):
+        dislike_item = bool(_DISLIKE_ITEM_RE.search(req))
+        if not (strong or style_change or neg_material or color_change or dislike_item):
             return None
         ref = find_reference(parsed, view)
+        if dislike_item and not (strong or style_change or neg_material or color_change):
+            if ref.kind not in ("id", "ordinal", "category", "attribute", "pronoun"):
+                return None
+            strong = True
         cats = [m for m in parsed.of("category") + parsed.of("group")
                 if not (ref.span and m.overlaps(*ref.span))]
         search_cue = bool(_SEARCH_RE.search(req))
@@ -1640,6 +1693,9 @@ class RulesPlanner:
         colors = [c for c in wanted if original is None or c != original.color or len(wanted) == 1]
         args["color"] = colors[0] if colors else None
         args["exclude_colors"] = parsed.values("color", negated=True, outside=outside)
+        if (not colors and original is not None
+                and re.search(r"\b(?:different|another|other|new) (?:colou?r|shade)s?\b", text)):
+            args["exclude_colors"] = list(dict.fromkeys([*args["exclude_colors"], original.color]))
         styles = parsed.values("style", outside=outside)
         if not styles and re.search(r"\bfancier\b|\bposher\b", text) and not args["pricier"]:
             styles = ["formal"]
@@ -1786,8 +1842,14 @@ class RulesPlanner:
 
     def _noted(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
         facts = self._facts(parsed, view)
-        likes = [f.value for f in facts if f.polarity == "like"]
-        dislikes = [f.value for f in facts if f.polarity == "dislike"]
+
+        def label(f: PreferenceFact) -> str:
+            if f.kind == "category" and f.value in CATEGORY_LABELS:
+                return CATEGORY_LABELS[f.value][1]
+            return f.value
+
+        likes = [label(f) for f in facts if f.polarity == "like"]
+        dislikes = [label(f) for f in facts if f.polarity == "dislike"]
         notes = [f"{f.kind} {f.value}" for f in facts if f.polarity == "neutral"]
         parts = []
         if likes:
@@ -1808,6 +1870,16 @@ class RulesPlanner:
                     "category": f"some {CATEGORY_LABELS.get(liked.value, (liked.value, liked.value))[1]}"}
             offer = f" Want me to show you {what[liked.kind]}?"
         return Plan(intent="small_talk", reply=f"Noted: I'll remember {'; '.join(parts)}.{offer}")
+
+    def _not_carried(self, view: PlannerInput, what: str) -> Plan:
+        return Plan(intent="clarify", reply=f"Sorry, this shop doesn't carry {what}. It has {_CARRIED}. "
+                    "Shall I look for one of those?")
+
+    def _browse(self, view: PlannerInput) -> Plan:
+        lead = f"The catalog has {_CARRIED}. What are you after? For example 'navy coats under 120'"
+        if RECOMMEND in view.tools:
+            lead += " or 'an outfit for a dinner'"
+        return Plan(intent="small_talk", reply=lead + ".")
 
     def _capabilities(self, view: PlannerInput) -> str:
         can = []
