@@ -613,3 +613,47 @@ def test_several_sizes_in_one_sentence() -> None:
     plan = plan_for("I'm a medium in tops and size 9 in shoes")
     assert [f.value for f in plan.facts] == ["top M", "shoes 9"]
     assert plan.intent == "small_talk"
+
+
+def _said(text: str) -> dict[str, Any]:
+    return {"history": [{"role": "user", "content": "..."}, {"role": "assistant", "content": text}]}
+
+
+def test_yes_accepts_the_offer_in_the_last_reply() -> None:
+    offer = PLANNER.plan(make_view("I have a wedding next month")).reply or ""
+    check(plan_for("yes please", **_said(offer)), "recommend_outfit", "recommend_outfit",
+          {"occasion": "wedding"})
+    offer = PLANNER.plan(make_view("design me a red boho dress")).reply or ""
+    check(plan_for("sure", **_said(offer)), "search", "search_catalog",
+          {"categories": ["dress"], "colors": ["red"], "styles": ["boho"]})
+    offer = PLANNER.plan(make_view("I love navy")).reply or ""
+    check(plan_for("yes", **_said(offer)), "search", "search_catalog", {"colors": ["navy"]})
+    assert plan_for("yes").intent == "small_talk"
+
+
+@pytest.mark.parametrize(("text", "view_kw", "needle"), [
+    ("I love this outfit!", {}, "Glad you like it"),
+    ("this looks great, thanks", {}, "Glad you like it"),
+    ("how much is the bag?", {}, "89.99"),
+    ("Do you have it in a size M?", {"focus_item_id": "TOP-0101"}, "can't check sizes"),
+])
+def test_feedback_and_questions_answered_directly(text: str, view_kw: dict[str, Any], needle: str) -> None:
+    plan = plan_for(text, **view_kw)
+    assert plan.intent == "small_talk" and plan.calls == [] and needle in (plan.reply or "")
+
+
+@pytest.mark.parametrize(("text", "intent", "tool", "expected"), [
+    ("I want to return my order", "out_of_scope", None, {}),
+    ("Show me bags between €30-€60", "search", "search_catalog", {"min_price": 30, "max_price": 60,
+                                                                  "query": "bags"}),
+    ("Can you show me jeans that are not blue?", "search", "search_catalog",
+     {"query": "jeans", "exclude_colors": ["blue"]}),
+    ("anything in leather?", "search", "search_catalog", {"materials": ["leather"]}),
+    ("suggest a bag to go with my red dress", "recommend_outfit", "recommend_outfit",
+     {"anchor_category": "dress", "anchor_color": "red", "include_categories": ["bag"]}),
+    ("I need an outfit for a date but I hate dresses", "recommend_outfit", "recommend_outfit",
+     {"exclude_categories": ["dress"]}),
+    ("show me the outfit again", "history", "recall_outfit", {"index": -1}),
+])
+def test_more_routing(text: str, intent: str, tool: str | None, expected: dict[str, Any]) -> None:
+    check(plan_for(text), intent, tool, expected)

@@ -415,7 +415,7 @@ _MINW = (r"(?:over|above|more than|at least|starting at|starting from|min|minimu
 
 _PRICE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(p)) for kind, p in (
-        ("range", rf"\bbetween\s+{_N}\s+and\s+{_N}{_NOT_UNIT}"),
+        ("range", rf"\bbetween\s+{_N}\s*(?:and|-|to)\s*{_N}{_NOT_UNIT}"),
         ("range", rf"\bfrom\s+{_N}\s+to\s+{_N}{_NOT_UNIT}"),
         ("range", rf"(?<![#\w.]){_N}\s*(?:-|to)\s*{_N}{_NOT_UNIT}"),
         ("total", rf"\b(?:total|overall|combined)(?:\s+budget)?(?:\s+(?:of|is|under|below|max|up to|at most|"
@@ -903,7 +903,8 @@ _HISTORY_RE = re.compile(
     rf"\b{_OUTFIT_WORD}\s+(?:number\s*|no\.?\s*|#\s*)(?P<num>\d+)\b|"
     rf"\b(?P<before>{_OUTFIT_WORD}\s+(?:from\s+)?before(?: that)?)\b|"
     r"\bgo back to (?:the )?(?P<gb>first|second|third|previous|last|earlier|other|original)(?: one)?\b|"
-    r"(?P<prev>\bwhat (?:did|was it that) you (?:just )?(?:suggest|recommend|show)(?:ed)?\b)"
+    r"(?P<prev>\bwhat (?:did|was it that) you (?:just )?(?:suggest|recommend|show)(?:ed)?\b|"
+    r"\b(?:that|the) (?:outfit|look) again\b)"
 )
 _HISTORY_NEW_RE = re.compile(
     r"\b(?:new|another|different|fresh|cheaper|without|instead|change|swap|replace|except|similar|like)\b|"
@@ -1046,6 +1047,8 @@ _OOS_RE = _re(
     r"\bwhat time is it\b", r"\bbook (?:a|me a) (?:flight|hotel|table|taxi)\b", r"\bhotels?\b", r"\bdoctor\b",
     r"\bmedical\b", r"\blawyer\b", r"\btax(?:es)?\b", r"\bmeaning of life\b", r"\bplanet\b",
     r"\d+\s*(?:[-+*/x^]|plus|minus|times|divided by)\s*\d+", r"\bspell\b", r"\bdefine\b",
+    r"\bmy order\b", r"\bdelivery\b", r"\bshipping\b", r"\brefunds?\b", r"\breturn (?:my|an|the|this)\b",
+    r"\btrack(?:ing)?\b", r"\bpassword\b", r"\bcustomer service\b",
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -1336,7 +1339,7 @@ _QUERY_FILLER_RE = re.compile(
     r"do you sell|do you carry|"
     r"do you stock|have you got|got any|are there any|is there any|is there an?|are there|any|some|for me|me|"
     r"thanks|thank you|in the catalog|in stock|available|what about|how about|let me see|options?|"
-    r"get me|i am|just|maybe|perhaps|also|other|else|help me|help)\b"
+    r"get me|i am|just|maybe|perhaps|also|other|else|help me|help|anything|something|stuff)\b"
 )
 
 
@@ -1346,6 +1349,23 @@ _ANCHOR_FILLERS = frozenset({
 })
 _FORGET_SPECIFIC_RE = re.compile(r"\bforget (?:that|about) (?:i|my)\b.*\b(?:like|love|hate|size|budget)\b")
 _CARRIED = _join([CATEGORY_LABELS[c][1] for c in CATEGORY_LABELS])
+_YES_RE = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok|okay|please|go (?:on|ahead)|do it|why not|sounds good)"
+                     r"(?:\W+(?:please|thanks|thank you|go ahead|do it|sure))*\W*$")
+_OFFER_OUTFIT_RE = re.compile(r"put together an outfit for the ([a-z ]+)\?", re.IGNORECASE)
+_OFFER_SEARCH_RE = re.compile(r"(?:show you|search the catalog for) (.+?)(?:\?| instead)", re.IGNORECASE)
+_OFFER_CHEAPER_RE = re.compile(r"Want something cheaper\?")
+_PRAISE_RE = re.compile(
+    r"^\W*(?:(?:oh|wow|omg|yes|ok|okay|great|perfect)\W+)*"
+    r"(?:i (?:really |absolutely |totally )?(?:love|like|adore) (?:it|this|that|them|these|those|"
+    r"(?:the|this|that) (?:\w+ )?(?:one|outfit|look|combo|combination|set))|"
+    r"(?:it|this|that|these|they|this \w+|that \w+) (?:is|are|looks?) (?:so |really |very |just )?"
+    r"(?:great|nice|perfect|lovely|beautiful|gorgeous|amazing|good|cool|cute|stunning|fab|fabulous|brilliant))"
+    r"\W*(?:thanks|thank you)?\W*$"
+)
+_PRICE_QUESTION_RE = re.compile(r"\bhow much (?:is|are|does|do|was|were)\b|\bwhat is the price of\b|"
+                                r"\bwhat does (?:it|this|that|the \w+) cost\b")
+_SIZE_QUESTION_RE = re.compile(r"\b(?:have|get|come|comes|available|it|this|that|them|one|ones) in "
+                               r"(?:a )?size\b|\bin my size\b|\bwhat sizes?\b|\bsize (?:guide|chart)\b")
 _GENERIC_OCCASIONS = frozenset({"weekend", "holiday", "vacation", "travel", "work"})
 
 
@@ -1364,6 +1384,7 @@ def _search_query(parsed: ParsedMessage, drop: Sequence[tuple[int, int]]) -> str
     text = _mask(parsed.masked, spans)
     text = _GREETING_RE.sub(" ", text)
     text = _QUERY_FILLER_RE.sub(" ", text)
+    text = re.sub(r"\b(?:that|which) (?:are|is)\b", " ", text)
     text = re.sub(r"[^a-z0-9' -]+", " ", text)
     text = re.sub(r"\s+", " ", text).strip(" -'")
     text = re.sub(r"^(?:a|an|the|some|any|for|with|in|of|and|or)\b\s*", "", text)
@@ -1404,6 +1425,20 @@ class RulesPlanner:
             return self._forget(parsed, view)
         if _MEMORY_RE.search(text):
             return self._show_memory(view)
+        if _YES_RE.search(text):
+            accepted = self._accept_offer(view)
+            if accepted is not None:
+                return accepted
+        if _PRAISE_RE.search(text):
+            return Plan(intent="small_talk", reply="Glad you like it! Want alternatives to any piece, or "
+                        "something else?")
+        price_q = _PRICE_QUESTION_RE.search(req)
+        if price_q:
+            ref = find_reference(parsed, view)
+            item = view.shown_by_id(ref.item_id) if ref.item_id else None
+            if item is not None:
+                return Plan(intent="small_talk", reply=f"The {item.title} ({item.id}) costs "
+                            f"{item.price:.2f}. Want something cheaper?")
         if _IMAGE_RE.search(req):
             return self._generate(parsed, view)
         if _TRY_ON_RE.search(req):
@@ -1458,6 +1493,24 @@ class RulesPlanner:
             if any(x.end == len(before) and x.kind in ("occasion", "style") for x in parsed.mentions):
                 return True
         return False
+
+    def _accept_offer(self, view: PlannerInput) -> Plan | None:
+        """Turn "yes please" into the action the assistant offered in its last message, if any."""
+        said = [h.get("content", "") for h in view.history if h.get("role") == "assistant"]
+        last = said[-1] if said else ""
+        m = _OFFER_OUTFIT_RE.search(last)
+        if m:
+            occasion = m.group(1).strip().lower()
+            return self._call(view, "recommend_outfit", RECOMMEND,
+                              {"occasion": occasion if occasion in OCCASIONS else None})
+        m = _OFFER_SEARCH_RE.search(last)
+        if m:
+            return self._search(parse_message(m.group(1)), view)
+        m = _OFFER_CHEAPER_RE.search(last)
+        if m and view.focus_item_id:
+            return self._call(view, "find_alternatives", ALTERNATIVES,
+                              {"item_id": view.focus_item_id, "cheaper": True})
+        return None
 
     # -- intents -----------------------------------------------------------------------------------
 
@@ -1677,9 +1730,15 @@ class RulesPlanner:
         elif search_cue and not (strong or style_change) and ref.kind != "pronoun":
             return None
         if ref.item_id is None:
+            if ref.kind == "none" and not (strong or style_change):
+                return None
             if ALTERNATIVES not in view.tools:
                 return self._unavailable(view, "Finding alternatives")
             return self._clarify(view, ref.problem, "Which item would you like alternatives to?")
+        if _SIZE_QUESTION_RE.search(req):
+            return Plan(intent="small_talk", reply="I can't check sizes: the catalog doesn't list sizes or "
+                        "stock per size. I can find similar items, or cheaper ones, or the same in another "
+                        "colour.")
         return self._alternatives(parsed, view, ref)
 
     def _alternatives(self, parsed: ParsedMessage, view: PlannerInput, ref: Reference) -> Plan:
