@@ -657,3 +657,14 @@ def test_feedback_and_questions_answered_directly(text: str, view_kw: dict[str, 
 ])
 def test_more_routing(text: str, intent: str, tool: str | None, expected: dict[str, Any]) -> None:
     check(plan_for(text), intent, tool, expected)
+
+
+def test_try_on_follows_the_registered_schema() -> None:
+    tools = {**TOOLS, "virtual_try_on": {"properties": {"garment_id": {}, "photo": {}}}}
+    plan = plan_for("try the bag on me", tools=tools, images=[SELFIE])
+    check(plan, "try_on", "virtual_try_on", {"garment_id": "BAG-0104", "photo": "latest"})
+
+
+def test_draw_needs_an_object() -> None:
+    assert plan_for("draw me a boho maxi dress").intent == "unavailable"
+    assert plan_for("something to draw attention at a party").intent == "recommend_outfit"

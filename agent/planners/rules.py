@@ -872,7 +872,8 @@ _MEMORY_RE = _re(
     r"\bwhat do you know about my\b",
 )
 _IMAGE_RE = _re(
-    r"\bdesign(?:s)? (?:me |us )?(?:a|an|some|my|something|me)\b", r"\bdraw(?: me| us)?\b(?! (?:on|from|up))",
+    r"\bdesign(?:s)? (?:me |us )?(?:a|an|some|my|something|me)\b",
+    r"\bdraw(?: me| us)? (?:a|an|some|something|my|me|what)\b",
     r"\bsketch(?: me| us)? (?:a|an|some|something|me)\b", r"\bpaint(?: me)? (?:a|an|some|me)\b",
     r"\bimagine (?:a|an|some|me|how)\b", r"\bvisuali[sz]e\b", r"\bdream up\b", r"\brender(?: me)? (?:a|an)\b",
     r"\bgenerate\b(?! (?:me )?(?:an? |some |another )?(?:outfit|look|ideas?|options?|suggestions?))",
@@ -1819,7 +1820,9 @@ class RulesPlanner:
         if ref.item_id is None:
             return self._clarify(view, ref.problem, "Which item would you like to try on?")
         props = _props(view, TRY_ON)
-        args: dict[str, Any] = {"item_id": ref.item_id}
+        item_key = next((k for k in ("item_id", "garment_id", "product_id") if props is None or k in props),
+                        "item_id")
+        args: dict[str, Any] = {item_key: ref.item_id}
         person_keys = ("person_image", "person", "photo", "image")
         wants_person = props is None or any(k in props for k in person_keys)
         if wants_person and not view.images:
