@@ -35,7 +35,10 @@ from agent.catalog.vocab import (
 )
 from agent.plan import FactKind, ImageInfo, Intent, Plan, PlannerInput, PreferenceFact, ShownItem, ToolCall
 
-__all__ = ["Mention", "ParsedMessage", "RulesPlanner", "normalize_text", "parse_message"]
+__all__ = [
+    "Mention", "ParsedMessage", "PriceHit", "Reference", "RulesPlanner", "find_mentions", "find_prices",
+    "find_reference", "mark_negations", "normalize_text", "parse_message", "price_slots",
+]
 
 SEARCH = "search_catalog"
 RECOMMEND = "recommend_outfit"
@@ -1111,11 +1114,6 @@ class Reference:
     span: tuple[int, int] | None = None
     category: str | None = None
     problem: str = ""
-
-    @property
-    def explicit(self) -> bool:
-        """Whether the message itself names the item (not just the conversation's focus)."""
-        return self.kind in ("id", "ordinal", "category", "attribute", "pronoun")
 
 
 def _display(view: PlannerInput) -> list[ShownItem]:
