@@ -48,6 +48,7 @@ class TextEmbedder:
             model = AutoModel.from_pretrained(path)
             model.eval()
             self._torch = torch
+            self._max_threads = max(1, torch.get_num_threads())
             self._model = model
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -62,6 +63,13 @@ class TextEmbedder:
             else:
                 todo.append(i)
         torch = self._torch
+        if not todo:
+            return out
+        # One thread for a few sentences: intra-op threading gains nothing there and collapses when
+        # the CPU is shared; batches use every core.
+        want = 1 if len(todo) <= 8 else self._max_threads
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
         for start in range(0, len(todo), batch_size):
             idx = todo[start : start + batch_size]
             batch = [texts[i] for i in idx]

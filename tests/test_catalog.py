@@ -182,3 +182,23 @@ def test_item_model_rejects_bad_values() -> None:
         Item(id="X-1", title="t", category="top", color="red", price=1, styles=["spacey"])
     with pytest.raises(ValueError):
         Item(id="../etc", title="t", category="top", color="red", price=1)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        SearchFilters(),
+        SearchFilters(categories=["dress", "top"], max_price=70),
+        SearchFilters(colors=["black"], styles=["formal", "evening"]),
+        SearchFilters(exclude_colors=["white"], exclude_materials=["cotton"], min_price=30),
+        SearchFilters(in_stock=False, categories=["bag"], exclude_ids=["BAG-0001", "BAG-0002"]),
+    ],
+)
+def test_mirror_and_chroma_backends_agree(catalog_settings: Context, catalog: Catalog,
+                                          filters: SearchFilters) -> None:
+    chroma = Catalog(catalog_settings.catalog_dir, chroma_path=catalog_settings.chroma_path, backend="chroma")
+    for query in ("smart evening look", "warm and cosy", ""):
+        a = [(h.item.id, round(h.score, 4)) for h in catalog.search(query, filters, k=8)]
+        b = [(h.item.id, round(h.score, 4)) for h in chroma.search(query, filters, k=8)]
+        assert [x[0] for x in a] == [x[0] for x in b]
+        assert all(abs(x[1] - y[1]) < 1e-3 for x, y in zip(a, b, strict=True))

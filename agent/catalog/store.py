@@ -98,6 +98,74 @@ def where_clause(filters: SearchFilters) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+class VectorMirror:
+    """An in-memory copy of the index (unit vectors + metadata codes) for exact filtered search.
+
+    Chroma 1.5's embedded ``where`` filtering costs 80-400 ms at 100k items on a 2-core CPU while an
+    unfiltered query costs 3 ms; a NumPy mask plus one matrix product over the allowed rows costs a
+    few milliseconds, so filtered queries run here and the Chroma collection stays the persistent index.
+    """
+
+    def __init__(self, items: list[Item], vectors: np.ndarray) -> None:
+        from agent.catalog.vocab import STYLES
+
+        self.ids = [it.id for it in items]
+        self.pos = {item_id: n for n, item_id in enumerate(self.ids)}
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.category = np.array([it.category for it in items], dtype=object)
+        self.color = np.array([it.color for it in items], dtype=object)
+        self.material = np.array([it.material.lower() for it in items], dtype=object)
+        self.price = np.array([it.price for it in items], dtype=np.float64)
+        self.stock = np.array([it.stock for it in items], dtype=np.int64)
+        self.style_bit = {s: 1 << n for n, s in enumerate(STYLES)}
+        self.styles = np.array(
+            [sum(self.style_bit.get(s, 0) for s in it.styles) for it in items], dtype=np.int64
+        )
+
+    def mask(self, filters: SearchFilters) -> np.ndarray:
+        """Return a boolean mask of the rows that satisfy ``filters``."""
+        m = np.ones(len(self.ids), dtype=bool)
+        if filters.in_stock:
+            m &= self.stock > 0
+        if filters.categories:
+            m &= np.isin(self.category, filters.categories)
+        if filters.exclude_categories:
+            m &= ~np.isin(self.category, filters.exclude_categories)
+        if filters.colors:
+            m &= np.isin(self.color, filters.colors)
+        if filters.exclude_colors:
+            m &= ~np.isin(self.color, filters.exclude_colors)
+        if filters.materials:
+            m &= np.isin(self.material, [x.lower() for x in filters.materials])
+        if filters.exclude_materials:
+            m &= ~np.isin(self.material, [x.lower() for x in filters.exclude_materials])
+        if filters.min_price is not None:
+            m &= self.price >= filters.min_price
+        if filters.max_price is not None:
+            m &= self.price <= filters.max_price
+        if filters.styles:
+            bits = sum(self.style_bit.get(x, 0) for x in filters.styles)
+            m &= (self.styles & bits) != 0
+        for item_id in filters.exclude_ids or []:
+            n = self.pos.get(item_id)
+            if n is not None:
+                m[n] = False
+        return m
+
+    def search(self, query: np.ndarray, filters: SearchFilters, k: int) -> list[tuple[str, float]]:
+        """Return up to ``k`` ``(id, cosine)`` pairs of allowed rows, best first (exact)."""
+        rows = np.flatnonzero(self.mask(filters))
+        if rows.size == 0:
+            return []
+        scores = self.vectors[rows] @ np.asarray(query, dtype=np.float32)
+        if rows.size > k:
+            top = np.argpartition(-scores, k - 1)[:k]
+        else:
+            top = np.arange(rows.size)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.ids[rows[t]], float(scores[t])) for t in top]
+
+
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -119,7 +187,10 @@ class Catalog:
         chroma_path: str = "",
         chroma_url: str = "",
         embedder: TextEmbedder | None = None,
+        backend: str = "mirror",
     ) -> None:
+        if backend not in ("mirror", "chroma"):
+            raise ValueError(f"unknown search backend {backend!r}; use 'mirror' or 'chroma'")
         self.dir = Path(catalog_dir)
         self.chroma_path = chroma_path or str(self.dir.parent / "chroma")
         self.chroma_url = chroma_url
@@ -127,6 +198,8 @@ class Catalog:
         self.items: dict[str, Item] = {}
         self.outfits: list[Outfit] = []
         self._collection: Any = None
+        self._mirror: VectorMirror | None = None
+        self.backend = backend
         self._lock = threading.RLock()
         self.reload()
 
@@ -216,6 +289,7 @@ class Catalog:
                 )
                 for it in batch:
                     self.items[it.id] = it
+                self._mirror = None
                 if progress:
                     progress(len(batch))
             self.save()
@@ -249,6 +323,7 @@ class Catalog:
             except Exception:  # noqa: BLE001 - absent collection: nothing to delete
                 pass
             self._collection = None
+            self._mirror = None
             self.items = {}
             self.outfits = []
             self.save()
@@ -294,6 +369,33 @@ class Catalog:
         if query_vector is None:
             text = (query or "").strip() or describe_filters(filters)
             query_vector = self.embedder.encode_one(text)
+        if self.backend == "mirror":
+            ranked = self.mirror().search(query_vector, filters, k)
+            return [ScoredItem(item=self.items[i], score=sc) for i, sc in ranked if i in self.items]
+        return self._search_chroma(query_vector, filters, k)
+
+    def mirror(self) -> VectorMirror:
+        """Return the in-memory vector mirror, loading it from the Chroma collection when stale."""
+        with self._lock:
+            if self._mirror is None or len(self._mirror.ids) != len(self.items):
+                ids = list(self.items)
+                vectors = np.zeros((len(ids), 384), dtype=np.float32)
+                pos = {item_id: n for n, item_id in enumerate(ids)}
+                page = 5000
+                for start in range(0, len(ids), page):
+                    chunk = ids[start : start + page]
+                    got = self.collection.get(ids=chunk, include=["embeddings"])
+                    for item_id, vec in zip(got["ids"], got["embeddings"], strict=True):
+                        vectors[pos[item_id]] = vec
+                missing = [i for i in ids if not np.any(vectors[pos[i]])]
+                if missing:
+                    vecs = self.embedder.encode([self.items[i].document() for i in missing])
+                    for item_id, vec in zip(missing, vecs, strict=True):
+                        vectors[pos[item_id]] = vec
+                self._mirror = VectorMirror([self.items[i] for i in ids], vectors)
+            return self._mirror
+
+    def _search_chroma(self, query_vector: np.ndarray, filters: SearchFilters, k: int) -> list[ScoredItem]:
         exclude = set(filters.exclude_ids or [])
         n = min(max(k + len(exclude), k * 2), max(1, len(self.items)))
         res = self.collection.query(

@@ -1,0 +1,67 @@
+"""Turn latency through the real graph with the rules planner (default catalog in ./data or --data-dir).
+
+Usage: python benchmarks/bench_turn.py [--data-dir data] [--rounds 5] [--planner rules]
+Prints p50/p95 per kind of turn (recommend, alternatives, search) and overall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
+
+from agent.catalog.manage import build_catalog, is_built  # noqa: E402
+from agent.context import Context  # noqa: E402
+from agent.planners import get_planner  # noqa: E402
+from agent.services import open_catalog, open_store  # noqa: E402
+from agent.session import Session  # noqa: E402
+from graph import build_graph  # noqa: E402
+
+SCRIPT = [
+    ("recommend", "I need an outfit for a dinner, nothing over 80 each"),
+    ("alternatives", "something cheaper for the top"),
+    ("alternatives", "show it in blue"),
+    ("search", "show me white sneakers under 90"),
+    ("recommend", "what goes with black ankle boots for the office?"),
+    ("history", "what was the first outfit?"),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", default=os.environ.get("FASHIONM3_DATA_DIR", "data"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--planner", default="rules")
+    args = ap.parse_args()
+    settings = Context.from_env(data_dir=args.data_dir, planner=args.planner)
+    if not is_built(settings):
+        build_catalog(settings, progress=True)
+    catalog = open_catalog(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(settings.with_(chroma_path=tmp))
+        graph = build_graph(planner=get_planner(args.planner), catalog=catalog, checkpointer=InMemorySaver(),
+                            store=store)
+        Session(graph=graph, settings=settings.with_(user_id="warmup")).turn("hello")
+        times: dict[str, list[float]] = {}
+        for r in range(args.rounds):
+            s = Session(graph=graph, settings=settings.with_(user_id=f"bench-{r}"))
+            for kind, text in SCRIPT:
+                t = time.perf_counter()
+                s.turn(f"{text}" if r == 0 else f"{text} please")
+                times.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
+    every = [x for v in times.values() for x in v]
+    for kind, v in times.items():
+        print(f"{kind:13s} turn: p50 {np.percentile(v, 50):6.0f} ms, p95 {np.percentile(v, 95):6.0f} ms (n={len(v)})")
+    print(f"{'all':13s} turn: p50 {np.percentile(every, 50):6.0f} ms, p95 {np.percentile(every, 95):6.0f} ms "
+          f"(planner {args.planner}, {len(catalog.items):,} items)")
+
+
+if __name__ == "__main__":
+    main()
