@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from tools.base import Tool
 
 
-def create_builder(services: Services | None = None) -> StateGraph:
+def create_builder(services: Services | None = None) -> StateGraph[AgentState, Context, InputState, OutputState]:
     """Return an uncompiled graph whose nodes use ``services``."""
     nodes = make_nodes(services or Services())
     b = StateGraph(AgentState, context_schema=Context, input_schema=InputState, output_schema=OutputState)

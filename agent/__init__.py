@@ -1,0 +1,1 @@
+"""The FashionM3 agent: state, settings, nodes, planners, catalog, memory and CLI."""

@@ -23,7 +23,9 @@ app.add_typer(catalog_app, name="catalog")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: $FASHIONM3_DATA_DIR or ./data).")]
+DataDir = Annotated[
+    str | None, typer.Option("--data-dir", help="Data folder (default: $FASHIONM3_DATA_DIR or ./data).")
+]
 User = Annotated[str | None, typer.Option("--user", help="Shopper id whose preferences are used.")]
 PlannerOpt = Annotated[str | None, typer.Option("--planner", help="Planner backend (rules, ...).")]
 Thread = Annotated[str | None, typer.Option("--thread", help="Conversation thread id to continue.")]

@@ -141,21 +141,17 @@ def understand(img: Image.Image, info: ImageInfo) -> ImageInfo:
 
     Without a trained encoder installed, only the dominant colour is estimated.
     """
+    import importlib
+
     try:
-        from agent.vision import get_image_encoder  # type: ignore[attr-defined]
-    except ImportError:
-        get_image_encoder = None
-    if get_image_encoder is not None:
-        try:
-            u = get_image_encoder().classify(img)
-        except FileNotFoundError:
-            u = None  # encoder weights not installed: fall back to colour only
-        if u is not None:
-            return info.model_copy(update={
-                "category": u.category, "category_confidence": float(u.category_confidence),
-                "color": u.color, "color_confidence": float(u.color_confidence),
-            })
-    return info.model_copy(update=_colour_only(img))
+        vision = importlib.import_module("agent.vision")
+        u = vision.get_image_encoder().classify(img)
+    except (ImportError, FileNotFoundError):
+        return info.model_copy(update=_colour_only(img))  # encoder weights not installed
+    return info.model_copy(update={
+        "category": u.category, "category_confidence": float(u.category_confidence),
+        "color": u.color, "color_confidence": float(u.color_confidence),
+    })
 
 
 def _colour_only(img: Image.Image) -> dict[str, Any]:

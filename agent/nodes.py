@@ -139,8 +139,8 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         used = int(state.get("tool_calls", 0))
         for call in current.calls:
             if used >= settings.max_tool_calls:
-                results.append(ToolResult(tool=call.name, ok=False,
-                                          message="Too many tool calls in one turn; ask again more simply.").model_dump())
+                over = ToolResult(tool=call.name, ok=False, message="Too many tool calls in one turn; ask more simply.")
+                results.append(over.model_dump())
                 break
             used += 1
             tool = tools[call.name]
@@ -218,9 +218,9 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
                         store.delete(ns, hit.key)
             for fact in current.facts:
                 fact = fact.model_copy(update={"source_turn": fact.source_turn or turn})
-                value = fact.model_dump()
-                value["text"] = fact.text or fact.sentence()
-                store.put(ns, fact_key(fact), value)
+                record = fact.model_dump()
+                record["text"] = fact.text or fact.sentence()
+                store.put(ns, fact_key(fact), record)
         return {}
 
     return {"ingest": ingest, "recall": recall, "plan": plan, "act": act, "respond": respond, "remember": remember}

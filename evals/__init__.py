@@ -1,0 +1,1 @@
+"""Scripted eval conversations and the runner that scores them."""

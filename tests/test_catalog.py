@@ -23,7 +23,8 @@ def test_build_is_deterministic_and_covers_every_category(tmp_path: Path) -> Non
     assert [i.model_dump() for i in a] == [i.model_dump() for i in b]
     assert [i.model_dump() for i in a] != [i.model_dump() for i in c]
     assert sorted({i.category for i in a}) == sorted(CATEGORIES)
-    assert (tmp_path / "a" / "images" / "TOP-0001.png").read_bytes() == (tmp_path / "b" / "images" / "TOP-0001.png").read_bytes()
+    png = "images/TOP-0001.png"
+    assert (tmp_path / "a" / png).read_bytes() == (tmp_path / "b" / png).read_bytes()
 
 
 def test_built_images_show_the_items_colour(catalog: Catalog) -> None:
@@ -202,3 +203,25 @@ def test_mirror_and_chroma_backends_agree(catalog_settings: Context, catalog: Ca
         b = [(h.item.id, round(h.score, 4)) for h in chroma.search(query, filters, k=8)]
         assert [x[0] for x in a] == [x[0] for x in b]
         assert all(abs(x[1] - y[1]) < 1e-3 for x, y in zip(a, b, strict=True))
+
+
+def test_broad_filters_use_hnsw_and_agree_with_exact(catalog: Catalog) -> None:
+    mirror = catalog.mirror()
+    calls: list[int] = []
+
+    def ann(q, n):  # type: ignore[no-untyped-def]
+        calls.append(n)
+        return catalog._ann(q, n)
+
+    q = catalog.embedder.encode_one("smart navy office look")
+    old = mirror.exact_max
+    mirror.exact_max = 0
+    try:
+        for f in (SearchFilters(), SearchFilters(max_price=60), SearchFilters(categories=["dress"], colors=["red"])):
+            approx = mirror.search(q, f, 5, ann=ann)
+            exact = mirror.search(q, f, 5, ann=None)
+            assert [i for i, _ in approx] == [i for i, _ in exact]
+            assert all(f.accepts(catalog.items[i]) for i, _ in approx)
+    finally:
+        mirror.exact_max = old
+    assert calls, "the approximate path was used"

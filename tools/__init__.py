@@ -39,7 +39,8 @@ def discover() -> dict[str, type[Tool]]:
             raise RuntimeError(f"tools/{mod.name}.py defines no Tool subclass with a name")
         for cls in classes:
             if cls.name in found:
-                raise RuntimeError(f"two tools are named {cls.name!r}: {found[cls.name].__module__} and {module.__name__}")
+                other = found[cls.name].__module__
+                raise RuntimeError(f"two tools are named {cls.name!r}: {other} and {module.__name__}")
             found[cls.name] = cls
     return dict(sorted(found.items()))
 

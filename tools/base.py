@@ -85,8 +85,8 @@ class Tool(ABC):
 
     @classmethod
     def description(cls) -> str:
-        """Return the planner-facing description (the class docstring)."""
-        return inspect.getdoc(cls) or ""
+        """Return the planner-facing description (the class docstring, on one line)."""
+        return " ".join((inspect.getdoc(cls) or "").split())
 
     @classmethod
     def args_schema(cls) -> dict[str, Any]:

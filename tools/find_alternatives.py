@@ -45,7 +45,11 @@ class FindAlternativesArgs(BaseModel):
 
 
 class FindAlternatives(Tool):
-    """Find in-stock alternatives to one item, in the same category but different from it, under a change: cheaper, pricier, another colour, another style, another material or not a material, or a price range."""
+    """Find in-stock alternatives to one shown item, in the same category.
+
+    Alternatives always differ from the original and satisfy the change: cheaper, pricier, another
+    colour, another style, another material or not a material, or a price range.
+    """
 
     name = "find_alternatives"
     Args = FindAlternativesArgs
@@ -82,12 +86,12 @@ class FindAlternatives(Tool):
         items = [h.item for h in hits[: args.limit]]
         change = describe_change(args, ctx.settings.currency)
         label = category_label(original.category, plural=True)
+        price = f"{ctx.settings.currency}{original.price:.2f}"
         if not items:
-            raise ToolError(f"No other in-stock {label} {change} than the {original.title} "
-                            f"({ctx.settings.currency}{original.price:.2f}). Try a different change.")
+            raise ToolError(f"No other in-stock {label} {change} than the {original.title} ({price}). "
+                            "Try a different change.")
         return ToolResult(tool=self.name, items=items,
-                          message=f"Alternatives to the {original.title} ({ctx.settings.currency}{original.price:.2f}), "
-                                  f"{change}:",
+                          message=f"Alternatives to the {original.title} ({price}), {change}:",
                           data={"original_id": original.id, "change": change})
 
 

@@ -16,7 +16,10 @@ class RecallOutfitArgs(BaseModel):
 
 
 class RecallOutfit(Tool):
-    """Show again an outfit recommended earlier in this conversation ("what was the first outfit?"). index 1 is the first outfit, -1 the latest."""
+    """Show again an outfit recommended earlier in this conversation.
+
+    For "what was the first outfit?": index 1 is the first outfit, -1 the latest.
+    """
 
     name = "recall_outfit"
     Args = RecallOutfitArgs

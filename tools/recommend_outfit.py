@@ -16,16 +16,22 @@ class RecommendOutfitArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    anchor_item_id: str | None = Field(default=None, description="Build around this catalog item (an id shown earlier).")
+    anchor_item_id: str | None = Field(
+        default=None, description="Build around this catalog item (an id shown earlier)."
+    )
     anchor_image: str | None = Field(default=None, description="Build around an uploaded photo: its hash, or 'latest'.")
-    anchor_category: str | None = Field(default=None, description="Category of a garment the shopper already owns, e.g. 'ankle_boots'.")
+    anchor_category: str | None = Field(
+        default=None, description="Category of a garment the shopper already owns, e.g. 'ankle_boots'."
+    )
     anchor_color: str | None = Field(default=None, description="Colour of that garment, e.g. 'black'.")
     occasion: str | None = Field(default=None, description="Occasion, e.g. 'dinner', 'office', 'wedding', 'gym'.")
     style: str | None = Field(default=None, description="Wanted style, e.g. 'formal', 'casual', 'sporty', 'evening'.")
     query: str | None = Field(default=None, description="Extra wishes in the shopper's words.")
     colors: list[str] | None = Field(default=None, description="Only these colours for the new pieces.")
     exclude_colors: list[str] | None = Field(default=None, description="Colours to avoid.")
-    include_categories: list[str] | None = Field(default=None, description="Categories the outfit must include, e.g. ['dress'].")
+    include_categories: list[str] | None = Field(
+        default=None, description="Categories the outfit must include, e.g. ['dress']."
+    )
     exclude_categories: list[str] | None = Field(default=None, description="Categories to leave out, e.g. ['bag'].")
     exclude_materials: list[str] | None = Field(default=None, description="Materials to avoid, e.g. ['leather'].")
     min_price: float | None = Field(default=None, ge=0, description="Lowest price per item.")
@@ -59,7 +65,13 @@ class RecommendOutfitArgs(BaseModel):
 
 
 class RecommendOutfit(Tool):
-    """Recommend a complete outfit of in-stock items: one piece per complementary category (e.g. top + trousers + shoes + bag, or dress + shoes + bag). Anchor it on a shown item id, an uploaded photo, or a described garment (anchor_category/anchor_color), and/or an occasion or style. Honours colour, category, material and price constraints (max_price per item, max_total for all)."""
+    """Recommend a complete outfit of in-stock items, one piece per complementary category.
+
+    E.g. top + trousers + shoes + bag, or dress + shoes + bag. Anchor it on a shown item id, an
+    uploaded photo, or a described garment (anchor_category/anchor_color), and/or an occasion or
+    style. Honours colour, category, material and price constraints (max_price per item, max_total
+    for all new pieces).
+    """
 
     name = "recommend_outfit"
     Args = RecommendOutfitArgs

@@ -28,7 +28,11 @@ class SearchCatalogArgs(BaseModel):
 
 
 class SearchCatalog(Tool):
-    """Find in-stock catalog items matching a free-text query and optional filters (category, colour, style, material, price range). Use it when the shopper asks to see or find specific items."""
+    """Find in-stock catalog items matching a free-text query and optional filters.
+
+    Filters: category, colour, style, material, price range. Use it when the shopper asks to see or
+    find specific items.
+    """
 
     name = "search_catalog"
     Args = SearchCatalogArgs

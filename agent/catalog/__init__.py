@@ -1,0 +1,1 @@
+"""The product catalog: vocabulary, items, the default Fashion-MNIST build, the Chroma index, outfits."""

@@ -7,7 +7,7 @@ picture shows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +90,7 @@ BRANDS = (
 )
 
 
-def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
+def _choice(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
     keys = list(weights)
     p = np.asarray([weights[k] for k in keys], dtype=np.float64)
     return keys[int(rng.choice(len(keys), p=p / p.sum()))]

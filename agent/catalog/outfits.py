@@ -103,8 +103,6 @@ def slots_for(anchor_category: str | None, styles: Sequence[str], include: Seque
     ``include`` names categories the shopper asked to be part of the outfit (e.g. a dress).
     """
     one_piece = anchor_category == "dress" or "dress" in include
-    if anchor_category is None and not include and styles and styles[0] == "evening":
-        one_piece = True
     if one_piece:
         slots: list[tuple[str, ...]] = [("dress",), FOOTWEAR, ("bag",)]
     else:
@@ -198,7 +196,10 @@ def choose_outfit(
 ) -> ComposedOutfit:
     """Choose one candidate per slot maximising harmony, style fit and relevance within the budget."""
     bonus = preference_bonus or {}
-    anchor_colors = [request.anchor.color] if request.anchor else ([request.anchor_color] if request.anchor_color else [])
+    if request.anchor is not None:
+        anchor_colors = [request.anchor.color]
+    else:
+        anchor_colors = [request.anchor_color] if request.anchor_color else []
     chosen: dict[tuple[str, ...], Candidate] = {}
     slots = [s for s in candidates if candidates[s]]
     # Greedy in slot order, then one improvement pass against the finished outfit.
@@ -266,9 +267,11 @@ def explain(items: Sequence[Item], request: OutfitRequest, styles: Sequence[str]
         parts.append(f"an all-neutral palette ({', '.join(neutrals)}) that always works")
     shared = [s for s in styles if sum(s in i.styles for i in items) >= 2]
     if shared:
-        parts.append(f"the pieces share a {shared[0]} style")
+        article = "an" if shared[0][0] in "aeiou" else "a"
+        parts.append(f"the pieces share {article} {shared[0]} style")
     if request.occasion:
-        parts.append(f"suited to a {request.occasion}")
+        article = "an" if request.occasion[0] in "aeiou" else "a"
+        parts.append(f"suited to {article} {request.occasion}")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 
