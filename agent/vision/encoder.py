@@ -1,0 +1,718 @@
+"""Image understanding: our small fashion image encoder aligned to the MiniLM text space, and a CLIP backend.
+
+The default backend (:class:`ImageEncoder`) is a ~0.7M-parameter CNN trained by
+``agent.vision.train_encoder`` on tinted Fashion-MNIST garments so that its 384-d unit vectors live in
+the same space as the frozen all-MiniLM-L6-v2 text embeddings (:mod:`agent.embeddings`). Text queries
+and catalog images can therefore be compared directly, and zero-shot classification is the nearest
+text prompt: the category (or colour) whose mean prompt embedding is most similar to the image.
+
+:class:`ClipImageEncoder` loads any CLIP/SigLIP-family model through ``transformers`` (a local path or a
+hub id, given by ``FASHIONM3_IMAGE_ENCODER``). Its vectors live in that model's own joint space, not
+the MiniLM one, so its text side (:meth:`ClipImageEncoder.encode_text`) is what zero-shot
+classification and text-to-image search use with it.
+
+Torch and transformers are imported lazily, on first use: importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol, runtime_checkable
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pydantic import BaseModel, Field
+
+from agent.catalog.vocab import CATEGORIES, COLOR_SYNONYMS, COLORS
+
+EMBEDDING_DIM = 384
+INPUT_SIZE = 28
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+PROMPTS_FILE = "prompts.npz"
+ENV_IMAGE_ENCODER = "FASHIONM3_IMAGE_ENCODER"
+
+#: Below this softmax probability for the category, :attr:`ImageUnderstanding.is_confident` is False.
+CONFIDENCE_THRESHOLD = 0.6
+
+#: Names used in the zero-shot category prompts (several per category; their embeddings are averaged).
+CATEGORY_PROMPT_NAMES: dict[str, tuple[str, ...]] = {
+    "top": ("t-shirt", "top", "tee", "blouse", "tank top"),
+    "trousers": ("pair of trousers", "pair of pants", "pair of jeans", "pair of slacks"),
+    "pullover": ("pullover", "sweater", "jumper", "hoodie", "cardigan"),
+    "dress": ("dress", "gown", "sundress", "frock"),
+    "coat": ("coat", "jacket", "parka", "overcoat"),
+    "sandals": ("pair of sandals", "sandal", "pair of slides", "pair of flip flops"),
+    "shirt": ("shirt", "button-down shirt", "collared shirt", "flannel shirt"),
+    "sneakers": ("pair of sneakers", "pair of trainers", "pair of running shoes", "sneaker"),
+    "bag": ("bag", "handbag", "purse", "tote bag"),
+    "ankle_boots": ("pair of ankle boots", "pair of boots", "pair of booties", "pair of chelsea boots"),
+}
+
+#: Zero-shot category prompt templates. Training uses different wordings (see train_encoder).
+CATEGORY_PROMPT_TEMPLATES: tuple[str, ...] = (
+    "a photo of a {}.",
+    "a picture of a {}.",
+    "an image of a {}.",
+    "a product shot of a {}.",
+    "this is a {}.",
+    "a close-up photo of the {}.",
+)
+
+#: Zero-shot colour prompt templates, filled with each colour's first three names.
+COLOR_PROMPT_TEMPLATES: tuple[str, ...] = (
+    "something {}.",
+    "a {} item.",
+    "the colour {}.",
+    "a {} thing.",
+    "it is {}.",
+    "mostly {}.",
+)
+
+
+def category_prompts(category: str) -> list[str]:
+    """Return the zero-shot prompts whose mean embedding stands for ``category``."""
+    return [t.format(n) for n in CATEGORY_PROMPT_NAMES[category] for t in CATEGORY_PROMPT_TEMPLATES]
+
+
+def color_prompts(color: str) -> list[str]:
+    """Return the zero-shot prompts whose mean embedding stands for ``color``."""
+    return [t.format(n) for n in COLOR_SYNONYMS[color][:3] for t in COLOR_PROMPT_TEMPLATES]
+
+
+class ImageInputError(ValueError):
+    """An image a user supplied cannot be used; the message says what was wrong and what to do."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loading and normalising images
+
+
+def load_image(source: str | Path | bytes | IO[bytes], max_pixels: int = 40_000_000) -> Image.Image:
+    """Open an image file or bytes and return it as an RGB PIL image.
+
+    Animated images give their first frame, transparency is composited on white, and CMYK, 16-bit,
+    palette and greyscale images are converted to 8-bit RGB. EXIF orientation is applied.
+
+    Args:
+        source: A path, the raw file bytes, or a binary file object.
+        max_pixels: Largest accepted width x height, checked from the header before decoding.
+
+    Raises:
+        ImageInputError: if the file is missing, empty, not an image, corrupt, or too large.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageInputError(f"image file {str(path)!r} does not exist; check the path and try again")
+        data: IO[bytes] = io.BytesIO(path.read_bytes())
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = io.BytesIO(bytes(source))
+    else:
+        data = source
+    if isinstance(data, io.BytesIO) and not data.getbuffer().nbytes:
+        raise ImageInputError("the image is empty (0 bytes); upload a PNG, JPEG, WebP or GIF file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(data)
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageInputError(
+                    f"the image is too large ({width}x{height} = {width * height:,} pixels; the limit is "
+                    f"{max_pixels:,}); resize it below that and upload it again"
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            img.load()
+    except ImageInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageInputError(
+            f"the image is too large to decode safely ({exc}); resize it below {max_pixels:,} pixels and "
+            "upload it again"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageInputError(
+            "the file is not an image format we can read; upload a PNG, JPEG, WebP, GIF, BMP or TIFF file"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageInputError(
+            f"the image data is corrupt or truncated ({exc}); re-export or re-download the file and try again"
+        ) from exc
+    oriented: Image.Image = img
+    try:
+        oriented = ImageOps.exif_transpose(img) or img
+    except (OSError, ValueError, SyntaxError):
+        pass
+    return to_rgb(oriented)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Return ``img`` as 8-bit RGB: transparency on white, 16-bit and float modes rescaled.
+
+    Raises:
+        ImageInputError: if the colour mode cannot be converted.
+    """
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        if mode.startswith("I;16"):
+            arr = arr / 257.0
+        else:
+            peak = float(arr.max()) if arr.size else 0.0
+            if mode == "F" and peak <= 1.0:
+                arr = arr * 255.0
+            elif peak > 255.0:
+                arr = arr * (255.0 / (65535.0 if peak <= 65535.0 else peak))
+        grey = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), mode="L")
+        return grey.convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode != "RGB" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise ImageInputError(
+            f"images in colour mode {mode!r} are not supported; save it as an RGB PNG or JPEG and try again"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """A model-ready square image and what preprocessing found.
+
+    Attributes:
+        array: ``(size, size, 3)`` uint8 RGB pixels.
+        plain_background: True when the border was near-uniform (a product shot), so the garment was
+            cropped to its bounding box.
+        bbox: The crop box ``(left, top, right, bottom)`` in the original image, or None.
+    """
+
+    array: np.ndarray
+    plain_background: bool
+    bbox: tuple[int, int, int, int] | None
+
+
+def prepare_image(image: Image.Image, size: int = INPUT_SIZE) -> PreparedImage:
+    """Crop the garment from a plain background, pad it square with that background, and resize.
+
+    The background colour is the median of a thin border ring. When at least 90% of the border is
+    within a small tolerance of it, the image counts as a product shot and is cropped to the box of
+    the pixels that differ from it; otherwise the whole image is padded square.
+    """
+    rgb = to_rgb(image)
+    if max(rgb.size) > 320:
+        rgb = rgb.copy()
+        rgb.thumbnail((320, 320), Image.Resampling.BOX)
+    arr = np.asarray(rgb, dtype=np.int16)
+    h, w = arr.shape[:2]
+    ring = max(1, round(0.02 * min(h, w)))
+    border = np.concatenate(
+        [
+            arr[:ring].reshape(-1, 3),
+            arr[-ring:].reshape(-1, 3),
+            arr[:, :ring].reshape(-1, 3),
+            arr[:, -ring:].reshape(-1, 3),
+        ]
+    )
+    bg = np.median(border, axis=0)
+    border_diff = np.abs(border - bg).max(axis=1)
+    plain = bool(np.mean(border_diff <= 24) >= 0.9)
+    bbox: tuple[int, int, int, int] | None = None
+    if plain:
+        noise = float(np.percentile(border_diff, 95))
+        mask = np.abs(arr - bg).max(axis=2) > max(10.0, 2.0 * noise)
+        rows = np.flatnonzero(mask.sum(axis=1) > 0.002 * w)
+        cols = np.flatnonzero(mask.sum(axis=0) > 0.002 * h)
+        if rows.size and cols.size and mask.sum() >= 0.001 * h * w:
+            bbox = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+            rgb = rgb.crop(bbox)
+        else:
+            plain = False
+    fill = tuple(int(round(v)) for v in bg)
+    cw, ch = rgb.size
+    side = max(cw, ch)
+    canvas = Image.new("RGB", (side, side), fill)  # type: ignore[arg-type]
+    canvas.paste(rgb, ((side - cw) // 2, (side - ch) // 2))
+    if side != size:
+        canvas = canvas.resize(
+            (size, size), Image.Resampling.BOX if side >= 2 * size else Image.Resampling.BILINEAR
+        )
+    return PreparedImage(array=np.asarray(canvas, dtype=np.uint8), plain_background=plain, bbox=bbox)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Results
+
+
+class CategoryScore(BaseModel):
+    """One candidate category and its probability."""
+
+    category: str
+    probability: float
+
+
+class ImageUnderstanding(BaseModel):
+    """What an image encoder makes of one image."""
+
+    category: str = Field(description="Most likely canonical category.")
+    category_confidence: float = Field(description="Softmax probability of that category (0-1).")
+    top3: list[CategoryScore] = Field(description="Three most likely categories, best first.")
+    color: str = Field(description="Most likely basic colour name.")
+    color_confidence: float = Field(description="Softmax probability of that colour (0-1).")
+    similarity: float = Field(description="Cosine between the image and its best category prompt.")
+    plain_background: bool = Field(description="Whether the image looked like a product shot.")
+    is_confident: bool = Field(
+        description=(
+            "True when the category probability reaches the backend's threshold, the image is close "
+            "enough to a garment prompt, and (for our encoder) the image is a product shot."
+        )
+    )
+    backend: str = Field(description="Which encoder produced this.")
+
+
+@runtime_checkable
+class ImageEncoderBackend(Protocol):
+    """What the assistant needs from an image encoder."""
+
+    name: str
+    dim: int
+
+    def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Return ``(n, dim)`` float32 unit vectors for the images."""
+        ...
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Return ``(n, dim)`` float32 unit vectors for texts, comparable with :meth:`encode`."""
+        ...
+
+    def classify(self, image: Image.Image) -> ImageUnderstanding:
+        """Return the zero-shot category and colour of one image."""
+        ...
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def _understand(
+    image_vecs: np.ndarray,
+    category_protos: np.ndarray,
+    color_protos: np.ndarray,
+    category_scale: float,
+    color_scale: float,
+    min_similarity: float,
+    plain: Sequence[bool],
+    require_plain: bool,
+    backend: str,
+) -> list[ImageUnderstanding]:
+    cat_sims = image_vecs @ category_protos.T
+    col_sims = image_vecs @ color_protos.T
+    cat_p = _softmax(cat_sims * category_scale)
+    col_p = _softmax(col_sims * color_scale)
+    colors = list(COLORS)
+    out = []
+    for i in range(len(image_vecs)):
+        order = np.argsort(-cat_p[i])
+        best = int(order[0])
+        ci = int(np.argmax(col_p[i]))
+        sim = float(cat_sims[i, best])
+        confident = (
+            float(cat_p[i, best]) >= CONFIDENCE_THRESHOLD
+            and sim >= min_similarity
+            and (bool(plain[i]) or not require_plain)
+        )
+        out.append(
+            ImageUnderstanding(
+                category=CATEGORIES[best],
+                category_confidence=round(float(cat_p[i, best]), 4),
+                top3=[
+                    CategoryScore(category=CATEGORIES[int(j)], probability=round(float(cat_p[i, j]), 4))
+                    for j in order[:3]
+                ],
+                color=colors[ci],
+                color_confidence=round(float(col_p[i, ci]), 4),
+                similarity=round(sim, 4),
+                plain_background=bool(plain[i]),
+                is_confident=confident,
+                backend=backend,
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Our encoder
+
+
+@dataclass
+class EncoderConfig:
+    """Architecture and calibration of our encoder, stored as ``config.json`` next to the weights.
+
+    Attributes:
+        input_size: Side of the square RGB input.
+        widths: Channels of each convolution stage (a 2x2 max-pool follows each stage but the last).
+        depths: 3x3 conv + BatchNorm + ReLU blocks per stage.
+        pool: Side of the adaptive average pool before the head.
+        hidden: Width of the head's hidden layer.
+        embed_dim: Output dimension (the MiniLM space).
+        dropout: Dropout before the head (training only).
+        category_scale: Softmax temperature (logit scale) for category prompts, calibrated on validation.
+        color_scale: Same for colour prompts.
+        min_similarity: Cosine to the best category prompt below which an image is out of domain.
+        text_model: The text model whose space the embeddings live in.
+        training: Free-form record of how the weights were trained and validated.
+    """
+
+    input_size: int = INPUT_SIZE
+    widths: tuple[int, ...] = (32, 64, 128)
+    depths: tuple[int, ...] = (1, 2, 2)
+    pool: int = 3
+    hidden: int = 256
+    embed_dim: int = EMBEDDING_DIM
+    dropout: float = 0.1
+    category_scale: float = 30.0
+    color_scale: float = 30.0
+    min_similarity: float = 0.0
+    text_model: str = "all-MiniLM-L6-v2"
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, path: Path) -> EncoderConfig:
+        """Read a config written by :meth:`to_json`."""
+        raw = json.loads(path.read_text())
+        raw["widths"] = tuple(raw["widths"])
+        raw["depths"] = tuple(raw["depths"])
+        return cls(**raw)
+
+    def to_json(self, path: Path) -> None:
+        """Write the config as indented JSON."""
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def build_network(config: EncoderConfig) -> Any:
+    """Return the (untrained) ``torch.nn.Sequential`` encoder network described by ``config``.
+
+    Input: ``(B, 3, S, S)`` floats in [-1, 1] (see :func:`to_model_input`). Output: ``(B, embed_dim)``
+    unnormalised vectors.
+    """
+    from torch import nn
+
+    if len(config.widths) != len(config.depths):
+        raise ValueError("widths and depths must have the same length")
+    layers: list[nn.Module] = []
+    c_in = 3
+    for stage, (width, depth) in enumerate(zip(config.widths, config.depths, strict=True)):
+        for _ in range(depth):
+            layers += [
+                nn.Conv2d(c_in, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            c_in = width
+        layers.append(
+            nn.MaxPool2d(2) if stage < len(config.widths) - 1 else nn.AdaptiveAvgPool2d(config.pool)
+        )
+    layers += [
+        nn.Flatten(),
+        nn.Dropout(config.dropout),
+        nn.Linear(c_in * config.pool * config.pool, config.hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(config.hidden, config.embed_dim),
+    ]
+    return nn.Sequential(*layers)
+
+
+def to_model_input(arrays: np.ndarray) -> np.ndarray:
+    """Turn ``(B, S, S, 3)`` uint8 pixels into the network's ``(B, 3, S, S)`` float32 input in [-1, 1]."""
+    x = arrays.astype(np.float32).transpose(0, 3, 1, 2)
+    return x / 127.5 - 1.0
+
+
+class ImageEncoder:
+    """Our fashion image encoder: 384-d unit vectors in the MiniLM text space.
+
+    Zero-shot prompts are precomputed with MiniLM at training time and shipped in ``prompts.npz``,
+    so :meth:`classify` needs no text model; :meth:`encode_text` loads MiniLM on first use.
+    """
+
+    name = "fashionm3-cnn"
+    dim = EMBEDDING_DIM
+
+    def __init__(self, weights_dir: str | Path | None = None, threads: int | None = None) -> None:
+        self.weights_dir = Path(weights_dir) if weights_dir else DEFAULT_WEIGHTS_DIR
+        self.threads = threads
+        self.config = EncoderConfig()
+        self._net: Any = None
+        self._torch: Any = None
+        self.category_prototypes = np.zeros((len(CATEGORIES), EMBEDDING_DIM), dtype=np.float32)
+        self.color_prototypes = np.zeros((len(COLORS), EMBEDDING_DIM), dtype=np.float32)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, weights_dir: str | Path | None = None, threads: int | None = None) -> ImageEncoder:
+        """Return an encoder with its weights loaded from ``weights_dir`` (the shipped ones by default)."""
+        enc = cls(weights_dir, threads=threads)
+        enc.setup()
+        return enc
+
+    def setup(self) -> None:
+        """Load the weights and prompt embeddings (idempotent).
+
+        Raises:
+            FileNotFoundError: if the weights folder lacks a file; the message says how to train them.
+        """
+        if self._net is not None:
+            return
+        with self._lock:
+            if self._net is not None:
+                return
+            missing = [
+                f for f in (WEIGHTS_FILE, CONFIG_FILE, PROMPTS_FILE) if not (self.weights_dir / f).is_file()
+            ]
+            if missing:
+                raise FileNotFoundError(
+                    f"image encoder weights missing in {self.weights_dir} ({', '.join(missing)}); train them "
+                    "with `python -m agent.vision.train_encoder --out agent/vision/weights`"
+                )
+            import torch
+            from safetensors.torch import load_file
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            self.config = EncoderConfig.from_json(self.weights_dir / CONFIG_FILE)
+            net = build_network(self.config)
+            state = {
+                k: v.float() if v.is_floating_point() else v
+                for k, v in load_file(str(self.weights_dir / WEIGHTS_FILE)).items()
+            }
+            net.load_state_dict(state)
+            net.eval()
+            prompts = np.load(self.weights_dir / PROMPTS_FILE)
+            self._check_labels(list(prompts["categories"]), list(CATEGORIES), "categories")
+            self._check_labels(list(prompts["colors"]), list(COLORS), "colours")
+            self.category_prototypes = _unit(prompts["category_embeddings"].astype(np.float32))
+            self.color_prototypes = _unit(prompts["color_embeddings"].astype(np.float32))
+            self._torch = torch
+            self._net = net
+
+    @staticmethod
+    def _check_labels(found: list[str], expected: list[str], what: str) -> None:
+        if [str(x) for x in found] != expected:
+            raise ValueError(f"prompt embeddings were made for other {what} ({found}); retrain the encoder")
+
+    def prepare(self, images: Sequence[Image.Image]) -> list[PreparedImage]:
+        """Preprocess images for the network (crop, pad square, resize)."""
+        return [prepare_image(img, self.config.input_size) for img in images]
+
+    def encode_prepared(self, prepared: Sequence[PreparedImage], batch_size: int = 512) -> np.ndarray:
+        """Return unit vectors for already prepared images."""
+        self.setup()
+        torch = self._torch
+        out = np.zeros((len(prepared), self.dim), dtype=np.float32)
+        for start in range(0, len(prepared), batch_size):
+            chunk = np.stack([p.array for p in prepared[start : start + batch_size]])
+            with torch.inference_mode():
+                vec = self._net(torch.from_numpy(to_model_input(chunk)))
+                vec = torch.nn.functional.normalize(vec, dim=-1)
+            out[start : start + len(chunk)] = vec.numpy()
+        return out
+
+    def encode(self, images: Sequence[Image.Image], batch_size: int = 512) -> np.ndarray:
+        """Return ``(n, 384)`` float32 unit vectors for PIL images (any mode; converted to RGB)."""
+        self.setup()
+        return self.encode_prepared(self.prepare(images), batch_size=batch_size)
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Return MiniLM unit vectors for texts (the same space as :meth:`encode`)."""
+        from agent.embeddings import get_text_embedder
+
+        return get_text_embedder().encode(list(texts))
+
+    def classify_many(self, images: Sequence[Image.Image]) -> list[ImageUnderstanding]:
+        """Return zero-shot category and colour for each image (nearest text prompt)."""
+        self.setup()
+        prepared = self.prepare(images)
+        vecs = self.encode_prepared(prepared)
+        return _understand(
+            vecs,
+            self.category_prototypes,
+            self.color_prototypes,
+            self.config.category_scale,
+            self.config.color_scale,
+            self.config.min_similarity,
+            [p.plain_background for p in prepared],
+            require_plain=True,
+            backend=self.name,
+        )
+
+    def classify(self, image: Image.Image) -> ImageUnderstanding:
+        """Return the zero-shot category and colour of one image.
+
+        ``is_confident`` is False when the category probability is below :data:`CONFIDENCE_THRESHOLD`,
+        when the image is further from every category prompt than validation garments were
+        (``config.min_similarity``), or when the background is busy: the encoder only ever saw
+        product shots on a plain background.
+        """
+        return self.classify_many([image])[0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# CLIP / SigLIP backend
+
+
+class ClipImageEncoder:
+    """A CLIP/SigLIP-family model loaded with ``transformers`` (``AutoModel`` + ``AutoProcessor``).
+
+    Its vectors live in the model's own joint space (not MiniLM's): use :meth:`encode_text` for
+    text queries against its image vectors. Zero-shot classification uses the same prompt wording
+    as our encoder, embedded by the model's text tower.
+    """
+
+    def __init__(self, model_id: str, device: str = "cpu") -> None:
+        self.model_id = model_id
+        self.device = device
+        self.name = f"clip:{model_id}"
+        self.dim = 0
+        self._model: Any = None
+        self._processor: Any = None
+        self._torch: Any = None
+        self._protos: tuple[np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model_id: str, device: str = "cpu") -> ClipImageEncoder:
+        """Return a loaded encoder for a local path or hub id."""
+        enc = cls(model_id, device)
+        enc.setup()
+        return enc
+
+    def setup(self) -> None:
+        """Load the model and processor (idempotent)."""
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            import torch
+            from transformers import AutoModel, AutoProcessor
+
+            model = AutoModel.from_pretrained(self.model_id)
+            model.eval().to(self.device)
+            self._processor = AutoProcessor.from_pretrained(self.model_id)
+            cfg = model.config
+            self.dim = int(getattr(cfg, "projection_dim", 0) or cfg.text_config.hidden_size)
+            self._torch = torch
+            self._model = model
+
+    @staticmethod
+    def _features(out: Any) -> Any:
+        return out if hasattr(out, "norm") else out.pooler_output
+
+    def encode(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
+        """Return ``(n, dim)`` unit vectors for PIL images."""
+        self.setup()
+        torch = self._torch
+        chunks = []
+        for start in range(0, len(images), batch_size):
+            batch = [to_rgb(im) for im in images[start : start + batch_size]]
+            inputs = self._processor(images=batch, return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                feats = self._features(self._model.get_image_features(pixel_values=inputs["pixel_values"]))
+            chunks.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
+        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, self.dim), np.float32)
+
+    def encode_text(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Return ``(n, dim)`` unit vectors for texts from the model's text tower."""
+        self.setup()
+        torch = self._torch
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            inputs = self._processor(
+                text=list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                return_tensors="pt",
+            ).to(self.device)
+            with torch.inference_mode():
+                feats = self._features(
+                    self._model.get_text_features(
+                        **{k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
+                    )
+                )
+            chunks.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
+        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, self.dim), np.float32)
+
+    def _prototypes(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._protos is None:
+            cats = np.stack([_unit(self.encode_text(category_prompts(c)).mean(0)) for c in CATEGORIES])
+            cols = np.stack([_unit(self.encode_text(color_prompts(c)).mean(0)) for c in COLORS])
+            self._protos = (cats, cols)
+        return self._protos
+
+    def classify(self, image: Image.Image) -> ImageUnderstanding:
+        """Return zero-shot category and colour using the model's text tower and its logit scale."""
+        self.setup()
+        cats, cols = self._prototypes()
+        scale = float(self._model.logit_scale.exp().item()) if hasattr(self._model, "logit_scale") else 100.0
+        return _understand(
+            self.encode([image]),
+            cats,
+            cols,
+            scale,
+            scale,
+            -1.0,
+            [True],
+            require_plain=False,
+            backend=self.name,
+        )[0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shared instance
+
+_shared: ImageEncoderBackend | None = None
+_shared_key: str | None = None
+_shared_lock = threading.Lock()
+
+
+def get_image_encoder(model: str | None = None) -> ImageEncoderBackend:
+    """Return the process-wide image encoder (created on first use, weights loaded lazily).
+
+    ``model`` (or ``FASHIONM3_IMAGE_ENCODER``) picks the backend: empty or ``fashionm3`` for ours, a
+    folder of our weights (holding ``config.json`` and ``prompts.npz``), or a local path / hub id of a
+    CLIP/SigLIP model.
+    """
+    global _shared, _shared_key
+    key = (model if model is not None else os.environ.get(ENV_IMAGE_ENCODER, "")).strip()
+    with _shared_lock:
+        if _shared is None or key != _shared_key:
+            if key in ("", "fashionm3", "default"):
+                _shared = ImageEncoder()
+            elif (Path(key) / PROMPTS_FILE).is_file():
+                _shared = ImageEncoder(key)
+            else:
+                _shared = ClipImageEncoder(key)
+            _shared_key = key
+        return _shared
