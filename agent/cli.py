@@ -20,6 +20,8 @@ from agent.context import Context
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FashionM3: a multimodal fashion assistant.")
 catalog_app = typer.Typer(no_args_is_help=True, help="Build, import and inspect the product catalog.")
 app.add_typer(catalog_app, name="catalog")
+memory_app = typer.Typer(no_args_is_help=True, help="Show or forget what the assistant remembers about a shopper.")
+app.add_typer(memory_app, name="memory")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -216,6 +218,66 @@ def catalog_info(data_dir: DataDir = None) -> None:
     from agent.catalog.manage import describe
 
     console.print_json(json.dumps(describe(_settings(data_dir))))
+
+
+def _stored_facts(settings: Context) -> tuple[Any, tuple[str, ...], list[Any]]:
+    from agent.nodes import memory_namespace
+    from agent.services import open_store
+
+    store = open_store(settings)
+    ns = memory_namespace(settings.user_id)
+    hits = sorted(store.search(ns, limit=10_000), key=lambda h: h.updated_at)
+    return store, ns, hits
+
+
+@memory_app.command("show")
+def memory_show(
+    user: Annotated[str, typer.Option("--user", help="Shopper id.")],
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+) -> None:
+    """List the preference facts stored for a shopper, with the ids `memory forget --fact` takes."""
+    settings = _settings(data_dir, user)
+    _, _, hits = _stored_facts(settings)
+    if as_json:
+        print(json.dumps([{"id": h.key, **h.value, "updated_at": h.updated_at.isoformat()} for h in hits], indent=1))
+        return
+    if not hits:
+        console.print(f"Nothing is stored for user {settings.user_id!r}.", markup=False)
+        return
+    table = Table(header_style="bold")
+    for col in ("id", "kind", "polarity", "value", "confidence", "turn", "said", "updated"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        v = h.value
+        table.add_row(h.key, v.get("kind", ""), v.get("polarity", ""), v.get("value", ""),
+                      f"{float(v.get('confidence', 0)):.2f}", str(v.get("source_turn", "")), v.get("text", ""),
+                      h.updated_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@memory_app.command("forget")
+def memory_forget(
+    user: Annotated[str, typer.Option("--user", help="Shopper id.")],
+    fact: Annotated[list[str] | None, typer.Option("--fact", help="Fact id to forget (repeatable); "
+                                                   "without it, everything about the user is forgotten.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Delete one or more stored facts, or everything stored about a shopper."""
+    settings = _settings(data_dir, user)
+    store, ns, hits = _stored_facts(settings)
+    keys = {h.key for h in hits}
+    if fact:
+        unknown = [f for f in fact if f not in keys]
+        if unknown:
+            raise UserError(f"no fact with id {', '.join(unknown)} for user {settings.user_id!r}; "
+                            "list them with `fashionm3 memory show --user ...`.")
+        targets = list(fact)
+    else:
+        targets = sorted(keys)
+    for key in targets:
+        store.delete(ns, key)
+    console.print(f"Forgot {len(targets)} fact(s) about {settings.user_id!r}.", markup=False)
 
 
 @app.command("eval")

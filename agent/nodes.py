@@ -16,6 +16,7 @@ from langgraph.runtime import Runtime
 
 from agent.context import Context
 from agent.media import ImageInputError, ingest_attachment
+from agent.memory.extract import NO_FACT_INTENTS, extract_facts, merge_facts
 from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolResultView
 from agent.reply import compose_reply
 from agent.services import Services
@@ -25,6 +26,10 @@ from tools.base import ToolContext, ToolResult
 log = logging.getLogger(__name__)
 
 PREFERENCES_NS = "preferences"
+#: Up to this many stored facts, recall returns them all; beyond it, by kind plus by meaning.
+RECALL_ALL_LIMIT = 60
+RECALL_SEMANTIC_K = 20
+RANKING_KINDS = frozenset({"color", "category", "style", "material", "brand", "budget", "size"})
 
 
 def _settings(runtime: Runtime[Context] | None) -> Context:
@@ -96,14 +101,22 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         }
 
     def recall(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-        """Fetch the user's stored preferences relevant to this turn."""
+        """Fetch the user's stored preferences relevant to this turn (by kind, then by meaning)."""
         store = runtime.store
         if store is None:
             return {"preferences": []}
         settings = _settings(runtime)
         ns = memory_namespace(settings.user_id)
-        query = _last_user_text(state) or None
-        hits = store.search(ns, query=query, limit=50)
+        everything = store.search(ns, limit=RECALL_ALL_LIMIT + 1)
+        if len(everything) <= RECALL_ALL_LIMIT:
+            hits = everything
+        else:
+            # Many facts: every fact of a kind that steers ranking, plus the ones closest in meaning.
+            ranking = [h for h in everything if h.value.get("kind") in RANKING_KINDS]
+            query = _last_user_text(state) or "preferences"
+            semantic = store.search(ns, query=query, limit=RECALL_SEMANTIC_K)
+            seen = {h.key for h in ranking}
+            hits = ranking + [h for h in semantic if h.key not in seen]
         facts = []
         for hit in hits:
             try:
@@ -188,7 +201,9 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         if turn_items:
             shown = (shown + turn_items)[-MAX_SHOWN:]
             last_shown = turn_items
+        produced = [img.model_dump() for r in results if r.ok for img in r.images]
         return {
+            "images": [*state.get("images", []), *produced],
             "response": response,
             "messages": [AIMessage(content=response["text"])],
             "shown": shown,
@@ -205,6 +220,8 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         settings = _settings(runtime)
         ns = memory_namespace(settings.user_id)
         turn = int(state.get("turn", 0))
+        planned: list[PreferenceFact] = []
+        intents: set[str] = set()
         for p in state.get("plans", []):
             current = Plan.model_validate(p)
             for key in current.forget:
@@ -216,11 +233,14 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
                 for hit in store.search(ns, filter={"kind": kind}, limit=1000):
                     if not value or str(hit.value.get("value", "")).lower() == value.lower():
                         store.delete(ns, hit.key)
-            for fact in current.facts:
-                fact = fact.model_copy(update={"source_turn": fact.source_turn or turn})
-                record = fact.model_dump()
-                record["text"] = fact.text or fact.sentence()
-                store.put(ns, fact_key(fact), record)
+            planned.extend(current.facts)
+            intents.add(current.intent)
+        heard = [] if intents & NO_FACT_INTENTS else extract_facts(_last_user_text(state), turn)
+        for fact in merge_facts(heard, planned):
+            fact = fact.model_copy(update={"source_turn": fact.source_turn or turn})
+            record = fact.model_dump()
+            record["text"] = fact.text or fact.sentence()
+            store.put(ns, fact_key(fact), record)
         return {}
 
     return {"ingest": ingest, "recall": recall, "plan": plan, "act": act, "respond": respond, "remember": remember}

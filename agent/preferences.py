@@ -15,6 +15,8 @@ from agent.plan import PreferenceFact
 T = TypeVar("T")
 
 LIKE_BONUS = 0.35
+#: Candidates fetched before re-ranking when the shopper has stored preferences.
+PREFERENCE_POOL = 100
 DISLIKE_PENALTY = 1.5
 
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.catalog.models import SearchFilters
 from agent.catalog.vocab import STYLES, category_label, normalize_color
-from agent.preferences import drop_disliked, preference_score
+from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
 
@@ -80,7 +80,8 @@ class FindAlternatives(Tool):
             title = title.replace(original.color.capitalize(), args.color.capitalize())
         query = " ".join(x for x in (args.style, args.query, title) if x)
         explicit = [x for x in (args.color, args.style, args.material) if x]
-        hits = catalog.search(query, filters, k=args.limit * 4)
+        pool = args.limit * 4 if not ctx.preferences else max(args.limit * 4, PREFERENCE_POOL)
+        hits = catalog.search(query, filters, k=pool)
         hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
         hits.sort(key=lambda h: -(h.score + preference_score(h.item, ctx.preferences, explicit)))
         items = [h.item for h in hits[: args.limit]]

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agent.catalog.models import Item
 from agent.catalog.outfits import Candidate, OutfitRequest, choose_outfit, slots_for, style_score, target_styles
 from agent.catalog.vocab import OCCASIONS, STYLES, category_label, normalize_category, normalize_color
-from agent.preferences import drop_disliked, preference_score
+from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
 
@@ -115,7 +115,8 @@ class RecommendOutfit(Tool):
         flavour = " ".join(x for x in (args.style, args.occasion or "", args.query or "") if x)
         for slot in slots:
             label = " or ".join(category_label(c) for c in slot)
-            hits = catalog.search(f"{flavour} {label}".strip(), request.filters(slot), k=40)
+            pool = 40 if not ctx.preferences else PREFERENCE_POOL
+            hits = catalog.search(f"{flavour} {label}".strip(), request.filters(slot), k=pool)
             hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
             candidates[slot] = [
                 Candidate(item=h.item, base=1.2 * style_score(h.item, styles) + 0.5 * h.score

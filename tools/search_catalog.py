@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.catalog.models import SearchFilters
-from agent.preferences import drop_disliked, preference_score
+from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
 from tools.base import Tool, ToolContext, ToolResult
 
 
@@ -52,7 +52,8 @@ class SearchCatalog(Tool):
             max_price=args.max_price,
         )
         explicit = [*(args.colors or []), *(args.categories or []), *(args.styles or []), *(args.materials or [])]
-        hits = catalog.search(args.query, filters, k=args.limit * 4)
+        pool = args.limit * 4 if not ctx.preferences else max(args.limit * 4, PREFERENCE_POOL)
+        hits = catalog.search(args.query, filters, k=pool)
         hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
         hits.sort(key=lambda h: -(h.score + preference_score(h.item, ctx.preferences, explicit)))
         items = [h.item for h in hits[: args.limit]]
