@@ -55,13 +55,15 @@ def _ensure_catalog(settings: Context, quiet: bool = False) -> None:
             err.print(f"Built {report.items} items and {report.outfits} curated outfits in "
                       f"{time.perf_counter() - t:.0f} s.")
     else:
+        from tqdm import tqdm
+
         catalog = open_catalog(settings)
         if catalog.index_count() != len(catalog.items):
             err.print("Re-indexing the catalog ...")
-            from tqdm import tqdm
-
-            with tqdm(total=len(catalog.items), desc="index", unit="item") as bar:
+            with tqdm(total=len(catalog.items), desc="text index", unit="item", disable=quiet) as bar:
                 catalog.reindex(progress=bar.update)
+        with tqdm(desc="image index", unit="img", disable=quiet) as bar:
+            catalog.ensure_image_index(progress=bar.update)
 
 
 def _session(settings: Context, thread: str | None) -> Any:

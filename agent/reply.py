@@ -26,7 +26,7 @@ def compose_reply(
     text = render(
         "reply.j2",
         input_errors=input_errors,
-        images=new_images or [],
+        image_notes=[describe_photo(img) for img in new_images or [] if img.kind == "upload"],
         direct=direct,
         results=results,
         currency=settings.currency,
@@ -54,3 +54,27 @@ def compose_reply(
         "errors": [*input_errors, *(r.message for r in results if not r.ok)],
         "facts": [f.model_dump() for p in plans for f in p.facts],
     }
+
+
+#: Below this confidence the reply says it is not sure what the photo shows.
+SURE = 0.6
+_PLURAL = {"trousers", "sandals", "sneakers", "ankle_boots"}
+
+
+def describe_photo(img: ImageInfo) -> str:
+    """Say what an uploaded photo seems to show, and how sure we are (low confidence is said, not hidden)."""
+    from agent.catalog.vocab import category_label
+
+    if not img.category:
+        if img.color:
+            return f"I can't tell what garment that is; its main colour looks {img.color}."
+        return "I can't tell what garment that is."
+    label = category_label(img.category)
+    colour = f"{img.color} " if img.color and img.color_confidence >= SURE else ""
+    phrase = f"{colour}{label}"
+    if img.category not in _PLURAL:
+        phrase = ("an " if phrase[0] in "aeiou" else "a ") + phrase
+    pct = round(img.category_confidence * 100)
+    if img.category_confidence >= SURE:
+        return f"That looks like {phrase} ({pct}% sure)."
+    return f"I'm not sure what's in that photo; my best guess is {phrase}, but only {pct}% sure."

@@ -10,6 +10,9 @@ from agent.catalog.vocab import OCCASIONS, STYLES, category_label, normalize_cat
 from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
+#: Below this confidence a photo's predicted category or colour is not used without confirmation.
+MIN_PHOTO_CONFIDENCE = 0.5
+
 
 class RecommendOutfitArgs(BaseModel):
     """Arguments of ``recommend_outfit``."""
@@ -86,8 +89,10 @@ class RecommendOutfit(Tool):
             anchor_category, anchor_color = anchor.category, anchor.color
         elif args.anchor_image:
             image = ctx.image(args.anchor_image)
-            anchor_category = anchor_category or image.category
-            anchor_color = anchor_color or image.color
+            if anchor_category is None and image.category_confidence >= MIN_PHOTO_CONFIDENCE:
+                anchor_category = image.category
+            if anchor_color is None and image.color_confidence >= MIN_PHOTO_CONFIDENCE:
+                anchor_color = image.color
             if anchor_category is None:
                 raise ToolError("I couldn't tell what garment is in that photo. Tell me what it is "
                                 "(for example 'grey ankle boots') and I'll build the outfit around it.")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.catalog.models import SearchFilters
 from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
-from tools.base import Tool, ToolContext, ToolResult
+from tools.base import Tool, ToolContext, ToolError, ToolResult
 
 
 class SearchCatalogArgs(BaseModel):
@@ -24,6 +27,8 @@ class SearchCatalogArgs(BaseModel):
     exclude_materials: list[str] | None = Field(default=None, description="Materials to avoid, e.g. ['leather'].")
     min_price: float | None = Field(default=None, ge=0, description="Lowest price per item.")
     max_price: float | None = Field(default=None, ge=0, description="Highest price per item.")
+    image: str | None = Field(default=None, description="Find items that look like an attached or generated "
+                              "image: its hash, or 'latest'. Combine with filters for 'like this but in red'.")
     limit: int = Field(default=5, ge=1, le=20, description="How many items to return.")
 
 
@@ -53,7 +58,11 @@ class SearchCatalog(Tool):
         )
         explicit = [*(args.colors or []), *(args.categories or []), *(args.styles or []), *(args.materials or [])]
         pool = args.limit * 4 if not ctx.preferences else max(args.limit * 4, PREFERENCE_POOL)
-        hits = catalog.search(args.query, filters, k=pool)
+        if args.image:
+            hits = catalog.search(None, filters, k=pool, query_vector=image_query(ctx, args.image, args.query),
+                                  space="image")
+        else:
+            hits = catalog.search(args.query, filters, k=pool)
         hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
         hits.sort(key=lambda h: -(h.score + preference_score(h.item, ctx.preferences, explicit)))
         items = [h.item for h in hits[: args.limit]]
@@ -61,3 +70,20 @@ class SearchCatalog(Tool):
             return ToolResult(tool=self.name, message="Nothing in stock matches all of that. Try a wider price "
                               "range or fewer filters.")
         return ToolResult(tool=self.name, items=items, message=f"Found {len(items)} item(s).")
+
+
+def image_query(ctx: ToolContext, ref: str, text: str | None) -> np.ndarray:
+    """Embed an attached image (plus optional words) as a query in the shared MiniLM space."""
+    from agent.media import ImageInputError, decode_image
+    from agent.vision import get_image_encoder
+
+    info = ctx.image(ref)
+    try:
+        img = decode_image(Path(info.path).read_bytes(), Path(info.path).name, ctx.settings.max_image_pixels)
+    except (OSError, ImageInputError) as exc:
+        raise ToolError(f"The image {info.sha256[:12]} can no longer be read ({exc}); attach it again.") from exc
+    vec = get_image_encoder().encode([img])[0]
+    if text and text.strip():
+        # Words shift the look ("but in red", "more formal"); the image stays the main signal.
+        vec = vec + 0.5 * ctx.require_catalog().embedder.encode_one(text)
+    return np.asarray(vec / (np.linalg.norm(vec) or 1.0), dtype=np.float32)

@@ -72,8 +72,10 @@ def build_catalog(
     catalog = open_catalog(settings)
     catalog.clear()
     catalog.outfits = curated_outfits(items, n=60, seed=seed)
-    with tqdm(total=len(items), desc="index", unit="item", disable=not progress) as bar:
+    with tqdm(total=len(items), desc="text index", unit="item", disable=not progress) as bar:
         catalog.upsert(items, progress=bar.update)
+    with tqdm(total=len(items), desc="image index", unit="img", disable=not progress) as bar:
+        catalog.index_images(items, progress=bar.update)
     t2 = time.perf_counter()
     (out / "manifest.json").write_text(json.dumps({
         "source": "fashion-mnist", "per_class": per_class, "seed": seed, "items": len(items),
@@ -181,8 +183,11 @@ def ingest_file(settings: Context, file: str | Path, progress: bool = True) -> I
         good[item.id] = item
     catalog: Catalog = open_catalog(settings)
     if good:
-        with tqdm(total=len(good), desc="index", unit="item", disable=not progress) as bar:
+        with tqdm(total=len(good), desc="text index", unit="item", disable=not progress) as bar:
             report.added, report.updated = catalog.upsert(good.values(), progress=bar.update)
+        with_images = [it for it in good.values() if it.image]
+        with tqdm(total=len(with_images), desc="image index", unit="img", disable=not progress) as bar:
+            catalog.index_images(with_images, progress=bar.update)
     return report
 
 
@@ -201,6 +206,7 @@ def describe(settings: Context) -> dict[str, Any]:
         "items": len(catalog.items),
         "in_stock": sum(1 for i in catalog.items.values() if i.in_stock),
         "indexed": catalog.index_count() if catalog.items else 0,
+        "images_indexed": catalog.image_index_count() if catalog.items else 0,
         "outfits": len(catalog.outfits),
         "by_category": dict(sorted(by_cat.items())),
         "by_color": dict(sorted(by_color.items())),

@@ -48,10 +48,13 @@ class ScoredItem:
     score: float
 
 
-def collection_name_for(catalog_dir: str | Path) -> str:
-    """Return a Chroma collection name unique to a catalog folder (several catalogs can share a DB)."""
+def collection_name_for(catalog_dir: str | Path, kind: str = "") -> str:
+    """Return a Chroma collection name unique to a catalog folder (several catalogs can share a DB).
+
+    ``kind`` is ``""`` for the text index and ``"img"`` for the image index.
+    """
     digest = hashlib.sha1(str(Path(catalog_dir).resolve()).encode()).hexdigest()[:12]
-    return f"catalog-{digest}"
+    return f"catalog-{kind + '-' if kind else ''}{digest}"
 
 
 def _metadata(item: Item) -> dict[str, Any]:
@@ -114,6 +117,7 @@ class VectorMirror:
         self.ids = [it.id for it in items]
         self.pos = {item_id: n for n, item_id in enumerate(self.ids)}
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.valid = np.any(self.vectors != 0, axis=1)
         self.exact_max = exact_max
         self.codes: dict[str, dict[str, int]] = {"category": {}, "color": {}, "material": {}}
         self.category = self._encode("category", [it.category for it in items])
@@ -139,7 +143,7 @@ class VectorMirror:
 
     def mask(self, filters: SearchFilters) -> np.ndarray:
         """Return a boolean mask of the rows that satisfy ``filters``."""
-        m = np.ones(len(self.ids), dtype=bool)
+        m = self.valid.copy()
         if filters.in_stock:
             m &= self.stock > 0
         if filters.categories:
@@ -234,6 +238,8 @@ class Catalog:
         self.outfits: list[Outfit] = []
         self._collection: Any = None
         self._mirror: VectorMirror | None = None
+        self._image_collection: Any = None
+        self._image_mirror: VectorMirror | None = None
         self.backend = backend
         self._lock = threading.RLock()
         self.reload()
@@ -295,6 +301,73 @@ class Catalog:
             )
         return self._collection
 
+    @property
+    def image_collection(self) -> Any:
+        """The Chroma collection of item image embeddings (our encoder, in the MiniLM space)."""
+        if self._image_collection is None:
+            client = get_client(self.chroma_path, self.chroma_url)
+            self._image_collection = client.get_or_create_collection(
+                collection_name_for(self.dir, "img"),
+                embedding_function=ChromaTextEmbeddingFunction(self.embedder),  # type: ignore[arg-type]
+                metadata={"hnsw:space": "cosine"},
+            )
+        return self._image_collection
+
+    def items_with_images(self) -> list[Item]:
+        """Return the items whose image file exists."""
+        out = []
+        for it in self.items.values():
+            path = self.image_path(it)
+            if path is not None and path.is_file():
+                out.append(it)
+        return out
+
+    def image_index_count(self) -> int:
+        """Return the number of image vectors in the image index."""
+        return int(self.image_collection.count())
+
+    def index_images(
+        self, items: Iterable[Item] | None = None, progress: Callable[[int], None] | None = None,
+        batch_size: int = 256,
+    ) -> int:
+        """Encode item images with the image encoder and upsert them into the image index.
+
+        Returns:
+            The number of images indexed.
+        """
+        from PIL import Image
+
+        from agent.vision import get_image_encoder
+
+        encoder = get_image_encoder()
+        todo = [it for it in (items if items is not None else self.items_with_images())
+                if (p := self.image_path(it)) is not None and p.is_file()]
+        with self._lock:
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start : start + batch_size]
+                images = []
+                for it in batch:
+                    with Image.open(self.image_path(it)) as im:  # type: ignore[arg-type]
+                        images.append(im.convert("RGB"))
+                vecs = encoder.encode(images)
+                self.image_collection.upsert(
+                    ids=[it.id for it in batch], embeddings=np.asarray(vecs, dtype=np.float32),
+                    metadatas=[_metadata(it) for it in batch],
+                )
+                self._image_mirror = None
+                if progress:
+                    progress(len(batch))
+        return len(todo)
+
+    def ensure_image_index(self, progress: Callable[[int], None] | None = None) -> bool:
+        """Index item images missing from the image index; return True if it did any work."""
+        have = set(self.image_collection.get(include=[])["ids"]) if self.items else set()
+        missing = [it for it in self.items_with_images() if it.id not in have]
+        if missing:
+            self.index_images(missing, progress=progress)
+            return True
+        return False
+
     def index_count(self) -> int:
         """Return the number of vectors in the index."""
         return int(self.collection.count())
@@ -325,6 +398,7 @@ class Catalog:
                 for it in batch:
                     self.items[it.id] = it
                 self._mirror = None
+                self._image_mirror = None
                 if progress:
                     progress(len(batch))
             self.save()
@@ -357,8 +431,14 @@ class Catalog:
                 client.delete_collection(collection_name_for(self.dir))
             except Exception:  # noqa: BLE001 - absent collection: nothing to delete
                 pass
+            try:
+                client.delete_collection(collection_name_for(self.dir, "img"))
+            except Exception:  # noqa: BLE001 - absent collection: nothing to delete
+                pass
             self._collection = None
             self._mirror = None
+            self._image_collection = None
+            self._image_mirror = None
             self.items = {}
             self.outfits = []
             self.save()
@@ -393,46 +473,70 @@ class Catalog:
         filters: SearchFilters | None = None,
         k: int = 10,
         query_vector: np.ndarray | None = None,
+        space: str = "text",
     ) -> list[ScoredItem]:
         """Return up to ``k`` items satisfying ``filters``, most similar to ``query`` first.
 
         With neither a query nor a vector, a query is composed from the filters, so results are
-        still ranked by meaning rather than arbitrary.
+        still ranked by meaning rather than arbitrary. ``space="image"`` compares the query vector
+        (a text or image embedding, both in the MiniLM space) with item *image* embeddings.
         """
+        if space not in ("text", "image"):
+            raise ValueError(f"unknown search space {space!r}; use 'text' or 'image'")
         self.require_items()
         filters = filters or SearchFilters()
         if query_vector is None:
             text = (query or "").strip() or describe_filters(filters)
             query_vector = self.embedder.encode_one(text)
+        if space == "image":
+            ranked = self.image_mirror().search(query_vector, filters, k, ann=self._image_ann)
+            return [ScoredItem(item=self.items[i], score=sc) for i, sc in ranked if i in self.items]
         if self.backend == "mirror":
             ranked = self.mirror().search(query_vector, filters, k, ann=self._ann)
             return [ScoredItem(item=self.items[i], score=sc) for i, sc in ranked if i in self.items]
         return self._search_chroma(query_vector, filters, k)
 
     def mirror(self) -> VectorMirror:
-        """Return the in-memory vector mirror, loading it from the Chroma collection when stale."""
+        """Return the in-memory mirror of the text index, loading it from Chroma when stale."""
         with self._lock:
             if self._mirror is None or len(self._mirror.ids) != len(self.items):
-                ids = list(self.items)
-                vectors = np.zeros((len(ids), 384), dtype=np.float32)
-                pos = {item_id: n for n, item_id in enumerate(ids)}
-                page = 5000
-                for start in range(0, len(ids), page):
-                    chunk = ids[start : start + page]
-                    got = self.collection.get(ids=chunk, include=["embeddings"])
-                    for item_id, vec in zip(got["ids"], got["embeddings"], strict=True):
-                        vectors[pos[item_id]] = vec
-                missing = [i for i in ids if not np.any(vectors[pos[i]])]
-                if missing:
-                    vecs = self.embedder.encode([self.items[i].document() for i in missing])
-                    for item_id, vec in zip(missing, vecs, strict=True):
-                        vectors[pos[item_id]] = vec
-                self._mirror = VectorMirror([self.items[i] for i in ids], vectors)
+                self._mirror = self._load_mirror(self.collection, fill_missing=True)
             return self._mirror
+
+    def image_mirror(self) -> VectorMirror:
+        """Return the in-memory mirror of the image index (items without an image are never returned)."""
+        with self._lock:
+            if self._image_mirror is None or len(self._image_mirror.ids) != len(self.items):
+                if not self.image_index_count() and self.items_with_images():
+                    self.index_images()
+                self._image_mirror = self._load_mirror(self.image_collection, fill_missing=False)
+            return self._image_mirror
+
+    def _load_mirror(self, collection: Any, fill_missing: bool) -> VectorMirror:
+        ids = list(self.items)
+        vectors = np.zeros((len(ids), 384), dtype=np.float32)
+        pos = {item_id: n for n, item_id in enumerate(ids)}
+        page = 5000
+        for start in range(0, len(ids), page):
+            got = collection.get(ids=ids[start : start + page], include=["embeddings"])
+            for item_id, vec in zip(got["ids"], got["embeddings"], strict=True):
+                vectors[pos[item_id]] = vec
+        if fill_missing:
+            missing = [i for i in ids if not np.any(vectors[pos[i]])]
+            if missing:
+                vecs = self.embedder.encode([self.items[i].document() for i in missing])
+                for item_id, vec in zip(missing, vecs, strict=True):
+                    vectors[pos[item_id]] = vec
+        return VectorMirror([self.items[i] for i in ids], vectors)
 
     def _ann(self, query_vector: np.ndarray, n: int) -> tuple[list[str], list[float]]:
         res = self.collection.query(query_embeddings=[np.asarray(query_vector, dtype=np.float32)], n_results=n,
                                     include=["distances"])
+        return list(res["ids"][0]), list(res["distances"][0])
+
+    def _image_ann(self, query_vector: np.ndarray, n: int) -> tuple[list[str], list[float]]:
+        res = self.image_collection.query(query_embeddings=[np.asarray(query_vector, dtype=np.float32)],
+                                          n_results=min(n, max(1, self.image_index_count())), include=["distances"])
         return list(res["ids"][0]), list(res["distances"][0])
 
     def _search_chroma(self, query_vector: np.ndarray, filters: SearchFilters, k: int) -> list[ScoredItem]:

@@ -902,6 +902,12 @@ _OUTFIT_WORD = r"(?:outfit|outfits|look|looks|ensemble|combo|combination|set)"
 _HIST_ORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
              "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "last": -1, "previous": -1, "latest": -1,
              "earlier": -1, "prior": -1, "original": 1, "initial": 1}
+_LIKE_THIS_RE = re.compile(
+    r"\b(?:(?:look(?:s|ing)? |something |anything |items? |one )?like (?:this|that|these|it|mine|the photo|the picture)"
+    r"|similar|same (?:one|thing|style|look)|lookalikes?|dupes?|match(?:es|ing)? (?:this|it|these)"
+    r"|do you (?:have|sell|stock) (?:this|these|it|one)|find (?:this|these|it)"
+    r"|where can i (?:get|buy) (?:this|these|it))\b"
+)
 _HISTORY_RE = re.compile(
     rf"\b(?P<ord>{'|'.join(sorted(_HIST_ORD, key=len, reverse=True))})\s+(?:one\s+)?{_OUTFIT_WORD}\b|"
     rf"\b{_OUTFIT_WORD}\s+(?:number\s*|no\.?\s*|#\s*)(?P<num>\d+)\b|"
@@ -1447,6 +1453,8 @@ class RulesPlanner:
             return self._history(hist, view)
         if _RECOMMEND_RE.search(req) or self._styled_look(parsed):
             return self._recommend(parsed, view)
+        if view.new_images and _LIKE_THIS_RE.search(req) and SEARCH in view.tools:
+            return self._search_by_image(parsed, view)
         alt = self._alternatives_plan(parsed, view)
         if alt is not None:
             return alt
@@ -1559,6 +1567,22 @@ class RulesPlanner:
             **price_slots(parsed.prices, outfit=False),
         }
         return self._call(view, "search", SEARCH, args)
+
+    def _search_by_image(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
+        """Search for items that look like the photo attached this turn, under the message's filters."""
+        plan = self._search(parsed, view)
+        props = _props(view, SEARCH)
+        if not plan.calls or (props is not None and "image" not in props):
+            return plan
+        args = dict(plan.calls[0].args)
+        args["image"] = "latest"
+        args.pop("query", None)
+        photo = view.new_images[-1]
+        category = self._image_category(photo)
+        if not args.get("categories") and category:
+            args["categories"] = [category]
+        plan.calls[0].args = args
+        return plan
 
     @staticmethod
     def _excluded_materials(parsed: ParsedMessage) -> list[str]:
