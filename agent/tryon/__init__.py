@@ -1,0 +1,23 @@
+"""Virtual try-on: show a garment on the shopper's photo.
+
+Backends (chosen by ``FASHIONM3_TRYON_BACKEND``):
+
+- ``mediapipe`` (default): pose landmarks and a person mask from mediapipe 0.10.14 (TFLite models shipped
+  in its wheel), the garment cut from its background, warped onto the body region its category covers,
+  and blended so that the face, hands and background stay untouched.
+- ``inpaint``: a diffusers inpainting pipeline repaints the same body region from a garment prompt.
+- ``http``: an external try-on service speaking the JSON contract in :mod:`agent.tryon.http_backend`.
+
+Importing this package does not import mediapipe, cv2, torch or diffusers.
+"""
+
+from agent.tryon.base import (
+    TRYON_CATEGORIES,
+    TryOnBackend,
+    TryOnInputError,
+    TryOnRequest,
+    TryOnResult,
+    get_backend,
+)
+
+__all__ = ["TRYON_CATEGORIES", "TryOnBackend", "TryOnInputError", "TryOnRequest", "TryOnResult", "get_backend"]

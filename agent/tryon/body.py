@@ -1,0 +1,121 @@
+"""Find the shopper's body in a photo: pose landmarks, a person mask and a face count (mediapipe 0.10.14).
+
+Only models shipped inside the mediapipe wheel are used (pose with ``model_complexity=1``, selfie
+segmentation ``model_selection=0``, full-range face detection), so nothing is downloaded. Analysis
+runs on a copy scaled to at most :data:`WORK_SIDE` pixels; coordinates and the mask are returned at
+the photo's full size.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agent.tryon.base import TryOnInputError
+
+WORK_SIDE = 640
+VISIBLE = 0.5
+
+NOSE, L_EYE, R_EYE, L_EAR, R_EAR, MOUTH_L, MOUTH_R = 0, 2, 5, 7, 8, 9, 10
+L_SHOULDER, R_SHOULDER = 11, 12
+L_WRIST, R_WRIST = 15, 16
+L_HAND, R_HAND = (15, 17, 19, 21), (16, 18, 20, 22)
+L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 23, 24, 25, 26, 27, 28
+
+
+@dataclass
+class BodyAnalysis:
+    """Where the body is in a photo.
+
+    Attributes:
+        width: Photo width in pixels.
+        height: Photo height in pixels.
+        points: ``(33, 2)`` landmark positions in pixels (mediapipe order; may lie outside the frame).
+        visibility: ``(33,)`` landmark visibility scores in ``[0, 1]``.
+        person: ``(H, W)`` float32 person-mask probability.
+        faces: Number of faces found.
+    """
+
+    width: int
+    height: int
+    points: np.ndarray
+    visibility: np.ndarray
+    person: np.ndarray
+    faces: int
+
+    def in_frame(self, i: int, margin: float = 0.02) -> bool:
+        """Whether landmark ``i`` lies inside the photo (with a small margin)."""
+        x, y = self.points[i]
+        mx, my = margin * self.width, margin * self.height
+        return bool(-mx <= x <= self.width + mx and -my <= y <= self.height + my)
+
+    def visible(self, i: int) -> bool:
+        """Whether landmark ``i`` is inside the photo and confidently seen."""
+        return self.in_frame(i) and float(self.visibility[i]) >= VISIBLE
+
+    def pair(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return landmarks ``a`` and ``b`` ordered left-to-right in the image."""
+        pa, pb = self.points[a], self.points[b]
+        return (pa, pb) if pa[0] <= pb[0] else (pb, pa)
+
+
+class BodyAnalyzer:
+    """Run mediapipe pose, selfie segmentation and face detection (models loaded once, calls serialised)."""
+
+    def __init__(self) -> None:
+        import mediapipe as mp
+
+        self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                            enable_segmentation=False, min_detection_confidence=0.5)
+        self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._faces = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.6)
+        self._lock = threading.Lock()
+
+    def analyze(self, rgb: np.ndarray) -> BodyAnalysis:
+        """Return the body of the one person in ``rgb``.
+
+        Raises:
+            TryOnInputError: if no person, or more than one person, is in the photo.
+        """
+        import cv2
+
+        h, w = rgb.shape[:2]
+        scale = min(1.0, WORK_SIDE / max(h, w))
+        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)),
+                                                    interpolation=cv2.INTER_AREA)
+        small = np.ascontiguousarray(small)
+        with self._lock:
+            faces = self._faces.process(small).detections or []
+            pose: Any = self._pose.process(small).pose_landmarks
+            seg = self._seg.process(small).segmentation_mask
+        if len(faces) > 1:
+            raise TryOnInputError(
+                f"I can see {len(faces)} people in this photo; attach a photo with just you in it."
+            )
+        if pose is None:
+            raise TryOnInputError(
+                "I couldn't find a person in this photo. Attach a photo of yourself, facing the camera, "
+                "with your upper body (or your whole body, for trousers and dresses) in the frame."
+            )
+        lm = pose.landmark
+        points = np.array([[p.x * w, p.y * h] for p in lm], dtype=np.float32)
+        visibility = np.array([p.visibility for p in lm], dtype=np.float32)
+        person = cv2.resize(np.asarray(seg, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        return BodyAnalysis(width=w, height=h, points=points, visibility=visibility,
+                            person=np.clip(person, 0.0, 1.0), faces=len(faces))
+
+
+_ANALYZER: BodyAnalyzer | None = None
+_ANALYZER_LOCK = threading.Lock()
+
+
+def get_analyzer() -> BodyAnalyzer:
+    """Return the process-wide analyser, loading the mediapipe models on first use."""
+    global _ANALYZER
+    with _ANALYZER_LOCK:
+        if _ANALYZER is None:
+            _ANALYZER = BodyAnalyzer()
+        return _ANALYZER

@@ -1,0 +1,180 @@
+"""Virtual try-on: the mediapipe backend on real photos shipped in packages, bad inputs, and the tool."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("mediapipe")
+pytest.importorskip("cv2")
+
+from agent.catalog.store import Catalog  # noqa: E402
+from agent.context import Context  # noqa: E402
+from agent.plan import ImageInfo  # noqa: E402
+from agent.tryon import TryOnInputError, TryOnRequest, get_backend  # noqa: E402
+from agent.tryon.regions import polygon_mask, torso_polygon  # noqa: E402
+from tools.base import ToolContext  # noqa: E402
+from tools.virtual_try_on import VirtualTryOn  # noqa: E402
+
+
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+def cameraman() -> np.ndarray:
+    from skimage import data
+
+    return np.stack([data.camera()] * 3, axis=-1)
+
+
+def grace_hopper() -> np.ndarray:
+    from matplotlib import cbook
+
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+PEOPLE = {"astronaut": astronaut, "cameraman": cameraman, "grace_hopper": grace_hopper}
+
+
+def garment(catalog: Catalog, category: str, n: int = 1) -> list[tuple[str, np.ndarray]]:
+    items = [i for i in catalog.items.values() if i.category == category][:n]
+    return [(i.id, np.asarray(Image.open(catalog.image_path(i)).convert("RGB"))) for i in items]  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def backend():  # type: ignore[no-untyped-def]
+    return get_backend("mediapipe")
+
+
+@pytest.mark.parametrize("photo", ["astronaut", pytest.param("cameraman", marks=pytest.mark.slow),
+                                   pytest.param("grace_hopper", marks=pytest.mark.slow)])
+def test_tops_cover_the_torso_and_leave_the_rest_untouched(backend, catalog: Catalog, photo: str) -> None:  # type: ignore[no-untyped-def]
+    person = PEOPLE[photo]()
+    ious = []
+    for _, g in garment(catalog, "top", 5):
+        r = backend.try_on(TryOnRequest(person=person, garment=g, category="top"))
+        assert r.image.shape == person.shape and r.image.dtype == np.uint8
+        outside = ~r.mask
+        diff = np.abs(r.image.astype(int) - person.astype(int)).max(axis=-1)
+        assert diff[outside].mean() < 1.0 and diff[outside].max() == 0
+        assert diff[r.mask].mean() > 10  # the garment really is drawn
+        ious.append(r.data["torso_iou"])
+    # strappy and crop tops cover less of the torso by design; the typical top covers most of it
+    assert np.mean(ious) >= 0.6 and min(ious) >= 0.4, ious
+
+
+def test_face_and_hands_untouched(backend, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
+    from agent.tryon.body import get_analyzer
+    from agent.tryon.regions import protected_mask
+
+    person = astronaut()
+    (_, g), = garment(catalog, "pullover")
+    r = backend.try_on(TryOnRequest(person=person, garment=g, category="pullover"))
+    protect = protected_mask(get_analyzer().analyze(person))
+    assert protect.sum() > 5000
+    assert not (r.mask & protect).any()
+
+
+def test_measured_iou_matches_polygon(backend, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
+    from agent.tryon.body import get_analyzer
+
+    person = astronaut()
+    (_, g), = garment(catalog, "shirt")
+    r = backend.try_on(TryOnRequest(person=person, garment=g, category="shirt"))
+    torso = polygon_mask(torso_polygon(get_analyzer().analyze(person)), *person.shape[:2])
+    iou = (r.mask & torso).sum() / (r.mask | torso).sum()
+    assert abs(iou - r.data["torso_iou"]) < 1e-3 and iou >= 0.6
+
+
+def test_trousers_on_a_full_length_photo(backend, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
+    (_, g), = garment(catalog, "trousers")
+    r = backend.try_on(TryOnRequest(person=cameraman(), garment=g, category="trousers"))
+    assert r.mask.sum() > 2000
+    ys = np.nonzero(r.mask)[0]
+    assert ys.mean() > 0.55 * r.image.shape[0]  # below the waist
+
+
+@pytest.mark.parametrize(("make", "category", "message"), [
+    (lambda: __import__("skimage.data", fromlist=["x"]).chelsea(), "top", "couldn't find a person"),
+    (lambda: __import__("skimage.data", fromlist=["x"]).coffee(), "top", "couldn't find a person"),
+    (lambda: np.concatenate([astronaut(), astronaut()[:, ::-1]], axis=1), "top", "2 people"),
+    (lambda: astronaut(), "trousers", "hips and legs aren't in this photo"),
+    (lambda: grace_hopper(), "dress", "dress needs your body down to the hips"),
+    (lambda: np.asarray(Image.fromarray(astronaut()).resize((96, 96))), "top", "too small"),
+    (lambda: np.zeros((300, 4200, 3), np.uint8), "top", "too large"),
+    (lambda: astronaut(), "sneakers", "can't show sneakers on a photo"),
+    (lambda: astronaut(), "bag", "can't show bags on a photo"),
+])
+def test_bad_person_inputs_are_clear(backend, catalog: Catalog, make, category: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    cat = category if category not in ("sneakers", "bag") else category
+    (_, g), = garment(catalog, cat)
+    with pytest.raises(TryOnInputError, match=message):
+        backend.try_on(TryOnRequest(person=make(), garment=g, category=category))
+
+
+def test_garment_without_separable_background(backend) -> None:  # type: ignore[no-untyped-def]
+    from skimage import data
+
+    with pytest.raises(TryOnInputError, match="can't separate this garment"):
+        backend.try_on(TryOnRequest(person=astronaut(), garment=data.coffee(), category="top"))
+
+
+def _upload(ctx_dir: Path, arr: np.ndarray, turn: int = 1) -> ImageInfo:
+    img = Image.fromarray(arr)
+    sha = hashlib.sha256(arr.tobytes()).hexdigest()
+    path = ctx_dir / f"{sha}.png"
+    img.save(path)
+    return ImageInfo(sha256=sha, path=str(path), turn=turn, width=img.width, height=img.height)
+
+
+def test_tool_saves_png_and_returns_image(settings: Context, catalog: Catalog, tmp_path: Path) -> None:
+    settings = settings.with_(data_dir=str(tmp_path / "data"), catalog_dir=settings.catalog_dir)
+    photo = _upload(tmp_path, astronaut())
+    item = next(i for i in catalog.items.values() if i.category == "top")
+    ctx = ToolContext(settings=settings, catalog=catalog, images=[photo], turn=2)
+    res = VirtualTryOn()({"item_id": item.id, "person_image": "latest"}, ctx)
+    assert res.ok, res.message
+    (info,) = res.images
+    assert info.kind == "try_on" and info.category == "top" and info.color == item.color
+    assert Path(info.path).is_file() and Path(info.path).parent == settings.media_dir
+    out = np.asarray(Image.open(info.path).convert("RGB"))
+    assert out.shape == (512, 512, 3)
+    assert res.items[0].id == item.id and res.data["torso_iou"] >= 0.6
+
+
+@pytest.mark.parametrize(("args", "images", "message"), [
+    ({"item_id": "TOP-0001", "person_image": "latest"}, [], "Attach a photo of yourself"),
+    ({"item_id": "NOPE-1", "person_image": "latest"}, ["astronaut"], "NOPE-1"),
+    ({"item_id": "BAG-0001", "person_image": "latest"}, ["astronaut"], "can't show bags"),
+    ({"item_id": "TOP-0001", "person_image": "latest"}, ["chelsea"], "couldn't find a person"),
+    ({"person_image": "latest"}, ["astronaut"], "item_id"),
+])
+def test_tool_errors_write_nothing(settings: Context, catalog: Catalog, tmp_path: Path, args, images,  # type: ignore[no-untyped-def]
+                                   message: str) -> None:
+    from skimage import data
+
+    settings = settings.with_(data_dir=str(tmp_path / "data"), catalog_dir=settings.catalog_dir)
+    arrays = {"astronaut": astronaut(), "chelsea": data.chelsea()}
+    infos = [_upload(tmp_path, arrays[n]) for n in images]
+    res = VirtualTryOn()(args, ToolContext(settings=settings, catalog=catalog, images=infos))
+    assert not res.ok and message in res.message
+    assert not settings.media_dir.exists() or not any(settings.media_dir.iterdir())
+
+
+def test_generated_garment_image_can_be_tried_on(settings: Context, catalog: Catalog, tmp_path: Path) -> None:
+    settings = settings.with_(data_dir=str(tmp_path / "data"), catalog_dir=settings.catalog_dir)
+    photo = _upload(tmp_path, astronaut())
+    (_, g), = garment(catalog, "pullover")
+    gen = _upload(tmp_path, g, turn=2).model_copy(update={"kind": "generated", "category": "pullover",
+                                                          "color": "red"})
+    ctx = ToolContext(settings=settings, catalog=catalog, images=[photo, gen], turn=3)
+    res = VirtualTryOn()({"garment_image": gen.sha256[:12], "person_image": "latest"}, ctx)
+    assert res.ok, res.message
+    assert res.images[0].kind == "try_on" and res.data["person_image"] == photo.sha256
