@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.catalog.models import SearchFilters
-from agent.catalog.vocab import STYLES, category_label, normalize_color
+from agent.catalog.vocab import category_label, normalize_color, normalize_style, optional
 from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
@@ -28,20 +28,8 @@ class FindAlternativesArgs(BaseModel):
     query: str | None = Field(default=None, description="Other wishes in the shopper's words.")
     limit: int = Field(default=5, ge=1, le=20, description="How many alternatives.")
 
-    @field_validator("color", mode="before")
-    @classmethod
-    def _color(cls, v: str | None) -> str | None:
-        return None if v in (None, "") else normalize_color(v)
-
-    @field_validator("style")
-    @classmethod
-    def _style(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        v = v.strip().lower()
-        if v not in STYLES:
-            raise ValueError(f"unknown style {v!r}; use one of: {', '.join(STYLES)}")
-        return v
+    _color = field_validator("color", mode="before")(optional(normalize_color))
+    _style = field_validator("style", mode="before")(optional(normalize_style))
 
 
 class FindAlternatives(Tool):

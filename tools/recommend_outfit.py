@@ -6,7 +6,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.catalog.models import Item
 from agent.catalog.outfits import Candidate, OutfitRequest, choose_outfit, slots_for, style_score, target_styles
-from agent.catalog.vocab import OCCASIONS, STYLES, category_label, normalize_category, normalize_color
+from agent.catalog.vocab import (
+    OCCASIONS,
+    category_label,
+    normalize_category,
+    normalize_color,
+    normalize_style,
+    optional,
+)
 from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
@@ -41,25 +48,9 @@ class RecommendOutfitArgs(BaseModel):
     max_price: float | None = Field(default=None, ge=0, description="Highest price per item.")
     max_total: float | None = Field(default=None, ge=0, description="Budget for all new pieces together.")
 
-    @field_validator("anchor_category", mode="before")
-    @classmethod
-    def _cat(cls, v: str | None) -> str | None:
-        return None if v in (None, "") else normalize_category(v)
-
-    @field_validator("anchor_color", mode="before")
-    @classmethod
-    def _col(cls, v: str | None) -> str | None:
-        return None if v in (None, "") else normalize_color(v)
-
-    @field_validator("style")
-    @classmethod
-    def _style(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        v = v.strip().lower()
-        if v not in STYLES:
-            raise ValueError(f"unknown style {v!r}; use one of: {', '.join(STYLES)}")
-        return v
+    _category = field_validator("anchor_category", mode="before")(optional(normalize_category))
+    _color = field_validator("anchor_color", mode="before")(optional(normalize_color))
+    _style = field_validator("style", mode="before")(optional(normalize_style))
 
     @field_validator("occasion")
     @classmethod

@@ -530,14 +530,10 @@ class Catalog:
         return VectorMirror([self.items[i] for i in ids], vectors)
 
     def _ann(self, query_vector: np.ndarray, n: int) -> tuple[list[str], list[float]]:
-        res = self.collection.query(query_embeddings=[np.asarray(query_vector, dtype=np.float32)], n_results=n,
-                                    include=["distances"])
-        return list(res["ids"][0]), list(res["distances"][0])
+        return _query_ann(self.collection, query_vector, n)
 
     def _image_ann(self, query_vector: np.ndarray, n: int) -> tuple[list[str], list[float]]:
-        res = self.image_collection.query(query_embeddings=[np.asarray(query_vector, dtype=np.float32)],
-                                          n_results=min(n, max(1, self.image_index_count())), include=["distances"])
-        return list(res["ids"][0]), list(res["distances"][0])
+        return _query_ann(self.image_collection, query_vector, min(n, max(1, self.image_index_count())))
 
     def _search_chroma(self, query_vector: np.ndarray, filters: SearchFilters, k: int) -> list[ScoredItem]:
         exclude = set(filters.exclude_ids or [])
@@ -557,6 +553,13 @@ class Catalog:
             if len(out) >= k:
                 break
         return out
+
+
+def _query_ann(collection: Any, query_vector: np.ndarray, n: int) -> tuple[list[str], list[float]]:
+    """Run an unfiltered approximate (HNSW) query; return ``(ids, distances)``."""
+    res = collection.query(query_embeddings=[np.asarray(query_vector, dtype=np.float32)], n_results=n,
+                           include=["distances"])
+    return list(res["ids"][0]), list(res["distances"][0])
 
 
 def describe_filters(filters: SearchFilters) -> str:

@@ -8,6 +8,7 @@ image shows. Everything here is plain data, safe to import anywhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
 
 Category = Literal[
@@ -225,6 +226,30 @@ def normalize_color(value: str) -> str:
         if pat.fullmatch(v):
             return col
     raise ValueError(f"unknown colour {value!r}; use one of: {', '.join(COLORS)}")
+
+
+def normalize_style(value: str) -> str:
+    """Return a canonical style name (or a synonym's style).
+
+    Raises:
+        ValueError: if the word names no known style.
+    """
+    v = value.strip().lower()
+    if v in STYLES:
+        return v
+    for style, pat in STYLE_PATTERNS.items():
+        if pat.fullmatch(v):
+            return style
+    raise ValueError(f"unknown style {value!r}; use one of: {', '.join(STYLES)}")
+
+
+def optional(normalize: Callable[[str], str]) -> Callable[[str | None], str | None]:
+    """Wrap a normaliser so that ``None`` and ``""`` pass through as ``None`` (for pydantic validators)."""
+
+    def check(value: str | None) -> str | None:
+        return None if value in (None, "") else normalize(str(value))
+
+    return check
 
 
 def category_label(category: str, plural: bool = False) -> str:
