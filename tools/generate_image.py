@@ -1,0 +1,134 @@
+"""Design a garment: generate a product image from the shopper's description."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.catalog.vocab import category_label
+from agent.plan import ImageInfo
+from tools.base import Tool, ToolContext, ToolError, ToolResult
+
+ENV_MODEL = "FASHIONM3_IMAGE_MODEL"
+
+
+class GenerateImageArgs(BaseModel):
+    """Arguments of ``generate_image``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=500, description="The garment to draw, in the shopper's words.")
+    category: str | None = Field(default=None, description="Category, e.g. 'dress' (else read from the prompt).")
+    color: str | None = Field(default=None, description="Colour, e.g. 'red' (else read from the prompt).")
+    style: str | None = Field(default=None, description="Style word, e.g. 'formal'.")
+    seed: int = Field(default=0, ge=0, description="Random seed; the same seed gives the same image.")
+    edit_image: str | None = Field(default=None, description="Hash of a generated image to change instead.")
+
+
+class GenerateImage(Tool):
+    """Generate a product image of a garment the shopper describes (e.g. 'a red evening dress').
+
+    Returns the image, which can then be used to search the catalog for similar real items or be tried on.
+    """
+
+    name = "generate_image"
+    Args = GenerateImageArgs
+
+    def run(self, args: GenerateImageArgs, ctx: ToolContext) -> ToolResult:
+        """Parse the description, sample an image deterministically and save it as a PNG with metadata."""
+        from agent.imagegen.prompt import PromptError, parse_garment
+
+        base: ImageInfo | None = ctx.image(args.edit_image) if args.edit_image else None
+        try:
+            spec = parse_garment(args.prompt, args.category or (base.category if base else None), args.color)
+        except PromptError as exc:
+            raise ToolError(str(exc)) from exc
+        full = ctx.services.get("image_generator") or _full_size()
+        if full is not None:
+            img, model = self._full_size(full, args, spec.category, spec.color, base)
+        else:
+            img, model = self._default(args, spec.category, spec.color)
+        meta = {"prompt": args.prompt, "seed": str(args.seed), "model": model, "category": spec.category,
+                "color": spec.color}
+        sha = hashlib.sha256(img.tobytes() + repr(sorted(meta.items())).encode()).hexdigest()
+        path = save_png(img, ctx.settings.media_dir / f"{sha}.png", meta)
+        info = ImageInfo(sha256=sha, path=str(path), turn=ctx.turn, width=img.width, height=img.height,
+                         category=spec.category, category_confidence=1.0, color=spec.color, color_confidence=1.0,
+                         kind="generated")
+        label = category_label(spec.category)
+        return ToolResult(tool=self.name, images=[info],
+                          message=f"Here is a design for a {spec.color} {label}: {path}",
+                          data={"model": model, "seed": args.seed, "category": spec.category, "color": spec.color})
+
+    def _default(self, args: GenerateImageArgs, category: str, color: str) -> tuple[Image.Image, str]:
+        from agent.imagegen.fmnist_ddpm import WeightsMissingError, get_generator
+
+        try:
+            gen = get_generator()
+        except WeightsMissingError as exc:
+            raise ToolError("Image generation isn't set up here (no generator weights installed).") from exc
+        out = gen.generate(category, color, seed=args.seed)
+        return out.image, out.model
+
+    def _full_size(self, full: Any, args: GenerateImageArgs, category: str, color: str,
+                   base: ImageInfo | None) -> tuple[Image.Image, str]:
+        from agent.imagegen.full_size import GenerationOptions, product_prompt
+
+        prompt = product_prompt(args.prompt, category, color, args.style)
+        options = GenerationOptions(seed=args.seed, **_size_overrides())
+        if base is not None:
+            with Image.open(base.path) as im:
+                return full.edit(im.convert("RGB"), prompt, options), full.name
+        return full.generate(prompt, options), full.name
+
+
+def _size_overrides() -> dict[str, Any]:
+    steps = os.environ.get("FASHIONM3_IMAGE_STEPS")
+    size = os.environ.get("FASHIONM3_IMAGE_SIZE")
+    out: dict[str, Any] = {}
+    if steps:
+        out["steps"] = int(steps)
+    if size:
+        out["width"] = out["height"] = int(size)
+    return out
+
+
+_FULL: dict[str, Any] = {}
+
+
+def _full_size() -> Any:
+    """Return the full-size generator named by ``FASHIONM3_IMAGE_MODEL`` (loaded once), or None."""
+    name = os.environ.get(ENV_MODEL)
+    if not name:
+        return None
+    if name not in _FULL:
+        from agent.imagegen.full_size import FullSizeGenerator
+
+        _FULL[name] = FullSizeGenerator.from_pretrained(name)
+    return _FULL[name]
+
+
+def save_png(img: Image.Image, path: Path, meta: dict[str, str]) -> Path:
+    """Save ``img`` as PNG with text ``meta`` atomically (never a half-written file); keep an existing one."""
+    if path.exists():
+        return path
+    info = PngInfo()
+    for key, value in meta.items():
+        info.add_text(key, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
+    os.close(fd)
+    try:
+        img.save(tmp, format="PNG", pnginfo=info)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
