@@ -19,6 +19,7 @@ from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 
 from agent.catalog.manage import build_catalog, is_built  # noqa: E402
 from agent.context import Context  # noqa: E402
+from agent.embeddings import get_text_embedder  # noqa: E402
 from agent.planners import get_planner  # noqa: E402
 from agent.services import open_catalog, open_store  # noqa: E402
 from agent.session import Session  # noqa: E402
@@ -48,17 +49,20 @@ def main() -> None:
         store = open_store(settings.with_(chroma_path=tmp))
         graph = build_graph(planner=get_planner(args.planner), catalog=catalog, checkpointer=InMemorySaver(),
                             store=store)
-        Session(graph=graph, settings=settings.with_(user_id="warmup")).turn("hello")
+        Session(graph=graph, settings=settings.with_(user_id="warmup")).turn("show me a shirt")
         times: dict[str, list[float]] = {}
         for r in range(args.rounds):
             s = Session(graph=graph, settings=settings.with_(user_id=f"bench-{r}"))
             for kind, text in SCRIPT:
+                get_text_embedder()._cache.clear()  # every turn pays for its own query embeddings
                 t = time.perf_counter()
                 s.turn(f"{text}" if r == 0 else f"{text} please")
                 times.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
     every = [x for v in times.values() for x in v]
     for kind, v in times.items():
         print(f"{kind:13s} turn: p50 {np.percentile(v, 50):6.0f} ms, p95 {np.percentile(v, 95):6.0f} ms (n={len(v)})")
+    print(f"machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; first turn of a process "
+          "(model and index loading) excluded")
     print(f"{'all':13s} turn: p50 {np.percentile(every, 50):6.0f} ms, p95 {np.percentile(every, 95):6.0f} ms "
           f"(planner {args.planner}, {len(catalog.items):,} items)")
 
