@@ -178,3 +178,91 @@ def test_generated_garment_image_can_be_tried_on(settings: Context, catalog: Cat
     res = VirtualTryOn()({"garment_image": gen.sha256[:12], "person_image": "latest"}, ctx)
     assert res.ok, res.message
     assert res.images[0].kind == "try_on" and res.data["person_image"] == photo.sha256
+
+
+# -- HTTP backend against a loopback fake service -------------------------------------------------
+
+
+class _FakeService:
+    def __init__(self, mode: str) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.mode = mode
+        self.requests: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                import base64
+                import io
+                import time
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                if outer.mode == "slow":
+                    time.sleep(2)
+                if outer.mode == "reject":
+                    code, payload = 422, {"error": "No person found in the photo."}
+                elif outer.mode == "broken":
+                    code, payload = 500, {"detail": "boom"}
+                else:
+                    with Image.open(io.BytesIO(base64.b64decode(body["person_png_base64"]))) as im:
+                        arr = np.asarray(im.convert("RGB")).copy()
+                    arr[100:200, 100:200] = 0
+                    buf = io.BytesIO()
+                    Image.fromarray(arr).save(buf, format="PNG")
+                    code, payload = 200, {"image_png_base64": base64.b64encode(buf.getvalue()).decode()}
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/try-on"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["ok", "reject", "broken", "slow"])
+def test_http_backend_contract(catalog: Catalog, mode: str) -> None:
+    from agent.tryon.http_backend import HttpTryOn, TryOnServiceError
+
+    svc = _FakeService(mode)
+    try:
+        (_, g), = garment(catalog, "top")
+        person = astronaut()
+        be = HttpTryOn(svc.url, timeout=0.5)
+        req = TryOnRequest(person=person, garment=g, category="top", color="white", description="a top")
+        if mode == "ok":
+            r = be.try_on(req)
+            assert 9000 < r.mask.sum() <= 100 * 100 and r.backend == "http"
+            assert svc.requests[0]["category"] == "top" and svc.requests[0]["color"] == "white"
+        elif mode == "reject":
+            with pytest.raises(TryOnInputError, match="No person found"):
+                be.try_on(req)
+        elif mode == "broken":
+            with pytest.raises(TryOnServiceError, match="answered 500"):
+                be.try_on(req)
+        else:
+            with pytest.raises(TryOnServiceError, match="timed out"):
+                be.try_on(req)
+    finally:
+        svc.close()
+
+
+def test_http_backend_unreachable() -> None:
+    from agent.tryon.http_backend import HttpTryOn, TryOnServiceError
+
+    be = HttpTryOn("http://127.0.0.1:9/none", timeout=1.0)
+    with pytest.raises(TryOnServiceError, match="unreachable"):
+        be.try_on(TryOnRequest(person=astronaut(), garment=astronaut(), category="top"))
