@@ -266,3 +266,23 @@ def test_http_backend_unreachable() -> None:
     be = HttpTryOn("http://127.0.0.1:9/none", timeout=1.0)
     with pytest.raises(TryOnServiceError, match="unreachable"):
         be.try_on(TryOnRequest(person=astronaut(), garment=astronaut(), category="top"))
+
+
+def test_inpaint_backend_with_tiny_components(catalog: Catalog) -> None:
+    pytest.importorskip("diffusers")
+    from diffusers import StableDiffusionInpaintPipeline
+
+    from agent.imagegen.full_size import tiny_components
+    from agent.tryon.inpaint import InpaintTryOn
+
+    pipe = StableDiffusionInpaintPipeline(**tiny_components(inpaint=True))
+    pipe.set_progress_bar_config(disable=True)
+    be = InpaintTryOn(pipe, steps=2, size=64)
+    (_, g), = garment(catalog, "top")
+    person = astronaut()
+    req = TryOnRequest(person=person, garment=g, category="top", color="red", description="a red top")
+    r1, r2 = be.try_on(req), be.try_on(req)
+    assert np.array_equal(r1.image, r2.image)
+    assert r1.mask.sum() > 10000 and (r1.image[~r1.mask] == person[~r1.mask]).all()
+    with pytest.raises(TryOnInputError, match="can't show bags"):
+        be.try_on(TryOnRequest(person=person, garment=g, category="bag"))
