@@ -1,0 +1,63 @@
+"""Measure the default generator: zero-shot category accuracy and colour accuracy of the image encoder on
+generated samples, sampling time per image, and the recorded training time.
+
+    .venv/bin/python benchmarks/bench_generator.py --n 1000 --steps 30 --guidance 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from agent.catalog.tint import tint_image
+from agent.catalog.vocab import CATEGORIES, COLORS
+from agent.imagegen.fmnist_ddpm import WEIGHTS_DIR, get_generator
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--batch", type=int, default=50)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
+    from agent.vision import get_image_encoder
+
+    gen = get_generator()
+    enc = get_image_encoder()
+    colors = list(COLORS)
+    labels = [i % len(CATEGORIES) for i in range(a.n)]
+    cols = [colors[(i // len(CATEGORIES) + i) % len(colors)] for i in range(a.n)]
+    grays = []
+    t0 = time.perf_counter()
+    for start in range(0, a.n, a.batch):
+        grays.append(gen.sample_gray(labels[start:start + a.batch], seed=start, steps=a.steps, guidance=a.guidance))
+    sample_s = (time.perf_counter() - t0) / a.n
+    gray = np.concatenate(grays)
+    images = [tint_image(g, COLORS[c]) for g, c in zip(gray, cols, strict=True)]
+    und = enc.classify_many(images)
+    cat_ok = np.array([u.category == CATEGORIES[y] for u, y in zip(und, labels, strict=True)])
+    col_ok = np.array([u.color == c for u, c in zip(und, cols, strict=True)])
+    per_class = {CATEGORIES[k]: round(float(cat_ok[np.array(labels) == k].mean()), 3) for k in range(len(CATEGORIES))}
+    t1 = time.perf_counter()
+    gen.generate("dress", "red", seed=0, steps=a.steps, guidance=a.guidance)
+    single = time.perf_counter() - t1
+    training = json.loads((WEIGHTS_DIR / "training.json").read_text())
+    print(json.dumps({
+        "n": a.n, "steps": a.steps, "guidance": a.guidance,
+        "category_accuracy": round(float(cat_ok.mean()), 4), "color_accuracy": round(float(col_ok.mean()), 4),
+        "per_class": per_class, "sample_s_per_image_batched": round(sample_s, 4),
+        "sample_s_single_image": round(single, 3), "train_steps": training["steps"],
+        "train_seconds": training["train_seconds"], "parameters": training["parameters"],
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
