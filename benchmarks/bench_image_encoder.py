@@ -200,10 +200,7 @@ def main() -> None:
         enc.encode_prepared(prepared)
     net_ips = reps * n / (time.perf_counter() - t0)
     total = t_load + t_prep + t_net
-    print(
-        f"[5] network only: {net_ips:,.0f} images/s ({args.threads} thread(s), batch 512, "
-        f"input {batch.shape[1]} px)"
-    )
+    print(f"[5] network only: {net_ips:,.0f} images/s ({args.threads} thread(s), batch 512, input {batch.shape[1]} px)")
     print(
         f"    {n:,} catalog PNGs (224 px): load {t_load:.2f}s + preprocess {t_prep:.2f}s + "
         f"encode {t_net:.2f}s "

@@ -51,15 +51,15 @@ def encoder() -> ImageEncoder:
 
 @pytest.fixture(scope="module")
 def test_items() -> list[tuple[Image.Image, str, str]]:
-    """Two TEST-split garments per class (never trained on), tinted like the catalog at 224 px."""
+    """Ten TEST-split garments per class (never trained on), tinted like the catalog at 224 px."""
     from agent.catalog.fmnist import load_split
 
     images, labels = load_split("test")
     colors = list(COLORS)
     items = []
     for label, category in enumerate(CATEGORIES):
-        for k, idx in enumerate(np.flatnonzero(labels == label)[:2]):
-            color = colors[(2 * label + k) % len(colors)]
+        for k, idx in enumerate(np.flatnonzero(labels == label)[:10]):
+            color = colors[(10 * label + k) % len(colors)]
             items.append((tint_image(images[idx], COLORS[color], size=224), category, color))
     return items
 
@@ -79,9 +79,7 @@ def test_importing_agent_vision_does_not_import_torch() -> None:
         "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
@@ -91,10 +89,10 @@ def test_zero_shot_category_and_colour_on_test_split(
     results = encoder.classify_many([img for img, _, _ in test_items])
     cats = sum(r.category == cat for r, (_, cat, _) in zip(results, test_items, strict=True))
     cols = sum(r.color == col for r, (_, _, col) in zip(results, test_items, strict=True))
-    assert cats >= 18, [(r.category, cat) for r, (_, cat, _) in zip(results, test_items, strict=True)]
-    assert cols >= 19, [(r.color, col) for r, (_, _, col) in zip(results, test_items, strict=True)]
+    assert cats >= 85, [(r.category, cat) for r, (_, cat, _) in zip(results, test_items, strict=True)]
+    assert cols >= 97, [(r.color, col) for r, (_, _, col) in zip(results, test_items, strict=True)]
     assert all(r.plain_background for r in results)
-    assert sum(r.is_confident for r in results) >= 14
+    assert sum(r.is_confident for r in results) >= 60
     for r in results:
         assert r.top3[0].category == r.category
         assert r.top3[0].probability >= r.top3[1].probability >= r.top3[2].probability
@@ -213,16 +211,11 @@ def _bomb_png(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares a huge picture (the pixels are never there)."""
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-        )
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
     )
 
 
@@ -247,9 +240,7 @@ def test_load_image_composites_transparency_on_white() -> None:
     rgba = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
     rgba.putpixel((5, 5), (200, 0, 0, 255))
     img = load_image(_png(rgba))
-    assert (
-        img.mode == "RGB" and img.getpixel((0, 0)) == (255, 255, 255) and img.getpixel((5, 5)) == (200, 0, 0)
-    )
+    assert img.mode == "RGB" and img.getpixel((0, 0)) == (255, 255, 255) and img.getpixel((5, 5)) == (200, 0, 0)
     la = Image.new("LA", (4, 4), (0, 0))
     assert load_image(_png(la)).getpixel((0, 0)) == (255, 255, 255)
 
@@ -298,9 +289,7 @@ def _tiny_clip(folder: Path) -> Path:
     import transformers
     from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer
 
-    image_processor_cls = (
-        getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
-    )
+    image_processor_cls = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
     chars = list("abcdefghijklmnopqrstuvwxyz.,-'")
     vocab = {c: i for i, c in enumerate(chars)}
     vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})

@@ -211,9 +211,10 @@ class PreparedImage:
 def prepare_image(image: Image.Image, size: int = INPUT_SIZE) -> PreparedImage:
     """Crop the garment from a plain background, pad it square with that background, and resize.
 
-    The background colour is the median of a thin border ring. When at least 90% of the border is
-    within a small tolerance of it, the image counts as a product shot and is cropped to the box of
-    the pixels that differ from it; otherwise the whole image is padded square.
+    The background colour is the median of a thin border ring. When at least half of the border and
+    three of the four corners are within a small tolerance of it (garments may touch the edges, but
+    rarely the corners), the image counts as a product shot and is cropped to the box of the pixels
+    that differ from it; otherwise the whole image is padded square.
     """
     rgb = to_rgb(image)
     if max(rgb.size) > 320:
@@ -232,10 +233,13 @@ def prepare_image(image: Image.Image, size: int = INPUT_SIZE) -> PreparedImage:
     )
     bg = np.median(border, axis=0)
     border_diff = np.abs(border - bg).max(axis=1)
-    plain = bool(np.mean(border_diff <= 24) >= 0.9)
+    patch = max(2, round(0.06 * min(h, w)))
+    corners = [arr[:patch, :patch], arr[:patch, -patch:], arr[-patch:, :patch], arr[-patch:, -patch:]]
+    clean_corners = sum(float(np.mean(np.abs(c - bg).max(axis=2) <= 24)) >= 0.8 for c in corners)
+    plain = bool(np.mean(border_diff <= 24) >= 0.5 and clean_corners >= 3)
     bbox: tuple[int, int, int, int] | None = None
     if plain:
-        noise = float(np.percentile(border_diff, 95))
+        noise = float(np.percentile(border_diff[border_diff <= 24], 95))
         mask = np.abs(arr - bg).max(axis=2) > max(10.0, 2.0 * noise)
         rows = np.flatnonzero(mask.sum(axis=1) > 0.002 * w)
         cols = np.flatnonzero(mask.sum(axis=0) > 0.002 * h)
@@ -250,9 +254,7 @@ def prepare_image(image: Image.Image, size: int = INPUT_SIZE) -> PreparedImage:
     canvas = Image.new("RGB", (side, side), fill)  # type: ignore[arg-type]
     canvas.paste(rgb, ((side - cw) // 2, (side - ch) // 2))
     if side != size:
-        canvas = canvas.resize(
-            (size, size), Image.Resampling.BOX if side >= 2 * size else Image.Resampling.BILINEAR
-        )
+        canvas = canvas.resize((size, size), Image.Resampling.BOX if side >= 2 * size else Image.Resampling.BILINEAR)
     return PreparedImage(array=np.asarray(canvas, dtype=np.uint8), plain_background=plain, bbox=bbox)
 
 
@@ -431,9 +433,7 @@ def build_network(config: EncoderConfig) -> Any:
                 nn.ReLU(inplace=True),
             ]
             c_in = width
-        layers.append(
-            nn.MaxPool2d(2) if stage < len(config.widths) - 1 else nn.AdaptiveAvgPool2d(config.pool)
-        )
+        layers.append(nn.MaxPool2d(2) if stage < len(config.widths) - 1 else nn.AdaptiveAvgPool2d(config.pool))
     layers += [
         nn.Flatten(),
         nn.Dropout(config.dropout),
@@ -488,9 +488,7 @@ class ImageEncoder:
         with self._lock:
             if self._net is not None:
                 return
-            missing = [
-                f for f in (WEIGHTS_FILE, CONFIG_FILE, PROMPTS_FILE) if not (self.weights_dir / f).is_file()
-            ]
+            missing = [f for f in (WEIGHTS_FILE, CONFIG_FILE, PROMPTS_FILE) if not (self.weights_dir / f).is_file()]
             if missing:
                 raise FileNotFoundError(
                     f"image encoder weights missing in {self.weights_dir} ({', '.join(missing)}); train them "

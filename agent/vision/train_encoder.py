@@ -14,7 +14,7 @@ The loss is contrastive (CLIP-style InfoNCE with learnable temperatures):
 Validation uses a held-out part of the *train* split (the test split is left to the benchmark) and
 zero-shot prompts worded differently from the training descriptions. Run::
 
-    python -m agent.vision.train_encoder --epochs 12 --seed 0 --out agent/vision/weights
+    python -m agent.vision.train_encoder --epochs 15 --seed 0 --out agent/vision/weights
 """
 
 from __future__ import annotations
@@ -167,9 +167,7 @@ def describe(category: str, color: str, rng: np.random.Generator) -> str:
 def build_texts(seed: int) -> tuple[list[str], list[str], list[str]]:
     """Return (training descriptions, K per (category, colour) pair in row-major order, zero-shot prompts)."""
     rng = np.random.default_rng(seed)
-    descriptions = [
-        describe(cat, col, rng) for cat in CATEGORIES for col in COLORS for _ in range(N_DESCRIPTIONS)
-    ]
+    descriptions = [describe(cat, col, rng) for cat in CATEGORIES for col in COLORS for _ in range(N_DESCRIPTIONS)]
     cat_prompts = [p for c in CATEGORIES for p in category_prompts(c)]
     col_prompts = [p for c in COLORS for p in color_prompts(c)]
     return descriptions, cat_prompts, col_prompts
@@ -216,10 +214,11 @@ def split_train_val(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return train, np.sort(val)
 
 
-def render_batch(gray: Any, color_idx: Any, gen: Any, augment: bool) -> Any:
+def render_batch(gray: Any, color_idx: Any, gen: Any, augment: bool, strength: float = 1.0) -> Any:
     """Tint a batch of grey garments like the catalog does and return network input in [-1, 1].
 
-    With ``augment``: colour jitter, shading depth, background tint, affine moves, flips, blur, noise.
+    With ``augment``: colour jitter, shading depth, background tint, affine moves, flips, blur, noise;
+    ``strength`` scales the geometric ranges and the odds of background changes, blur and noise.
     """
     import torch
     import torch.nn.functional as F
@@ -243,15 +242,15 @@ def render_batch(gray: Any, color_idx: Any, gen: Any, augment: bool) -> Any:
     if augment:
         r = torch.rand(b, generator=gen)
         bg = bg + 1.5 * torch.randn(b, 1, generator=gen)
-        light = (r > 0.72) & (r <= 0.93)
+        light = (r > 1 - 0.28 * strength) & (r <= 1 - 0.07 * strength)
         bg[light] = u(205, 255, int(light.sum()), 1) + u(-12, 12, int(light.sum()), 3)
-        anyc = r > 0.93
+        anyc = r > 1 - 0.07 * strength
         bg[anyc] = u(0, 255, int(anyc.sum()), 3)
         bg = bg.clamp(0, 255)
     fg = alpha * (garment - bg[:, :, None, None])
     if augment:
-        ang = u(-10, 10, b) * math.pi / 180
-        scale = u(0.9, 1.1, b)
+        ang = u(-10 * strength, 10 * strength, b) * math.pi / 180
+        scale = u(1 - 0.1 * strength, 1 + 0.1 * strength, b)
         sx = scale * u(0.95, 1.05, b) * torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
         sy = scale * u(0.95, 1.05, b)
         theta = torch.zeros(b, 2, 3)
@@ -259,22 +258,20 @@ def render_batch(gray: Any, color_idx: Any, gen: Any, augment: bool) -> Any:
         theta[:, 0, 1] = -torch.sin(ang) / sy
         theta[:, 1, 0] = torch.sin(ang) / sx
         theta[:, 1, 1] = torch.cos(ang) / sy
-        theta[:, :, 2] = u(-0.07, 0.07, b, 2)
+        theta[:, :, 2] = u(-0.07 * strength, 0.07 * strength, b, 2)
         grid = F.affine_grid(theta, list(fg.shape), align_corners=False)
         fg = F.grid_sample(fg, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     x = bg[:, :, None, None] + fg
     if augment:
-        blur = torch.rand(b, generator=gen) < 0.2
+        blur = torch.rand(b, generator=gen) < 0.2 * strength
         if blur.any():
             side = int(torch.randint(14, 24, (1,), generator=gen))
-            small = F.interpolate(
-                x[blur], size=(side, side), mode="bilinear", antialias=True, align_corners=False
-            )
+            small = F.interpolate(x[blur], size=(side, side), mode="bilinear", antialias=True, align_corners=False)
             x[blur] = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
         ramp = torch.linspace(-1, 1, x.shape[-1])
-        lit = (torch.rand(b, generator=gen) < 0.2).float() * u(-12, 12, b)
+        lit = (torch.rand(b, generator=gen) < 0.2 * strength).float() * u(-12, 12, b)
         x = x + lit[:, None, None, None] * ramp[None, None, None, :]
-        noisy = (torch.rand(b, generator=gen) < 0.35).float() * u(0, 8, b)
+        noisy = (torch.rand(b, generator=gen) < 0.35 * strength).float() * u(0, 8, b)
         x = x + noisy[:, None, None, None] * torch.randn(x.shape, generator=gen)
     x = x.clamp(0, 255).round()
     return x / 127.5 - 1.0
@@ -299,13 +296,22 @@ def _calibrate(sims: np.ndarray, labels: np.ndarray) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     """Train the encoder and write ``model.safetensors``, ``config.json`` and ``prompts.npz`` to ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "weights")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--aug", type=float, default=0.3, help="augmentation strength (0 = none)")
+    parser.add_argument("--scale-init", type=float, default=30.0, help="initial contrastive logit scale")
+    parser.add_argument("--scale-max", type=float, default=200.0, help="largest contrastive logit scale")
+    parser.add_argument(
+        "--aux-weight",
+        type=float,
+        default=1.0,
+        help="weight of an auxiliary linear category head on the hidden features (training only)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (smoke tests)")
     parser.add_argument(
         "--work-dir",
@@ -344,8 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = EncoderConfig()
     net = build_network(config).to(memory_format=torch.channels_last)
-    log_scales = torch.nn.Parameter(torch.full((4,), math.log(1 / 0.07)))
-    params = [{"params": net.parameters()}, {"params": [log_scales], "weight_decay": 0.0}]
+    log_scales = torch.nn.Parameter(torch.full((4,), math.log(args.scale_init)))
+    aux_head = torch.nn.Linear(config.hidden, n_cat)
+    params = [
+        {"params": list(net.parameters()) + list(aux_head.parameters())},
+        {"params": [log_scales], "weight_decay": 0.0, "lr": args.lr * 10},
+    ]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(train_idx) // args.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -356,16 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_cat = torch.from_numpy(cat_protos_train.astype(np.float32))
     t_col = torch.from_numpy(col_protos_train.astype(np.float32))
 
+    settings = {k: str(v) for k, v in vars(args).items() if k not in ("out", "work_dir", "no_resume", "threads")}
     ckpt_path = args.work_dir / f"checkpoint_seed{args.seed}.pt"
     start_epoch, history, trained_s = 0, [], 0.0
     if ckpt_path.is_file() and not args.no_resume:
         ckpt = torch.load(ckpt_path, weights_only=False)
-        if (
-            ckpt["epochs"] == args.epochs
-            and ckpt["batch_size"] == args.batch_size
-            and ckpt["limit"] == args.limit
-        ):
+        if ckpt.get("settings") == settings:
             net.load_state_dict(ckpt["net"])
+            aux_head.load_state_dict(ckpt["aux_head"])
             with torch.no_grad():
                 log_scales.copy_(ckpt["log_scales"])
             opt.load_state_dict(ckpt["opt"])
@@ -409,11 +417,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             cat = labels_t[idx]
             col = torch.randint(0, n_col, (len(idx),), generator=gen)
             combo = cat * n_col + col
-            x = render_batch(gray_t[idx], col, gen, augment=True).contiguous(
+            x = render_batch(gray_t[idx], col, gen, augment=True, strength=args.aug).contiguous(
                 memory_format=torch.channels_last
             )
-            z = F.normalize(net(x), dim=-1)
-            s = log_scales.clamp(max=math.log(100.0)).exp()
+            hidden = net[:-1](x)
+            z = F.normalize(net[-1](hidden), dim=-1)
+            s = log_scales.clamp(max=math.log(args.scale_max)).exp()
             loss_combo = F.cross_entropy(s[0] * z @ t_combo.T, combo)
             loss_cat = F.cross_entropy(s[1] * z @ t_cat.T, cat)
             loss_col = F.cross_entropy(s[2] * z @ t_col.T, col)
@@ -427,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             loss_pull = (1.0 - (z * t_combo[combo]).sum(dim=1)).mean()
             loss = loss_combo + loss_cat + loss_col + 0.5 * loss_batch + 0.5 * loss_pull
+            if args.aux_weight:
+                loss = loss + args.aux_weight * F.cross_entropy(aux_head(hidden), cat)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -459,10 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.save(
             {
                 "epoch": epoch,
-                "epochs": args.epochs,
-                "batch_size": args.batch_size,
-                "limit": args.limit,
+                "settings": settings,
                 "net": net.state_dict(),
+                "aux_head": aux_head.state_dict(),
                 "log_scales": log_scales.detach().clone(),
                 "opt": opt.state_dict(),
                 "sched": sched.state_dict(),
@@ -486,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "threads": args.threads,
+        "augmentation_strength": args.aug,
+        "aux_weight": args.aux_weight,
+        "scale_init": args.scale_init,
         "parameters": n_params,
         "train_seconds": round(trained_s, 1),
         "descriptions_per_pair": N_DESCRIPTIONS,
