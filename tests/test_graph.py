@@ -55,9 +55,9 @@ def test_plan_act_loop_is_bounded(settings: Context, catalog: Catalog) -> None:
 
 def test_unregistered_tool_is_never_run(settings: Context, catalog: Catalog) -> None:
     planner = ScriptedPlanner([{"intent": "generate_image",
-                                "calls": [{"name": "generate_image", "args": {"prompt": "red dress"}}]}])
-    resp = _session(planner, settings, catalog).turn("design me a red dress")
-    assert resp["tools"] == [] and "generate_image isn't available" in resp["text"]
+                                "calls": [{"name": "paint_picture", "args": {"prompt": "red dress"}}]}])
+    resp = _session(planner, settings, catalog).turn("paint me a red dress")
+    assert resp["tools"] == [] and "paint_picture isn't available" in resp["text"]
 
 
 def test_tool_error_reaches_the_reply_without_crashing(settings: Context, catalog: Catalog) -> None:

@@ -906,7 +906,7 @@ _LIKE_THIS_RE = re.compile(
     r"\b(?:(?:look(?:s|ing)? |something |anything |items? |one )?like (?:this|that|these|it|mine|the photo|the picture)"
     r"|similar|same (?:one|thing|style|look)|lookalikes?|dupes?|match(?:es|ing)? (?:this|it|these)"
     r"|do you (?:have|sell|stock) (?:this|these|it|one)|find (?:this|these|it)"
-    r"|where can i (?:get|buy) (?:this|these|it))\b"
+    r"|where can i (?:get|buy) (?:this|these|it)|real ones?|in stock (?:like|that look))\b"
 )
 _HISTORY_RE = re.compile(
     rf"\b(?P<ord>{'|'.join(sorted(_HIST_ORD, key=len, reverse=True))})\s+(?:one\s+)?{_OUTFIT_WORD}\b|"
@@ -1453,7 +1453,7 @@ class RulesPlanner:
             return self._history(hist, view)
         if _RECOMMEND_RE.search(req) or self._styled_look(parsed):
             return self._recommend(parsed, view)
-        if view.new_images and _LIKE_THIS_RE.search(req) and SEARCH in view.tools:
+        if _LIKE_THIS_RE.search(req) and SEARCH in view.tools and self._recent_image(view) is not None:
             return self._search_by_image(parsed, view)
         alt = self._alternatives_plan(parsed, view)
         if alt is not None:
@@ -1568,6 +1568,15 @@ class RulesPlanner:
         }
         return self._call(view, "search", SEARCH, args)
 
+    @staticmethod
+    def _recent_image(view: PlannerInput) -> ImageInfo | None:
+        """Return the photo attached this turn, or an image generated in the previous turn."""
+        if view.new_images:
+            return view.new_images[-1]
+        if view.images and view.images[-1].kind == "generated" and view.images[-1].turn >= view.turn - 1:
+            return view.images[-1]
+        return None
+
     def _search_by_image(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
         """Search for items that look like the photo attached this turn, under the message's filters."""
         plan = self._search(parsed, view)
@@ -1577,7 +1586,8 @@ class RulesPlanner:
         args = dict(plan.calls[0].args)
         args["image"] = "latest"
         args.pop("query", None)
-        photo = view.new_images[-1]
+        photo = self._recent_image(view)
+        assert photo is not None
         category = self._image_category(photo)
         if not args.get("categories") and category:
             args["categories"] = [category]
