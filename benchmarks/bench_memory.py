@@ -236,6 +236,26 @@ def main() -> None:
     print(f"  query embedding cached p50 {warm_p50:.2f} ms  p95 {warm_p95:.2f} ms")
     print(f"recall@{args.limit} against exact brute force: {found / expected:.3f}")
     print(f"target p50 < 20 ms (query embedded): {'met' if cold_p50 < 20 else 'MISSED'}")
+    extraction_cost()
+
+
+EXTRACTION_SAMPLES = [
+    "I love navy and I never wear leather", "show me red dresses under 50", "I've gone off black lately",
+    "what goes with black ankle boots for a dinner, nothing over 80 each", "I'm a size M and my budget is 60",
+    "hi there", "something cheaper for the top", "I hate sneakers, never show me those",
+]
+
+
+def extraction_cost(rounds: int = 25) -> None:
+    """Print the cost of extracting preference facts from one user turn (the remember node's extra work)."""
+    from agent.memory.extract import extract_facts
+
+    extract_facts("warm up", 0)
+    texts = EXTRACTION_SAMPLES * rounds
+    t = time.perf_counter()
+    facts = sum(len(extract_facts(x, n)) for n, x in enumerate(texts))
+    ms = (time.perf_counter() - t) / len(texts) * 1000
+    print(f"fact extraction: {ms:.2f} ms per turn ({len(texts)} turns, {facts} facts found)")
 
 
 if __name__ == "__main__":
