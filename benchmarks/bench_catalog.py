@@ -61,7 +61,7 @@ def measure(catalog: Catalog, qs: list[tuple[str, SearchFilters]]) -> tuple[floa
             float(np.percentile(retrieval, 50)), float(np.percentile(retrieval, 95)))
 
 
-def report(n: int, figures: tuple[float, float, float, float], queries: int) -> None:
+def print_search(n: int, figures: tuple[float, float, float, float], queries: int) -> None:
     p50, p95, r50, r95 = figures
     print(f"search @ {n:,} items: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({queries} queries, embedding included); "
           f"retrieval alone p50 {r50:.1f} ms, p95 {r95:.1f} ms")
@@ -86,7 +86,7 @@ def main() -> None:
 
         catalog = open_catalog(settings)
         qs = queries(args.queries)
-        report(len(catalog.items), measure(catalog, qs), len(qs))
+        print_search(len(catalog.items), measure(catalog, qs), len(qs))
 
         big = Catalog(Path(tmp) / "big", chroma_path=str(Path(tmp) / "chroma-big"))
         base = list(catalog.items.values())
@@ -109,7 +109,7 @@ def main() -> None:
         print(f"synthetic index: {args.big:,} items inserted in {time.perf_counter() - t:.1f} s")
         get_text_embedder()._cache.clear()
         qs = [(f"{q} v2", f) for q, f in qs]
-        report(len(big.items), measure(big, qs), len(qs))
+        print_search(len(big.items), measure(big, qs), len(qs))
 
 
 if __name__ == "__main__":
