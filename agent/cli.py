@@ -22,6 +22,10 @@ catalog_app = typer.Typer(no_args_is_help=True, help="Build, import and inspect 
 app.add_typer(catalog_app, name="catalog")
 memory_app = typer.Typer(no_args_is_help=True, help="Show or forget what the assistant remembers about a shopper.")
 app.add_typer(memory_app, name="memory")
+train_app = typer.Typer(no_args_is_help=True, help="Train our own models (image encoder, generator, planner).")
+app.add_typer(train_app, name="train")
+data_app = typer.Typer(no_args_is_help=True, help="Build training data sets.")
+app.add_typer(data_app, name="data")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -298,6 +302,30 @@ def eval_cmd(
     report.print(console)
     if json_out:
         json_out.write_text(json.dumps(report.to_dict(), indent=1, default=str) + "\n")
+
+
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _run_module_main(module: str, args: list[str]) -> None:
+    """Call ``module.main(args)`` (an argparse entry point); a non-zero return becomes the exit code."""
+    import importlib
+
+    rc = importlib.import_module(module).main(list(args))
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
+
+
+@train_app.command("image-encoder", context_settings=PASS_THROUGH)
+def train_image_encoder(ctx: typer.Context) -> None:
+    """Train our image encoder into the MiniLM text space (options: --help)."""
+    _run_module_main("agent.vision.train_encoder", ctx.args)
+
+
+@train_app.command("generator", context_settings=PASS_THROUGH)
+def train_generator(ctx: typer.Context) -> None:
+    """Train the class-conditional diffusion generator on Fashion-MNIST (options: --help)."""
+    _run_module_main("agent.imagegen.train_generator", ctx.args)
 
 
 def main() -> None:

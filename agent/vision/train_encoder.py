@@ -312,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1.0,
         help="weight of an auxiliary linear category head on the hidden features (training only)",
     )
+    parser.add_argument("--widths", default="32,64,128", help="channels per convolution stage, comma-separated")
+    parser.add_argument("--depths", default="1,2,2", help="3x3 conv blocks per stage, comma-separated")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (smoke tests)")
     parser.add_argument(
         "--work-dir",
@@ -348,7 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gray_t = torch.from_numpy(np.ascontiguousarray(images).copy())
     labels_t = torch.from_numpy(labels.astype(np.int64))
 
-    config = EncoderConfig()
+    config = EncoderConfig(
+        widths=tuple(int(v) for v in args.widths.split(",")), depths=tuple(int(v) for v in args.depths.split(","))
+    )
     net = build_network(config).to(memory_format=torch.channels_last)
     log_scales = torch.nn.Parameter(torch.full((4,), math.log(args.scale_init)))
     aux_head = torch.nn.Linear(config.hidden, n_cat)
