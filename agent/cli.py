@@ -33,7 +33,7 @@ DataDir = Annotated[
     str | None, typer.Option("--data-dir", help="Data folder (default: $FASHIONM3_DATA_DIR or ./data).")
 ]
 User = Annotated[str | None, typer.Option("--user", help="Shopper id whose preferences are used.")]
-PlannerOpt = Annotated[str | None, typer.Option("--planner", help="Planner backend (rules, ...).")]
+PlannerOpt = Annotated[str | None, typer.Option("--planner", help="Planner: rules, smol, openai, transformers.")]
 Thread = Annotated[str | None, typer.Option("--thread", help="Conversation thread id to continue.")]
 
 
@@ -328,6 +328,52 @@ def train_generator(ctx: typer.Context) -> None:
     _run_module_main("agent.imagegen.train_generator", ctx.args)
 
 
+@train_app.command("planner", context_settings=PASS_THROUGH)
+def train_planner(ctx: typer.Context) -> None:
+    """Fine-tune the SmolLM2 planner with LoRA and train its image projector (options: --help)."""
+    _run_module_main("agent.planners.train_planner", ctx.args)
+
+
+@data_app.command("build-planner", context_settings=PASS_THROUGH)
+def data_build_planner(ctx: typer.Context) -> None:
+    """Build FashionRec-style planner samples from the catalog (options: --out, --n, --seed; --help)."""
+    _run_module_main("agent.planners.data", ctx.args)
+
+
+@app.command("eval-planner")
+def eval_planner(
+    planner: Annotated[str, typer.Option("--planner", help="Planner backend to score (rules, ...).")] = "rules",
+    split: Annotated[str, typer.Option("--split", help="Which split: train, valid or test.")] = "test",
+    data: Annotated[Path, typer.Option("--data", help="Folder written by `data build-planner`.")] = Path(
+        "data/planner"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Score only the first N samples.")] = None,
+) -> None:
+    """Score a planner on held-out planning samples: routing, slot F1, validity, fallbacks, latency."""
+    from agent.planners import get_planner
+    from agent.planners.data import load_samples
+    from agent.planners.metrics import evaluate, print_scores
+
+    if split not in ("train", "valid", "test"):
+        raise UserError(f"unknown split {split!r}; use train, valid or test")
+    try:
+        samples = load_samples(data, split)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from exc
+    if limit is not None:
+        samples = samples[: max(0, limit)]
+    if not samples:
+        raise UserError(f"no {split} samples in {data}")
+    try:
+        backend = get_planner(planner)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    scores = evaluate(backend, samples, split=split, progress=True)
+    print_scores(scores, console)
+    if json_out:
+        json_out.write_text(scores.model_dump_json(indent=1) + "\n")
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one clear line."""
     logging.basicConfig(level=os.environ.get("FASHIONM3_LOG_LEVEL", "WARNING"))
@@ -338,11 +384,12 @@ def main() -> None:
     from agent.catalog.fmnist import DatasetMissingError
     from agent.catalog.store import CatalogError
     from agent.media import ImageInputError
+    from agent.planners.openai_backend import PlannerServerError
 
     try:
         app(standalone_mode=False)
     except (UserError, CatalogError, DatasetMissingError, ImageInputError, FileNotFoundError, FileExistsError,
-            ValueError, ValidationError) as exc:
+            ValueError, ValidationError, PlannerServerError) as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(2)
     except typer.Abort:

@@ -34,12 +34,28 @@ class Context:
         chroma_url: URL of a Chroma server; when set, ``HttpClient`` is used instead of the embedded one.
         fashion_mnist_dir: Folder holding the Fashion-MNIST ``*-idx*-ubyte.gz`` files.
         planner: Planner backend name (``rules`` by default).
+        planner_url: Base URL of an OpenAI-compatible server for the ``openai`` planner (vLLM, Ollama, TGI).
+        planner_model: Model of the ``openai`` planner (its served name; empty = the server's first), or the
+            local path / hub id the ``transformers`` planner loads.
+        planner_api_key: Bearer token for the planner server (empty: none sent).
+        planner_timeout: Seconds to wait for the planner server per request.
+        planner_max_tokens: Most tokens a model-backed planner may generate per step.
         max_steps: Planner consultations allowed in one turn (bounds the plan/act loop).
         max_tool_calls: Tool calls allowed in one turn.
         max_upload_bytes: Largest accepted image attachment, in bytes.
         max_image_pixels: Largest accepted image, in pixels (decompression-bomb guard).
         results_per_search: Items returned by a search or alternatives call.
         currency: Symbol used when prices are shown.
+        image_encoder: Image encoder backend: empty for ours, else a CLIP/SigLIP folder or hub id.
+        image_model: Full-size diffusers text-to-image model (folder or hub id); empty = our small generator.
+        image_device: Device for the full-size pipelines (``cuda``, ``mps``, ``cpu``); empty = best available.
+        image_dtype: Torch dtype name for them (``float16``, ``bfloat16``, ``float32``); empty = by device.
+        image_steps: Inference steps for full-size generation (0 = the pipeline's default in our options).
+        image_size: Width and height of full-size generated images (0 = default).
+        tryon_backend: Virtual try-on backend: ``mediapipe`` (default), ``inpaint`` or ``http``.
+        tryon_url: Endpoint of the external try-on service (``http`` backend).
+        tryon_timeout: Seconds allowed for one call to that service.
+        tryon_model: Inpainting model for the ``inpaint`` backend (falls back to ``image_model``).
     """
 
     user_id: str = "local-user"
@@ -49,12 +65,27 @@ class Context:
     chroma_url: str = ""
     fashion_mnist_dir: str = DEFAULT_FASHION_MNIST_DIR
     planner: str = "rules"
+    planner_url: str = "http://localhost:8000/v1"
+    planner_model: str = ""
+    planner_api_key: str = ""
+    planner_timeout: float = 60.0
+    planner_max_tokens: int = 384
     max_steps: int = 3
     max_tool_calls: int = 4
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     results_per_search: int = 5
     currency: str = "€"
+    image_encoder: str = ""
+    image_model: str = ""
+    image_device: str = ""
+    image_dtype: str = ""
+    image_steps: int = 0
+    image_size: int = 0
+    tryon_backend: str = "mediapipe"
+    tryon_url: str = ""
+    tryon_timeout: float = 60.0
+    tryon_model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,7 +104,11 @@ class Context:
             raw = _env(f.name)
             if raw is None:
                 continue
-            values[f.name] = int(raw) if f.type in ("int", int) else raw
+            try:
+                kind = str(getattr(f.type, "__name__", f.type))
+                values[f.name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+            except ValueError as exc:
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a number; fix or unset it") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

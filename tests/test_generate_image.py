@@ -51,8 +51,8 @@ def random_generator(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untype
     return gen
 
 
-def _ctx(tmp_path: Path, **kw) -> ToolContext:  # type: ignore[no-untyped-def]
-    return ToolContext(settings=Context(data_dir=str(tmp_path / "data")), **kw)
+def _ctx(tmp_path: Path, settings: dict | None = None, **kw) -> ToolContext:  # type: ignore[no-untyped-def,type-arg]
+    return ToolContext(settings=Context(data_dir=str(tmp_path / "data"), **(settings or {})), **kw)
 
 
 def test_default_generator_is_seed_deterministic(random_generator) -> None:  # type: ignore[no-untyped-def]
@@ -106,10 +106,15 @@ def tiny_full():  # type: ignore[no-untyped-def]
     return FullSizeGenerator(pipe, name="tiny-sd")
 
 
-@pytest.fixture()
-def small_size(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_image_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASHIONM3_IMAGE_STEPS", "2")
     monkeypatch.setenv("FASHIONM3_IMAGE_SIZE", "64")
+    monkeypatch.setenv("FASHIONM3_TRYON_TIMEOUT", "2.5")
+    s = Context.from_env()
+    assert (s.image_steps, s.image_size, s.tryon_timeout) == (2, 64, 2.5)
+    monkeypatch.setenv("FASHIONM3_IMAGE_STEPS", "many")
+    with pytest.raises(ValueError, match="FASHIONM3_IMAGE_STEPS='many' is not a number"):
+        Context.from_env()
 
 
 def test_full_size_text_to_image_deterministic(tiny_full) -> None:  # type: ignore[no-untyped-def]
@@ -122,8 +127,8 @@ def test_full_size_text_to_image_deterministic(tiny_full) -> None:  # type: igno
     assert not np.array_equal(np.asarray(a), np.asarray(c))
 
 
-def test_full_size_tool_and_img2img_edit(tiny_full, small_size, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    ctx = _ctx(tmp_path, services={"image_generator": tiny_full})
+def test_full_size_tool_and_img2img_edit(tiny_full, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(tmp_path, settings={"image_steps": 2, "image_size": 64}, services={"image_generator": tiny_full})
     res = GenerateImage()({"prompt": "a red evening dress", "seed": 1}, ctx)
     assert res.ok, res.message
     first = res.images[0]

@@ -13,6 +13,7 @@ from PIL.PngImagePlugin import PngInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.catalog.vocab import category_label
+from agent.context import Context
 from agent.plan import ImageInfo
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
@@ -50,9 +51,9 @@ class GenerateImage(Tool):
             spec = parse_garment(args.prompt, args.category or (base.category if base else None), args.color)
         except PromptError as exc:
             raise ToolError(str(exc)) from exc
-        full = ctx.services.get("image_generator") or _full_size()
+        full = ctx.services.get("image_generator") or _full_size(ctx.settings)
         if full is not None:
-            img, model = self._full_size(full, args, spec.category, spec.color, base)
+            img, model = self._full_size(full, args, spec.category, spec.color, base, ctx.settings)
         else:
             img, model = self._default(args, spec.category, spec.color)
         meta = {"prompt": args.prompt, "seed": str(args.seed), "model": model, "category": spec.category,
@@ -78,41 +79,40 @@ class GenerateImage(Tool):
         return out.image, out.model
 
     def _full_size(self, full: Any, args: GenerateImageArgs, category: str, color: str,
-                   base: ImageInfo | None) -> tuple[Image.Image, str]:
+                   base: ImageInfo | None, settings: Context) -> tuple[Image.Image, str]:
         from agent.imagegen.full_size import GenerationOptions, product_prompt
 
         prompt = product_prompt(args.prompt, category, color, args.style)
-        options = GenerationOptions(seed=args.seed, **_size_overrides())
+        options = GenerationOptions(seed=args.seed, **_size_overrides(settings))
         if base is not None:
             with Image.open(base.path) as im:
                 return full.edit(im.convert("RGB"), prompt, options), full.name
         return full.generate(prompt, options), full.name
 
 
-def _size_overrides() -> dict[str, Any]:
-    steps = os.environ.get("FASHIONM3_IMAGE_STEPS")
-    size = os.environ.get("FASHIONM3_IMAGE_SIZE")
+def _size_overrides(settings: Context) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if steps:
-        out["steps"] = int(steps)
-    if size:
-        out["width"] = out["height"] = int(size)
+    if settings.image_steps > 0:
+        out["steps"] = settings.image_steps
+    if settings.image_size > 0:
+        out["width"] = out["height"] = settings.image_size
     return out
 
 
 _FULL: dict[str, Any] = {}
 
 
-def _full_size() -> Any:
-    """Return the full-size generator named by ``FASHIONM3_IMAGE_MODEL`` (loaded once), or None."""
-    name = os.environ.get(ENV_MODEL)
+def _full_size(settings: Context) -> Any:
+    """Return the full-size generator named by ``settings.image_model`` (loaded once), or None."""
+    name = settings.image_model
     if not name:
         return None
-    if name not in _FULL:
+    key = f"{name}|{settings.image_device}|{settings.image_dtype}"
+    if key not in _FULL:
         from agent.imagegen.full_size import FullSizeGenerator
 
-        _FULL[name] = FullSizeGenerator.from_pretrained(name)
-    return _FULL[name]
+        _FULL[key] = FullSizeGenerator.from_pretrained(name, settings=settings)
+    return _FULL[key]
 
 
 def save_png(img: Image.Image, path: Path, meta: dict[str, str]) -> Path:

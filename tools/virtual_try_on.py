@@ -71,8 +71,8 @@ class VirtualTryOn(Tool):
         garment = _load(garment_path, "the garment image")
         t0 = time.perf_counter()
         try:
-            result = get_backend().try_on(TryOnRequest(person=person, garment=garment, category=category,
-                                                       color=color, description=title))
+            request = TryOnRequest(person=person, garment=garment, category=category, color=color, description=title)
+            result = get_backend(settings=ctx.settings).try_on(request)
         except TryOnInputError as exc:
             raise ToolError(str(exc)) from exc
         latency = time.perf_counter() - t0

@@ -1,10 +1,10 @@
 """Full-size generation through diffusers pipelines: text-to-image, image-to-image edits and inpainting.
 
-The model is a local folder or hub id given by ``FASHIONM3_IMAGE_MODEL`` (Stable Diffusion, SDXL,
-FLUX, ...) and loaded with ``AutoPipelineForText2Image.from_pretrained``; edits ("show it in blue")
-reuse the same weights through ``AutoPipelineForImage2Image.from_pipe``. Device and dtype are chosen
-from what is available (CUDA: float16; Apple MPS: float16; else CPU float32) unless
-``FASHIONM3_IMAGE_DEVICE`` / ``FASHIONM3_IMAGE_DTYPE`` say otherwise.
+The model is a local folder or hub id given by ``Context.image_model`` (env ``FASHIONM3_IMAGE_MODEL``;
+Stable Diffusion, SDXL, FLUX, ...) and loaded with ``AutoPipelineForText2Image.from_pretrained``;
+edits ("show it in blue") reuse the same weights through ``AutoPipelineForImage2Image.from_pipe``.
+Device and dtype are chosen from what is available (CUDA: float16; Apple MPS: float16; else CPU float32) unless
+``Context.image_device`` / ``Context.image_dtype`` (``FASHIONM3_IMAGE_DEVICE`` / ``_DTYPE``) say otherwise.
 
 :func:`tiny_components` builds randomly initialised miniature components from config (no download),
 as diffusers' own tests do, so every code path here is testable offline.
@@ -13,7 +13,6 @@ as diffusers' own tests do, so every code path here is testable offline.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from agent.context import Context
 
 ENV_MODEL = "FASHIONM3_IMAGE_MODEL"
 ENV_DEVICE = "FASHIONM3_IMAGE_DEVICE"
@@ -41,14 +42,24 @@ class GenerationOptions:
     strength: float = 0.6
 
 
-def select_device(requested: str | None = None) -> tuple[str, Any]:
-    """Return ``(device, dtype)``: CUDA or MPS in float16 when present, else CPU float32."""
+def select_device(requested: str | None = None, settings: Context | None = None) -> tuple[str, Any]:
+    """Return ``(device, dtype)``: CUDA or MPS in float16 when present, else CPU float32.
+
+    ``settings.image_device`` / ``settings.image_dtype`` (default: from the environment) override the choice.
+
+    Raises:
+        ValueError: for a dtype name torch does not know.
+    """
     import torch
 
-    device = requested or os.environ.get(ENV_DEVICE) or (
+    s = settings or Context.from_env()
+    device = requested or s.image_device or (
         "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu")
-    dtype_name = os.environ.get(ENV_DTYPE) or ("float32" if device == "cpu" else "float16")
-    return device, getattr(torch, dtype_name)
+    dtype_name = s.image_dtype or ("float32" if device == "cpu" else "float16")
+    dtype = getattr(torch, dtype_name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown torch dtype {dtype_name!r} in {ENV_DTYPE}; use float16, bfloat16 or float32")
+    return device, dtype
 
 
 def product_prompt(description: str, category: str | None = None, color: str | None = None,
@@ -70,18 +81,20 @@ class FullSizeGenerator:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_pretrained(cls, model: str | None = None, device: str | None = None) -> FullSizeGenerator:
-        """Load ``model`` (default ``FASHIONM3_IMAGE_MODEL``) with ``AutoPipelineForText2Image``.
+    def from_pretrained(cls, model: str | None = None, device: str | None = None,
+                        settings: Context | None = None) -> FullSizeGenerator:
+        """Load ``model`` (default ``settings.image_model``) with ``AutoPipelineForText2Image``.
 
         Raises:
             ValueError: if no model is configured.
         """
         from diffusers import AutoPipelineForText2Image
 
-        name = model or os.environ.get(ENV_MODEL)
+        s = settings or Context.from_env()
+        name = model or s.image_model
         if not name:
             raise ValueError(f"no full-size image model configured; set {ENV_MODEL} to a local folder or hub id")
-        dev, dtype = select_device(device)
+        dev, dtype = select_device(device, s)
         pipe: Any = AutoPipelineForText2Image.from_pretrained(name, torch_dtype=dtype)
         pipe = pipe.to(dev)
         pipe.set_progress_bar_config(disable=True)

@@ -18,6 +18,9 @@ _FACTORIES: dict[str, Callable[..., Planner]] = {}
 _BUILTIN: dict[str, tuple[str, str]] = {
     "rules": ("agent.planners.rules", "RulesPlanner"),
     "scripted": ("agent.planners.scripted", "ScriptedPlanner"),
+    "openai": ("agent.planners.openai_backend", "OpenAIPlanner"),
+    "transformers": ("agent.planners.hf_backend", "TransformersPlanner"),
+    "smol": ("agent.planners.smol", "SmolPlanner"),
 }
 
 

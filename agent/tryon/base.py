@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -10,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent.catalog.vocab import category_label
+from agent.context import Context
 
 ENV_BACKEND = "FASHIONM3_TRYON_BACKEND"
 
@@ -110,20 +110,22 @@ _BACKENDS: dict[str, TryOnBackend] = {}
 _LOCK = threading.Lock()
 
 
-def get_backend(name: str | None = None) -> TryOnBackend:
-    """Return the try-on backend ``name`` (default: ``FASHIONM3_TRYON_BACKEND``, else ``mediapipe``), cached.
+def get_backend(name: str | None = None, settings: Context | None = None) -> TryOnBackend:
+    """Return the try-on backend ``name`` (default: ``settings.tryon_backend``, i.e. ``mediapipe``), cached.
 
     Raises:
-        ValueError: for an unknown backend name.
+        ValueError: for an unknown backend name or a backend missing its settings.
     """
-    key = (name or os.environ.get(ENV_BACKEND) or "mediapipe").strip().lower()
+    s = settings or Context.from_env()
+    key = (name or s.tryon_backend or "mediapipe").strip().lower()
+    cache_key = f"{key}|{s.tryon_url}|{s.tryon_timeout}|{s.tryon_model or s.image_model}"
     with _LOCK:
-        if key not in _BACKENDS:
-            _BACKENDS[key] = _make(key)
-        return _BACKENDS[key]
+        if cache_key not in _BACKENDS:
+            _BACKENDS[cache_key] = _make(key, s)
+        return _BACKENDS[cache_key]
 
 
-def _make(key: str) -> TryOnBackend:
+def _make(key: str, settings: Context) -> TryOnBackend:
     if key == "mediapipe":
         from agent.tryon.warp import WarpTryOn
 
@@ -131,9 +133,9 @@ def _make(key: str) -> TryOnBackend:
     if key == "inpaint":
         from agent.tryon.inpaint import InpaintTryOn
 
-        return InpaintTryOn.from_env()
+        return InpaintTryOn.from_settings(settings)
     if key == "http":
         from agent.tryon.http_backend import HttpTryOn
 
-        return HttpTryOn.from_env()
+        return HttpTryOn.from_settings(settings)
     raise ValueError(f"unknown try-on backend {key!r}; use mediapipe, inpaint or http ({ENV_BACKEND})")

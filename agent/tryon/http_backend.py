@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from agent.context import Context
 from agent.tryon.base import TryOnInputError, TryOnRequest, TryOnResult, check_category, check_person_photo
 
 ENV_URL = "FASHIONM3_TRYON_URL"
@@ -63,10 +63,18 @@ class HttpTryOn:
     @classmethod
     def from_env(cls) -> HttpTryOn:
         """Build from ``FASHIONM3_TRYON_URL`` and ``FASHIONM3_TRYON_TIMEOUT``."""
-        url = os.environ.get(ENV_URL)
-        if not url:
-            raise ValueError(f"the http try-on backend needs {ENV_URL}")
-        return cls(url, float(os.environ.get(ENV_TIMEOUT) or 60.0))
+        return cls.from_settings(Context.from_env())
+
+    @classmethod
+    def from_settings(cls, settings: Context) -> HttpTryOn:
+        """Build from ``settings.tryon_url`` and ``settings.tryon_timeout``.
+
+        Raises:
+            ValueError: if no URL is set.
+        """
+        if not settings.tryon_url:
+            raise ValueError(f"the http try-on backend needs {ENV_URL} (the service's endpoint)")
+        return cls(settings.tryon_url, settings.tryon_timeout if settings.tryon_timeout > 0 else 60.0)
 
     def try_on(self, request: TryOnRequest) -> TryOnResult:
         """Send the photo and garment to the service and return its picture.

@@ -8,12 +8,12 @@ mask so everything else stays exactly as it was. The model is ``FASHIONM3_TRYON_
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from agent.context import Context
 from agent.tryon.base import TryOnRequest, TryOnResult, check_category, check_person_photo
 from agent.tryon.body import get_analyzer
 from agent.tryon.regions import garment_quad, polygon_mask, protected_mask
@@ -32,15 +32,24 @@ class InpaintTryOn:
 
     @classmethod
     def from_env(cls) -> InpaintTryOn:
-        """Load the inpainting pipeline named by ``FASHIONM3_TRYON_MODEL`` or ``FASHIONM3_IMAGE_MODEL``."""
+        """Load the pipeline named by ``FASHIONM3_TRYON_MODEL`` or ``FASHIONM3_IMAGE_MODEL``."""
+        return cls.from_settings(Context.from_env())
+
+    @classmethod
+    def from_settings(cls, settings: Context) -> InpaintTryOn:
+        """Load the inpainting pipeline named by ``settings.tryon_model`` (else ``settings.image_model``).
+
+        Raises:
+            ValueError: if neither is set.
+        """
         from diffusers import AutoPipelineForInpainting
 
         from agent.imagegen.full_size import select_device
 
-        name = os.environ.get(ENV_MODEL) or os.environ.get("FASHIONM3_IMAGE_MODEL")
+        name = settings.tryon_model or settings.image_model
         if not name:
             raise ValueError(f"the inpaint try-on backend needs {ENV_MODEL} (or FASHIONM3_IMAGE_MODEL)")
-        device, dtype = select_device()
+        device, dtype = select_device(None, settings)
         pipe: Any = AutoPipelineForInpainting.from_pretrained(name, torch_dtype=dtype)
         pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -703,7 +702,11 @@ def get_image_encoder(model: str | None = None) -> ImageEncoderBackend:
     CLIP/SigLIP model.
     """
     global _shared, _shared_key
-    key = (model if model is not None else os.environ.get(ENV_IMAGE_ENCODER, "")).strip()
+    if model is None:
+        from agent.context import Context
+
+        model = Context.from_env().image_encoder
+    key = model.strip()
     with _shared_lock:
         if _shared is None or key != _shared_key:
             if key in ("", "fashionm3", "default"):
