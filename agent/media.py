@@ -16,8 +16,9 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from agent.plan import ImageInfo
@@ -60,50 +61,108 @@ def read_attachment(att: Any, max_bytes: int) -> tuple[bytes, str]:
 
 def decode_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
     """Decode image bytes into an RGB PIL image, refusing non-images and oversized images."""
-    if not data:
-        raise ImageInputError(f"{name} is empty (0 bytes); attach the photo again.")
+    return load_image(data, max_pixels=max_pixels, name=name)
+
+
+def load_image(
+    source: str | Path | bytes | IO[bytes], max_pixels: int = 40_000_000, name: str | None = None
+) -> Image.Image:
+    """Open an image file or bytes and return it as an RGB PIL image.
+
+    Animated images give their first frame, transparency is composited on white, and CMYK, 16-bit,
+    palette and greyscale images are converted to 8-bit RGB. EXIF orientation is applied.
+
+    Args:
+        source: A path, the raw file bytes, or a binary file object.
+        max_pixels: Largest accepted width x height, checked from the header before decoding.
+        name: How to call the image in error messages (default: the file name, else "the image").
+
+    Raises:
+        ImageInputError: if the file is missing, empty, not an image, corrupt, or too large.
+    """
+    label = name or (Path(source).name if isinstance(source, (str, Path)) else "the image")
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageInputError(f"image file {str(path)!r} does not exist; check the path and try again")
+        data: IO[bytes] = io.BytesIO(path.read_bytes())
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = io.BytesIO(bytes(source))
+    else:
+        data = source
+    if isinstance(data, io.BytesIO) and not data.getbuffer().nbytes:
+        raise ImageInputError(f"{label} is empty (0 bytes); attach a PNG, JPEG, WebP or GIF file again")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            w, h = img.size
-            if w * h > max_pixels:
+            img = Image.open(data)
+            width, height = img.size
+            if width * height > max_pixels:
                 raise ImageInputError(
-                    f"{name} is {w}x{h} pixels, over the {max_pixels:,}-pixel limit; resize it and try again."
+                    f"{label} is too large ({width}x{height} pixels, over the {max_pixels:,}-pixel limit); "
+                    "resize it below that and try again"
                 )
-            if getattr(img, "is_animated", False):
+            if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
             img.load()
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageInputError(f"{name} is too large to decode safely; resize it and try again.") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageInputError(
-            f"{name} is not a readable image (PNG, JPEG, WebP, GIF, BMP or TIFF); it may be corrupt."
+            f"{label} is too large to decode safely ({exc}); resize it below {max_pixels:,} pixels and try again"
         ) from exc
-    return to_rgb(img)
+    except UnidentifiedImageError as exc:
+        raise ImageInputError(
+            f"{label} is not a readable image (not an image format we can read); use a PNG, JPEG, WebP, GIF, "
+            "BMP or TIFF file"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageInputError(
+            f"{label} is not a readable image: its data is corrupt or truncated ({exc}); re-export or "
+            "re-download the file and try again"
+        ) from exc
+    oriented: Image.Image = img
+    try:
+        oriented = ImageOps.exif_transpose(img) or img
+    except (OSError, ValueError, SyntaxError):
+        pass
+    return to_rgb(oriented)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Normalise any PIL image to 8-bit RGB (transparency composited on white, EXIF rotation applied)."""
-    try:
-        img = ImageOps.exif_transpose(img) or img
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
-        pass
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        import numpy as np
+    """Return ``img`` as 8-bit RGB: transparency on white, 16-bit and float modes rescaled.
 
+    Raises:
+        ImageInputError: if the colour mode cannot be converted.
+    """
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        hi = float(arr.max()) or 1.0
-        img = Image.fromarray((arr / hi * 255.0).clip(0, 255).astype("uint8"), mode="L")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        if mode.startswith("I;16"):
+            arr = arr / 257.0
+        else:
+            peak = float(arr.max()) if arr.size else 0.0
+            if mode == "F" and peak <= 1.0:
+                arr = arr * 255.0
+            elif peak > 255.0:
+                arr = arr * (255.0 / (65535.0 if peak <= 65535.0 else peak))
+        grey = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), mode="L")
+        return grey.convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode != "RGB" and "transparency" in img.info):
         rgba = img.convert("RGBA")
-        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(bg, rgba)
-    return img.convert("RGB")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise ImageInputError(
+            f"images in colour mode {mode!r} are not supported; save it as an RGB PNG or JPEG and try again"
+        ) from exc
 
 
 def _atomic_save(img: Image.Image, path: Path) -> None:

@@ -150,6 +150,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         ctx = tool_context(state, settings, services)
         results = list(state.get("results", []))
         used = int(state.get("tool_calls", 0))
+        produced: list[dict[str, Any]] = []
         for call in current.calls:
             if used >= settings.max_tool_calls:
                 over = ToolResult(tool=call.name, ok=False, message="Too many tool calls in one turn; ask more simply.")
@@ -162,7 +163,14 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
             else:
                 result = tool(call.args, ctx)
             results.append(result.model_dump())
-        return {"results": results, "tool_calls": used}
+            if result.ok and result.images:
+                # later calls of this turn (same step or the next) can use what was just made ("latest")
+                ctx.images = [*ctx.images, *result.images]
+                produced.extend(img.model_dump() for img in result.images)
+        update: dict[str, Any] = {"results": results, "tool_calls": used}
+        if produced:
+            update["images"] = [*state.get("images", []), *produced]
+        return update
 
     def respond(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Compose the reply from tool results and update what has been shown."""
@@ -201,9 +209,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         if turn_items:
             shown = (shown + turn_items)[-MAX_SHOWN:]
             last_shown = turn_items
-        produced = [img.model_dump() for r in results if r.ok for img in r.images]
         return {
-            "images": [*state.get("images", []), *produced],
             "response": response,
             "messages": [AIMessage(content=response["text"])],
             "shown": shown,

@@ -890,6 +890,17 @@ _IMAGE_LEAD_RE = re.compile(
     r"show)(?: me| us)?(?: an?| some)?(?: new)?(?: ai)?(?: (?:image|picture|photo|pic|illustration|drawing|"
     r"rendering|render|design|concept art|mock-?up)s?)?(?: (?:of|for|showing|with))?\b\s*"
 )
+_THEN_FIND_RE = re.compile(
+    r"\b(?:and|then|,)\s+(?:then\s+|also\s+|now\s+)?(?:find|search|look for|get|show)(?: me)?\b.*"
+    r"\b(?:real|in stock|closest|similar|like it|like that|like this|matching|lookalikes?|available|the shop)\b"
+)
+_EDIT_RE = re.compile(
+    r"\b(?:show|make|do|render|draw|paint|redo|turn|change|try|want|see)(?: me)?\s+(?:it|that|this|the design|"
+    r"this design|that design|the same(?: one)?)\b|\b(?:what|how) about (?:it )?(?:in|with)\b|^(?:now |and |but )?"
+    r"(?:in|with|without)\b|\bsame (?:thing|design|one|again) (?:in|with|but)\b"
+)
+_EDIT_DETAIL_RE = re.compile(r"\b(?:long|short|longer|shorter|no|without|with)\s+(?:sleeves?|collar|hood|buttons?|"
+                             r"belt|zip|pockets?)\b")
 _TRY_ON_RE = _re(
     r"\btry[- ]?on\b", r"\btry (?:it|this|that|them|these|those|one|the [a-z0-9 #-]{1,30}?) on\b",
     r"\bon me\b", r"\bon my (?:photo|picture|pic|selfie|body|image)\b",
@@ -1444,6 +1455,9 @@ class RulesPlanner:
             if item is not None:
                 return Plan(intent="small_talk", reply=f"The {item.title} ({item.id}) costs "
                             f"{item.price:.2f}. Want something cheaper?")
+        edit = self._edit_generated(parsed, view)
+        if edit is not None:
+            return edit
         if _IMAGE_RE.search(req):
             return self._generate(parsed, view)
         if _TRY_ON_RE.search(req):
@@ -1826,7 +1840,14 @@ class RulesPlanner:
         return self._call(view, "history", RECALL, {"index": index})
 
     def _generate(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
-        prompt = _IMAGE_LEAD_RE.sub("", parsed.norm, count=1).strip(" .!?")
+        then_find = _THEN_FIND_RE.search(parsed.norm)
+        norm = parsed.norm[: then_find.start()] if then_find else parsed.norm
+        if not parsed.values("category"):
+            missing = _UNCARRIED_RE.search(norm)
+            if missing:
+                return Plan(intent="clarify", reply=f"I can't design {missing.group(0)}: I can only draw garments "
+                            f"this shop carries ({_CARRIED}). Shall I design one of those?")
+        prompt = _IMAGE_LEAD_RE.sub("", norm, count=1).strip(" .!?")
         prompt = re.sub(r"\b(?:for me|please)\b", "", prompt)
         prompt = re.sub(r"^(?:me|us)\s+", "", re.sub(r"\s+", " ", prompt)).strip(" .,!?") or parsed.norm
         cats = parsed.values("category")
@@ -1843,6 +1864,30 @@ class RulesPlanner:
             if "style" in props:
                 styles = parsed.values("style")
                 args["style"] = styles[0] if styles else None
+        plan = self._call(view, "generate_image", GENERATE, args)
+        search_props = _props(view, SEARCH)
+        if then_find and plan.calls and SEARCH in view.tools and (search_props is None or "image" in search_props):
+            # generate-then-retrieve in one turn: the new image becomes the query ("latest")
+            find: dict[str, Any] = {"image": "latest", "categories": [cats[0]] if cats else None,
+                                    **price_slots(parsed.prices, outfit=False)}
+            plan.calls.append(ToolCall(name=SEARCH, args=_clean_args(find, search_props)))
+        return plan
+
+    def _edit_generated(self, parsed: ParsedMessage, view: PlannerInput) -> Plan | None:
+        """Return a ``generate_image`` edit ("show it in blue") of the image generated last turn, if that fits."""
+        if GENERATE not in view.tools or not view.images:
+            return None
+        last = view.images[-1]
+        if last.kind != "generated" or last.turn < view.turn - 1 or view.new_images:
+            return None
+        if view.last_shown and max(s.turn for s in view.last_shown) > last.turn:
+            return None  # items were shown after the design: "it" means one of them
+        colors = parsed.values("color")
+        if not _EDIT_RE.search(parsed.norm) or not (colors or _EDIT_DETAIL_RE.search(parsed.norm)):
+            return None
+        prompt = re.sub(r"\s+", " ", parsed.norm).strip(" .!?") or "the same design"
+        args: dict[str, Any] = {"prompt": prompt, "edit_image": last.sha256[:16], "category": last.category,
+                                "color": colors[0] if colors else None}
         return self._call(view, "generate_image", GENERATE, args)
 
     def _try_on(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:

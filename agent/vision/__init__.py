@@ -3,6 +3,7 @@
 Importing this package does not import torch or transformers; models load on first use.
 """
 
+from agent.media import ImageInputError, load_image, to_rgb
 from agent.vision.encoder import (
     CONFIDENCE_THRESHOLD,
     EMBEDDING_DIM,
@@ -10,15 +11,12 @@ from agent.vision.encoder import (
     ClipImageEncoder,
     ImageEncoder,
     ImageEncoderBackend,
-    ImageInputError,
     ImageUnderstanding,
     PreparedImage,
     category_prompts,
     color_prompts,
     get_image_encoder,
-    load_image,
     prepare_image,
-    to_rgb,
 )
 
 __all__ = [

@@ -16,20 +16,19 @@ Torch and transformers are imported lazily, on first use: importing this module 
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from agent.catalog.vocab import CATEGORIES, COLOR_SYNONYMS, COLORS
+from agent.media import ImageInputError, load_image, to_rgb  # noqa: F401 - re-exported for callers of this module
 
 EMBEDDING_DIM = 384
 INPUT_SIZE = 28
@@ -85,110 +84,6 @@ def category_prompts(category: str) -> list[str]:
 def color_prompts(color: str) -> list[str]:
     """Return the zero-shot prompts whose mean embedding stands for ``color``."""
     return [t.format(n) for n in COLOR_SYNONYMS[color][:3] for t in COLOR_PROMPT_TEMPLATES]
-
-
-class ImageInputError(ValueError):
-    """An image a user supplied cannot be used; the message says what was wrong and what to do."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# Loading and normalising images
-
-
-def load_image(source: str | Path | bytes | IO[bytes], max_pixels: int = 40_000_000) -> Image.Image:
-    """Open an image file or bytes and return it as an RGB PIL image.
-
-    Animated images give their first frame, transparency is composited on white, and CMYK, 16-bit,
-    palette and greyscale images are converted to 8-bit RGB. EXIF orientation is applied.
-
-    Args:
-        source: A path, the raw file bytes, or a binary file object.
-        max_pixels: Largest accepted width x height, checked from the header before decoding.
-
-    Raises:
-        ImageInputError: if the file is missing, empty, not an image, corrupt, or too large.
-    """
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ImageInputError(f"image file {str(path)!r} does not exist; check the path and try again")
-        data: IO[bytes] = io.BytesIO(path.read_bytes())
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        data = io.BytesIO(bytes(source))
-    else:
-        data = source
-    if isinstance(data, io.BytesIO) and not data.getbuffer().nbytes:
-        raise ImageInputError("the image is empty (0 bytes); upload a PNG, JPEG, WebP or GIF file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(data)
-            width, height = img.size
-            if width * height > max_pixels:
-                raise ImageInputError(
-                    f"the image is too large ({width}x{height} = {width * height:,} pixels; the limit is "
-                    f"{max_pixels:,}); resize it below that and upload it again"
-                )
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)
-            img.load()
-    except ImageInputError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageInputError(
-            f"the image is too large to decode safely ({exc}); resize it below {max_pixels:,} pixels and "
-            "upload it again"
-        ) from exc
-    except UnidentifiedImageError as exc:
-        raise ImageInputError(
-            "the file is not an image format we can read; upload a PNG, JPEG, WebP, GIF, BMP or TIFF file"
-        ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError(
-            f"the image data is corrupt or truncated ({exc}); re-export or re-download the file and try again"
-        ) from exc
-    oriented: Image.Image = img
-    try:
-        oriented = ImageOps.exif_transpose(img) or img
-    except (OSError, ValueError, SyntaxError):
-        pass
-    return to_rgb(oriented)
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Return ``img`` as 8-bit RGB: transparency on white, 16-bit and float modes rescaled.
-
-    Raises:
-        ImageInputError: if the colour mode cannot be converted.
-    """
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        mode = img.mode
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        if mode.startswith("I;16"):
-            arr = arr / 257.0
-        else:
-            peak = float(arr.max()) if arr.size else 0.0
-            if mode == "F" and peak <= 1.0:
-                arr = arr * 255.0
-            elif peak > 255.0:
-                arr = arr * (255.0 / (65535.0 if peak <= 65535.0 else peak))
-        grey = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), mode="L")
-        return grey.convert("RGB")
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode != "RGB" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    try:
-        return img.convert("RGB")
-    except (ValueError, OSError) as exc:
-        raise ImageInputError(
-            f"images in colour mode {mode!r} are not supported; save it as an RGB PNG or JPEG and try again"
-        ) from exc
 
 
 @dataclass(frozen=True)
