@@ -1,0 +1,335 @@
+"""The planner LM's inputs: the chat-wrapped compact prompt, image prefix tokens, and greedy/beam decoding.
+
+Shared by training (:mod:`agent.planners.train_planner`) and inference (:class:`SmolPlanner`), so both
+tokenise a view in exactly the same way:
+
+* the prompt is :func:`agent.planners.compact.render_prompt` of the view, wrapped in the tokenizer's
+  chat format (ChatML without a system message for SmolLM2), truncated from the left so that the
+  prompt stays within ``max_prompt_tokens``;
+* in the ``native`` image route the prompt says ``[photo]`` (``[generated]``, ``[try-on]``) where a
+  photo is, and ``k`` slots follow each such marker; their input embeddings are replaced by the
+  :class:`ImageProjector`'s projection of the photo's image-encoder embedding (LLaVA-style);
+* in the ``text`` route the marker carries the encoder's predicted colour and category as text.
+
+Importing this module imports torch; the planner imports it lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from agent.plan import ImageInfo, PlannerInput
+
+__all__ = [
+    "DEFAULT_PREFIX_TOKENS",
+    "IMAGE_DIM",
+    "PROJECTOR_CONFIG",
+    "PROJECTOR_FILE",
+    "Encoded",
+    "ImageProjector",
+    "ImageRoute",
+    "build_embeds",
+    "chat_parts",
+    "collate",
+    "encode_example",
+    "generate",
+    "load_projector",
+    "photo_is_usable",
+    "photo_offsets",
+    "prompt_images",
+    "save_projector",
+]
+
+ImageRoute = Literal["native", "text"]
+IMAGE_DIM = 384
+DEFAULT_PREFIX_TOKENS = 3
+PROJECTOR_FILE = "projector.safetensors"
+PROJECTOR_CONFIG = "projector.json"
+_EARLIER_RE = re.compile(r"^earlier \[(?:photo|generated|try-on)\]", re.MULTILINE)
+_TRAILING_RE = re.compile(r"(?: \[(?:photo|generated|try-on)\])+$")
+_MARKER_RE = re.compile(r"\[(?:photo|generated|try-on)\]")
+_SENTINEL = "\x00PROMPT\x00"
+
+
+class ImageProjector(nn.Module):
+    """Map one image-encoder embedding (384-d) to ``k`` vectors in the LM's input-embedding space."""
+
+    def __init__(self, in_dim: int = IMAGE_DIM, hidden: int = 576, k: int = DEFAULT_PREFIX_TOKENS) -> None:
+        super().__init__()
+        self.in_dim, self.hidden, self.k = in_dim, hidden, k
+        self.proj = nn.Linear(in_dim, k * hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``(n, k, hidden)`` prefix embeddings for ``(n, in_dim)`` image embeddings."""
+        return self.proj(x).view(x.shape[0], self.k, self.hidden)
+
+    def config(self) -> dict[str, int]:
+        """Return the constructor arguments (saved next to the weights)."""
+        return {"in_dim": self.in_dim, "hidden": self.hidden, "k": self.k}
+
+
+def save_projector(projector: ImageProjector, folder: str | Path, extra: dict[str, Any] | None = None) -> None:
+    """Write the projector's weights (float16) and config to ``folder``."""
+    from safetensors.torch import save_file
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in projector.state_dict().items()}
+    save_file(state, str(out / PROJECTOR_FILE), metadata={"format": "pt"})
+    (out / PROJECTOR_CONFIG).write_text(json.dumps({**projector.config(), **(extra or {})}, indent=1) + "\n")
+
+
+def load_projector(folder: str | Path) -> ImageProjector | None:
+    """Return the projector saved in ``folder`` (float32), or ``None`` when there is none."""
+    from safetensors.torch import load_file
+
+    path = Path(folder)
+    if not (path / PROJECTOR_FILE).is_file():
+        return None
+    cfg = json.loads((path / PROJECTOR_CONFIG).read_text())
+    projector = ImageProjector(int(cfg["in_dim"]), int(cfg["hidden"]), int(cfg["k"]))
+    projector.load_state_dict({k: v.float() for k, v in load_file(str(path / PROJECTOR_FILE)).items()})
+    projector.eval()
+    return projector
+
+
+# --------------------------------------------------------------------------------------------------
+# Prompt and tokens
+# --------------------------------------------------------------------------------------------------
+
+
+def chat_parts(tokenizer: Any) -> tuple[str, str]:
+    """Return the text before and after the user's prompt in the model's chat format (short).
+
+    ChatML tokenizers (SmolLM2, Qwen) get a bare ``user`` turn without the default system message;
+    others use their chat template with a single user message; plain LMs get the prompt and a newline.
+    """
+    vocab = tokenizer.get_vocab()
+    if "<|im_start|>" in vocab and "<|im_end|>" in vocab:
+        return "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n"
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": _SENTINEL}], tokenize=False, add_generation_prompt=True
+        )
+        if isinstance(text, str) and _SENTINEL in text:
+            before, _, after = text.partition(_SENTINEL)
+            bos = getattr(tokenizer, "bos_token", None)
+            if bos and before.startswith(bos):
+                before = before[len(bos):]
+            return before, after
+    return "", "\n"
+
+
+def photo_is_usable(image: ImageInfo) -> bool:
+    """Tell whether a photo's embedding is given to the model (else a zero vector stands for it).
+
+    Only photos the encoder recognised a garment in (``category`` set) and whose file exists: a
+    person photo for try-on carries no garment to project, and training and inference must agree.
+    """
+    return bool(image.category) and Path(image.path).is_file()
+
+
+def prompt_images(view: PlannerInput) -> list[ImageInfo]:
+    """Return the images :func:`render_prompt` mentions, in prompt order (an earlier photo, then this turn's)."""
+    new = {i.sha256 for i in view.new_images}
+    older = [i for i in view.images if i.sha256 not in new]
+    return ([older[-1]] if older else []) + list(view.new_images)
+
+
+def photo_offsets(prompt: str, view: PlannerInput) -> list[tuple[int, ImageInfo]]:
+    """Return ``(character offset just after the marker, image)`` for each photo marker of a native prompt.
+
+    Only the structural markers count (the ``earlier [photo]`` line and the markers appended to the
+    message), so a shopper typing ``[photo]`` cannot move an image.
+    """
+    images = prompt_images(view)
+    new = {i.sha256 for i in view.new_images}
+    out: list[tuple[int, ImageInfo]] = []
+    earlier = [i for i in images if i.sha256 not in new]
+    if earlier:
+        m = _EARLIER_RE.search(prompt)
+        if m:
+            out.append((m.end(), earlier[0]))
+    if view.new_images:
+        tail = _TRAILING_RE.search(prompt)
+        if tail:
+            ends = [tail.start() + m.end() for m in _MARKER_RE.finditer(tail.group(0))]
+            for end, image in zip(ends[-len(view.new_images):], view.new_images, strict=False):
+                out.append((end, image))
+    return out
+
+
+@dataclass
+class Encoded:
+    """One tokenised example: ids (slots hold the pad id), where image slots start, and the labels."""
+
+    input_ids: list[int]
+    slots: list[int] = field(default_factory=list)
+    images: list[ImageInfo] = field(default_factory=list)
+    labels: list[int] | None = None
+    truncated: bool = False
+
+
+def _ids(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+
+def encode_example(
+    tokenizer: Any,
+    prompt: str,
+    *,
+    photos: Sequence[tuple[int, ImageInfo]] = (),
+    k: int = DEFAULT_PREFIX_TOKENS,
+    target: str | None = None,
+    max_prompt_tokens: int = 128,
+    max_target_tokens: int = 64,
+) -> Encoded:
+    """Tokenise a prompt (and, for training, its target) for the planner LM.
+
+    ``photos`` are ``(offset, image)`` pairs from :func:`photo_offsets`; ``k`` slots are inserted at
+    each offset. The prompt body is truncated from the left to ``max_prompt_tokens`` (a photo whose
+    slots would be cut is dropped whole). With ``target``, the target tokens and EOS follow the
+    prompt and ``labels`` mask everything else with -100.
+    """
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    before, after = chat_parts(tokenizer)
+    body: list[int] = []
+    slot_at: list[tuple[int, ImageInfo]] = []
+    cursor = 0
+    for offset, image in sorted(photos, key=lambda p: p[0]):
+        body += _ids(tokenizer, prompt[cursor:offset])
+        slot_at.append((len(body), image))
+        body += [pad] * k
+        cursor = offset
+    body += _ids(tokenizer, prompt[cursor:])
+    cut = max(0, len(body) - max_prompt_tokens)
+    for start, _ in slot_at:
+        if start < cut < start + k:
+            cut = start + k
+    body = body[cut:]
+    head = _ids(tokenizer, before)
+    kept = [(start - cut + len(head), image) for start, image in slot_at if start >= cut]
+    ids = head + body + _ids(tokenizer, after)
+    labels = None
+    if target is not None:
+        tgt = _ids(tokenizer, target)[:max_target_tokens] + [tokenizer.eos_token_id]
+        labels = [-100] * len(ids) + tgt
+        ids = ids + tgt
+    return Encoded(
+        input_ids=ids, slots=[s for s, _ in kept], images=[i for _, i in kept], labels=labels, truncated=cut > 0
+    )
+
+
+def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch: ``input_ids``, ``attention_mask`` and (when present) ``labels``."""
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    for row, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        mask[row, :n] = 1
+        if e.labels is not None:
+            labels[row, :n] = torch.tensor(e.labels)
+    out = {"input_ids": ids, "attention_mask": mask}
+    if any(e.labels is not None for e in batch):
+        out["labels"] = labels
+    return out
+
+
+def build_embeds(
+    model: Any,
+    input_ids: torch.Tensor,
+    slots: Sequence[Sequence[int]] = (),
+    image_vectors: torch.Tensor | None = None,
+    projector: ImageProjector | None = None,
+) -> torch.Tensor:
+    """Return the input embeddings of ``input_ids`` with each image's prefix written into its slots.
+
+    ``slots[b]`` lists the slot starts of row ``b``; ``image_vectors`` holds one 384-d vector per slot
+    start, in row-major order.
+    """
+    embeds = model.get_input_embeddings()(input_ids)
+    n = sum(len(s) for s in slots)
+    if not n:
+        return embeds
+    if projector is None or image_vectors is None or image_vectors.shape[0] != n:
+        raise ValueError(f"{n} image slots need {n} image vectors and a projector")
+    prefix = projector(image_vectors.to(device=embeds.device, dtype=projector.proj.weight.dtype))
+    prefix = prefix.to(embeds.dtype)
+    embeds = embeds.clone()
+    j = 0
+    for row, starts in enumerate(slots):
+        for start in starts:
+            embeds[row, start : start + projector.k] = prefix[j]
+            j += 1
+    return embeds
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------------
+
+
+_NEWLINES: dict[int, frozenset[int]] = {}
+
+
+def _newline_ids(tokenizer: Any) -> frozenset[int]:
+    """Return the ids of tokens whose text holds a line break (computed once per tokenizer)."""
+    key = id(tokenizer)
+    if key not in _NEWLINES:
+        vocab = tokenizer.get_vocab()
+        _NEWLINES[key] = frozenset(i for t, i in vocab.items() if "\n" in tokenizer.decode([i]))
+    return _NEWLINES[key]
+
+
+@torch.inference_mode()
+def generate(
+    model: Any,
+    tokenizer: Any,
+    embeds: torch.Tensor,
+    *,
+    max_new_tokens: int = 48,
+    num_beams: int = 1,
+    num_return: int = 1,
+) -> list[str]:
+    """Decode one prompt (``(1, T, H)`` embeddings): greedy, or beam search returning ``num_return`` texts.
+
+    Decoding stops at EOS or at the first line break (a compact plan is one line).
+    """
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    newline_ids = _newline_ids(tokenizer)
+
+    class _StopAtNewline(StoppingCriteria):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+            last = input_ids[:, -1].tolist()
+            stop = torch.tensor([t in newline_ids for t in last], dtype=torch.bool, device=input_ids.device)
+            return stop  # type: ignore[return-value]
+
+    mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+    out = model.generate(
+        inputs_embeds=embeds,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=num_beams,
+        num_return_sequences=min(num_return, num_beams),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        stopping_criteria=StoppingCriteriaList([_StopAtNewline()]),
+        temperature=None,
+        top_p=None,
+        top_k=None,
+    )
+    texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+    return [t.split("\n", 1)[0].strip() for t in texts]

