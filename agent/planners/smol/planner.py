@@ -18,7 +18,6 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -220,11 +219,14 @@ class SmolPlanner:
         fallback: Any = None,
         name: str = "smol",
     ) -> None:
+        from agent.context import Context
+
+        settings = Context.from_env()
         self.name = name
-        self.weights_dir = Path(weights_dir or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS_DIR)
+        self.weights_dir = Path(weights_dir or settings.planner_weights or DEFAULT_WEIGHTS_DIR)
         self.base = base
-        self.image_route = image_route or os.environ.get(ROUTE_ENV) or None
-        self.quantize = _flag(os.environ.get(QUANTIZE_ENV)) if quantize is None else quantize
+        self.image_route = image_route or settings.planner_image_route or None
+        self.quantize = bool(settings.planner_quantize) if quantize is None else quantize
         self.use_adapter = adapter
         self.repair = repair
         self.beams = beams
