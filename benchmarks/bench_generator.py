@@ -7,7 +7,7 @@
 * sampling time per image and the recorded training time. A grid of samples is written to
   ``out/generator/samples.png`` to look at.
 
-    .venv/bin/python benchmarks/bench_generator.py --n 1000 --steps 30 --guidance 3
+    .venv/bin/python benchmarks/bench_generator.py --n 1000 --steps 30
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from PIL import Image
 
 from agent.catalog.tint import tint_image
 from agent.catalog.vocab import CATEGORIES, COLORS
-from agent.imagegen.fmnist_ddpm import WEIGHTS_DIR, get_generator
+from agent.imagegen.fmnist_ddpm import DEFAULT_GUIDANCE, WEIGHTS_DIR, get_generator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -32,7 +32,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()

@@ -26,7 +26,7 @@ MODEL_NAME = "fashionm3-fmnist-ddpm"
 IMAGE_SIZE = 28
 NULL_CLASS = len(CATEGORIES)
 DEFAULT_STEPS = 30
-DEFAULT_GUIDANCE = 3.0
+DEFAULT_GUIDANCE = 1.5
 
 #: Architecture of the default UNet (about 0.7M parameters); the training script records it in config.json.
 UNET_CONFIG: dict[str, Any] = {
