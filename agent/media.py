@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from agent.plan import ImageInfo
 
@@ -165,23 +166,31 @@ def to_rgb(img: Image.Image) -> Image.Image:
         ) from exc
 
 
-def _atomic_save(img: Image.Image, path: Path) -> None:
+def _atomic_save(img: Image.Image, path: Path, meta: dict[str, str] | None = None) -> None:
+    info = None
+    if meta:
+        info = PngInfo()
+        for key, value in meta.items():
+            info.add_text(key, value)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
     os.close(fd)
     try:
-        img.save(tmp, format="PNG")
+        img.save(tmp, format="PNG", pnginfo=info)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def store_image(img: Image.Image, media_dir: Path, sha: str) -> Path:
-    """Save ``img`` as ``<sha>.png`` under ``media_dir`` unless it is already there."""
+def store_image(img: Image.Image, media_dir: Path, sha: str, meta: dict[str, str] | None = None) -> Path:
+    """Save ``img`` as ``<sha>.png`` under ``media_dir`` (PNG text chunks ``meta``) unless it is already there.
+
+    The write is atomic: a failure never leaves a half-written file.
+    """
     path = media_dir / f"{sha}.png"
     if not path.exists():
-        _atomic_save(img, path)
+        _atomic_save(img, path, meta)
     return path
 
 

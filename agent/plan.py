@@ -22,6 +22,16 @@ Intent = Literal[
     "clarify",
 ]
 
+#: The intent a call of each registered tool implies (planners that emit only calls use it).
+TOOL_INTENTS: dict[str, Intent] = {
+    "search_catalog": "search",
+    "recommend_outfit": "recommend_outfit",
+    "find_alternatives": "find_alternatives",
+    "generate_image": "generate_image",
+    "virtual_try_on": "try_on",
+    "recall_outfit": "history",
+}
+
 FactKind = Literal["color", "category", "style", "material", "brand", "size", "budget", "occasion", "fit", "other"]
 
 

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.catalog.vocab import category_label
 from agent.context import Context
+from agent.media import store_image
 from agent.plan import ImageInfo
 from tools.base import Tool, ToolContext, ToolError, ToolResult
-
-ENV_MODEL = "FASHIONM3_IMAGE_MODEL"
 
 
 class GenerateImageArgs(BaseModel):
@@ -59,7 +54,7 @@ class GenerateImage(Tool):
         meta = {"prompt": args.prompt, "seed": str(args.seed), "model": model, "category": spec.category,
                 "color": spec.color}
         sha = hashlib.sha256(img.tobytes() + repr(sorted(meta.items())).encode()).hexdigest()
-        path = save_png(img, ctx.settings.media_dir / f"{sha}.png", meta)
+        path = store_image(img, ctx.settings.media_dir, sha, meta)
         info = ImageInfo(sha256=sha, path=str(path), turn=ctx.turn, width=img.width, height=img.height,
                          category=spec.category, category_confidence=1.0, color=spec.color, color_confidence=1.0,
                          kind="generated")
@@ -113,22 +108,3 @@ def _full_size(settings: Context) -> Any:
 
         _FULL[key] = FullSizeGenerator.from_pretrained(name, settings=settings)
     return _FULL[key]
-
-
-def save_png(img: Image.Image, path: Path, meta: dict[str, str]) -> Path:
-    """Save ``img`` as PNG with text ``meta`` atomically (never a half-written file); keep an existing one."""
-    if path.exists():
-        return path
-    info = PngInfo()
-    for key, value in meta.items():
-        info.add_text(key, value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    try:
-        img.save(tmp, format="PNG", pnginfo=info)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -24,7 +24,6 @@ from PIL import Image
 from agent.context import Context
 
 ENV_MODEL = "FASHIONM3_IMAGE_MODEL"
-ENV_DEVICE = "FASHIONM3_IMAGE_DEVICE"
 ENV_DTYPE = "FASHIONM3_IMAGE_DTYPE"
 DEFAULT_NEGATIVE = "person, model, mannequin, text, watermark, logo, blurry, deformed, cropped"
 
@@ -62,6 +61,15 @@ def select_device(requested: str | None = None, settings: Context | None = None)
     return device, dtype
 
 
+def load_pipeline(auto_class: Any, name: str, settings: Context, device: str | None = None) -> Any:
+    """Load a diffusers pipeline with ``auto_class.from_pretrained`` on the chosen device/dtype, bars off."""
+    dev, dtype = select_device(device, settings)
+    pipe: Any = auto_class.from_pretrained(name, torch_dtype=dtype)
+    pipe = pipe.to(dev)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def product_prompt(description: str, category: str | None = None, color: str | None = None,
                    style: str | None = None) -> str:
     """Return a product-photo prompt for the planner's description of a garment."""
@@ -94,11 +102,7 @@ class FullSizeGenerator:
         name = model or s.image_model
         if not name:
             raise ValueError(f"no full-size image model configured; set {ENV_MODEL} to a local folder or hub id")
-        dev, dtype = select_device(device, s)
-        pipe: Any = AutoPipelineForText2Image.from_pretrained(name, torch_dtype=dtype)
-        pipe = pipe.to(dev)
-        pipe.set_progress_bar_config(disable=True)
-        return cls(pipe, name=name)
+        return cls(load_pipeline(AutoPipelineForText2Image, name, s, device), name=name)
 
     def _generator(self, seed: int) -> Any:
         import torch

@@ -34,22 +34,13 @@ from typing import Any, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from agent.plan import FactKind, Intent, Plan, PlannerInput, PreferenceFact, ToolCall
+from agent.plan import TOOL_INTENTS, FactKind, Intent, Plan, PlannerInput, PreferenceFact, ToolCall
 
 __all__ = [
     "CompactPlanError", "TOOL_INTENTS", "fill_reply", "from_compact", "plan_key", "render_prompt",
     "repair_hint", "to_compact",
 ]
 
-#: The intent a call implies when the head names a tool.
-TOOL_INTENTS: dict[str, Intent] = {
-    "search_catalog": "search",
-    "recommend_outfit": "recommend_outfit",
-    "find_alternatives": "find_alternatives",
-    "generate_image": "generate_image",
-    "virtual_try_on": "try_on",
-    "recall_outfit": "history",
-}
 INTENTS: frozenset[str] = frozenset(get_args(Intent))
 FACT_KINDS: frozenset[str] = frozenset(get_args(FactKind))
 POLARITY_MARK = {"like": "+", "dislike": "-", "neutral": "~"}

@@ -18,10 +18,9 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from agent.plan import Intent, Plan, PlannerInput, PreferenceFact, ToolCall
+from agent.plan import TOOL_INTENTS, Intent, Plan, PlannerInput, PreferenceFact, ToolCall
 
 __all__ = [
-    "INTENT_BY_TOOL",
     "PlanError",
     "build_messages",
     "extract_json_values",
@@ -34,14 +33,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-INTENT_BY_TOOL: dict[str, Intent] = {
-    "search_catalog": "search",
-    "recommend_outfit": "recommend_outfit",
-    "find_alternatives": "find_alternatives",
-    "generate_image": "generate_image",
-    "virtual_try_on": "try_on",
-    "recall_outfit": "history",
-}
 INTENTS: tuple[str, ...] = get_args(Intent)
 ITEM_ARGS = frozenset({"item_id", "anchor_item_id"})
 IMAGE_ARGS = frozenset({"image", "anchor_image", "edit_image", "person_image", "garment_image"})
@@ -290,7 +281,7 @@ def _intent(calls: Sequence[ToolCall], stated: Any = None) -> Intent:
     if isinstance(stated, str) and stated in INTENTS:
         return stated  # type: ignore[return-value]
     if calls:
-        return INTENT_BY_TOOL.get(calls[0].name, "search")
+        return TOOL_INTENTS.get(calls[0].name, "search")
     return "small_talk"
 
 
@@ -442,7 +433,7 @@ class RepairingPlanner:
         """Return the validated plan of an answer; a closing reply after tools keeps their intent."""
         plan = self._to_plan(answer, view)
         if view.step > 0 and view.results and not plan.calls and plan.intent == "small_talk":
-            plan.intent = INTENT_BY_TOOL.get(view.results[-1].name, plan.intent)
+            plan.intent = TOOL_INTENTS.get(view.results[-1].name, plan.intent)
         return plan
 
     def plan(self, view: PlannerInput) -> Plan:

@@ -44,16 +44,12 @@ class InpaintTryOn:
         """
         from diffusers import AutoPipelineForInpainting
 
-        from agent.imagegen.full_size import select_device
+        from agent.imagegen.full_size import load_pipeline
 
         name = settings.tryon_model or settings.image_model
         if not name:
             raise ValueError(f"the inpaint try-on backend needs {ENV_MODEL} (or FASHIONM3_IMAGE_MODEL)")
-        device, dtype = select_device(None, settings)
-        pipe: Any = AutoPipelineForInpainting.from_pretrained(name, torch_dtype=dtype)
-        pipe = pipe.to(device)
-        pipe.set_progress_bar_config(disable=True)
-        return cls(pipe)
+        return cls(load_pipeline(AutoPipelineForInpainting, name, settings))
 
     def mask_for(self, request: TryOnRequest) -> np.ndarray:
         """Return the boolean mask of pixels to repaint."""
