@@ -331,3 +331,23 @@ def test_continuation_step_is_closed_without_the_model(tmp_path: Path) -> None:
                                                                                              ok=True)]})
     plan = planner.plan(view)
     assert plan.final and not plan.calls and planner.model is None and planner.stats["calls"] == 0
+
+
+def test_projector_of_another_image_encoder_is_not_used(trained: Path, photo: ImageInfo, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    weights = tmp_path / "weights"
+    shutil.copytree(trained, weights)
+    cfg = json.loads((weights / "planner.json").read_text())
+    cfg["encoder"] = "0123456789abcdef"  # the projector was fitted to some other encoder
+    (weights / "planner.json").write_text(json.dumps(cfg))
+    planner = SmolPlanner(weights, beams=1, max_new_tokens=6)
+    with caplog.at_level("WARNING"):
+        planner.setup()
+    assert planner.projector is None and planner.projector_mismatch and planner.route == "text"
+    assert "trained with another image encoder" in caplog.text
+    text_planner = SmolPlanner(trained, image_route="text")
+    text_planner.setup()
+    view = _view("what goes with these? [photo]", images=[photo])
+    assert torch.equal(planner.encode_view(view), text_planner.encode_view(view))

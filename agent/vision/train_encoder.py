@@ -214,11 +214,15 @@ def split_train_val(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return train, np.sort(val)
 
 
-def render_batch(gray: Any, color_idx: Any, gen: Any, augment: bool, strength: float = 1.0) -> Any:
+def render_batch(
+    gray: Any, color_idx: Any, gen: Any, augment: bool, strength: float = 1.0, erase: float = 0.0
+) -> Any:
     """Tint a batch of grey garments like the catalog does and return network input in [-1, 1].
 
     With ``augment``: colour jitter, shading depth, background tint, affine moves, flips, blur, noise;
     ``strength`` scales the geometric ranges and the odds of background changes, blur and noise.
+    ``erase`` is the probability of hiding a random rectangle of the garment (random erasing: the
+    background shows through), which makes the network use the whole silhouette, not one cue.
     """
     import torch
     import torch.nn.functional as F
@@ -261,6 +265,18 @@ def render_batch(gray: Any, color_idx: Any, gen: Any, augment: bool, strength: f
         theta[:, :, 2] = u(-0.07 * strength, 0.07 * strength, b, 2)
         grid = F.affine_grid(theta, list(fg.shape), align_corners=False)
         fg = F.grid_sample(fg, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if erase > 0:
+            side = fg.shape[-1]
+            hit = torch.rand(b, generator=gen) < erase
+            eh = (u(0.15, 0.45, b) * side).long()
+            ew = (u(0.15, 0.45, b) * side).long()
+            y0 = (torch.rand(b, generator=gen) * (side - eh)).long()
+            x0 = (torch.rand(b, generator=gen) * (side - ew)).long()
+            pos = torch.arange(side)
+            rows = (pos[None, :] >= y0[:, None]) & (pos[None, :] < (y0 + eh)[:, None])
+            cols = (pos[None, :] >= x0[:, None]) & (pos[None, :] < (x0 + ew)[:, None])
+            box = rows[:, :, None] & cols[:, None, :] & hit[:, None, None]
+            fg = fg * (~box).unsqueeze(1).float()
     x = bg[:, :, None, None] + fg
     if augment:
         blur = torch.rand(b, generator=gen) < 0.2 * strength
@@ -304,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--aug", type=float, default=0.3, help="augmentation strength (0 = none)")
+    parser.add_argument("--erase", type=float, default=0.0, help="random-erasing probability per image")
     parser.add_argument("--scale-init", type=float, default=30.0, help="initial contrastive logit scale")
     parser.add_argument("--scale-max", type=float, default=200.0, help="largest contrastive logit scale")
     parser.add_argument(
@@ -421,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cat = labels_t[idx]
             col = torch.randint(0, n_col, (len(idx),), generator=gen)
             combo = cat * n_col + col
-            x = render_batch(gray_t[idx], col, gen, augment=True, strength=args.aug).contiguous(
+            x = render_batch(gray_t[idx], col, gen, augment=True, strength=args.aug, erase=args.erase).contiguous(
                 memory_format=torch.channels_last
             )
             hidden = net[:-1](x)
@@ -501,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lr": args.lr,
         "threads": args.threads,
         "augmentation_strength": args.aug,
+        "random_erasing": args.erase,
         "aux_weight": args.aux_weight,
         "scale_init": args.scale_init,
         "parameters": n_params,

@@ -242,6 +242,8 @@ class SmolPlanner:
         self.model: Any = None
         self.tokenizer: Any = None
         self.projector: Any = None
+        #: True when the shipped projector belongs to another image encoder (photos then go in as text).
+        self.projector_mismatch = False
         self._encoder: Any = None
         self._vectors: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -312,9 +314,13 @@ class SmolPlanner:
 
             trained_with, now = str(self.config.get("encoder") or ""), encoder_fingerprint()
             if trained_with and now and trained_with != now:
+                # Prefix tokens from a projector fitted to another encoder's space would be noise to the
+                # LM; the adapter is also trained on the text route, so photos go in as words instead.
                 log.warning("the planner's image projector was trained with another image encoder (%s, now %s); "
-                            "native image input may be off until `fashionm3 train planner` is rerun",
+                            "photos go to the planner as text until `fashionm3 train planner` is rerun",
                             trained_with, now)
+                self.projector = None
+                self.projector_mismatch = True
         self.model, self.tokenizer, self.device = model, loaded.tokenizer, device
         self.load_seconds = time.perf_counter() - start
 
@@ -331,6 +337,8 @@ class SmolPlanner:
         route = self.image_route or str(self.config.get("image_route") or "text")
         if route not in ("native", "text"):
             raise ValueError(f"image_route must be 'native' or 'text', not {route!r}")
+        if route == "native" and self.projector_mismatch:
+            return "text"
         return route
 
     @property
