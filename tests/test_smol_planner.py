@@ -351,3 +351,24 @@ def test_projector_of_another_image_encoder_is_not_used(trained: Path, photo: Im
     text_planner.setup()
     view = _view("what goes with these? [photo]", images=[photo])
     assert torch.equal(planner.encode_view(view), text_planner.encode_view(view))
+
+
+def test_ungrounded_model_plan_is_repaired_or_left_to_the_rules(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.planners.smol import model as smol_model
+
+    def fake_generate(*args: object, num_beams: int = 1, **kw: object) -> list[str]:
+        return ["forget | del:*"] if num_beams == 1 else ["forget | del:*", "forget | del:color:navy"]
+
+    monkeypatch.setattr(smol_model, "generate", fake_generate)
+    planner = SmolPlanner(trained)
+    plan = planner.plan(_view("bye"))
+    # "bye" is no request to wipe the shopper's memory: both candidates are refused, the rules plan it.
+    assert planner.stats == {"calls": 1, "repairs": 1, "fallbacks": 1}
+    assert plan.intent == "small_talk" and not plan.forget and "not grounded" in (planner.last_error or "")
+    raw = SmolPlanner(trained, grounding=False)
+    assert raw.plan(_view("bye")).forget == ["*"]
+
+    monkeypatch.setattr(smol_model, "generate", lambda *a, **kw: ["search_catalog query=boots;categories=ankle_boots;"
+                                                                  "max_price=50"])
+    fixed = SmolPlanner(trained).plan(_view("boots at least 50 euros"))
+    assert fixed.calls[0].args["min_price"] == 50 and "max_price" not in fixed.calls[0].args

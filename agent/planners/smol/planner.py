@@ -195,6 +195,8 @@ class SmolPlanner:
             ``FASHIONM3_PLANNER_QUANTIZE``.
         adapter: Load the LoRA adapter (False runs the bare base model, for comparisons).
         repair: Try one beam-search re-decode when the greedy plan fails the checks.
+        grounding: Refuse arguments the conversation does not support and take price bounds from
+            the message (:mod:`agent.planners.grounding`); False keeps only the catalog checks.
         beams: Beams (and candidates) of that re-decode.
         max_new_tokens: Longest plan decoded, in tokens.
         device: ``cpu`` or ``cuda`` (default: CUDA when available).
@@ -212,6 +214,7 @@ class SmolPlanner:
         quantize: bool | None = None,
         adapter: bool = True,
         repair: bool = True,
+        grounding: bool | None = None,
         beams: int = 4,
         max_new_tokens: int = 48,
         device: str | None = None,
@@ -229,6 +232,7 @@ class SmolPlanner:
         self.quantize = bool(settings.planner_quantize) if quantize is None else quantize
         self.use_adapter = adapter
         self.repair = repair
+        self.grounding = bool(settings.planner_grounding) if grounding is None else grounding
         self.beams = beams
         self.max_new_tokens = max_new_tokens
         self.device = device
@@ -400,8 +404,12 @@ class SmolPlanner:
         from agent.planners.compact import fill_reply, from_compact
         from tools import discover
 
+        from agent.planners.grounding import ground_plan
+
         offered = {name: cls.Args for name, cls in discover().items() if name in view.tools}
         plan = check_plan(from_compact(text, offered), view)
+        if self.grounding:
+            plan = ground_plan(plan, view)
         facts = [f.model_copy(update={"source_turn": view.turn}) for f in plan.facts]
         return fill_reply(plan.model_copy(update={"facts": facts}), view)
 

@@ -1,0 +1,284 @@
+"""Grounding checks for model-written plans: every argument must come from the conversation.
+
+A small language model that plans tool calls sometimes writes arguments nobody asked for: a
+colour to exclude when the shopper named none, ``max_price=91`` for "alternatives to SNK-0270",
+``exclude_materials=suede`` for "do you sell suede trousers", ``forget del:*`` for "bye". Executing
+such a plan silently filters the catalog (or wipes the shopper's memory) on a hallucination.
+
+:func:`ground_plan` checks each argument of a plan against what the conversation actually holds:
+
+* colours, materials, categories, styles and occasions must be mentioned in the message (with the
+  right polarity: an ``exclude_*`` value needs a negated mention, "no wool", or a recalled dislike;
+  an included value needs a plain mention, a recalled like, a photo's predicted attribute, an item
+  shown, or an earlier user message);
+* prices must be written in the message (or an earlier one, or a recalled budget), and an explicit
+  bound in the message overrides the model's: "at least 50" is ``min_price=50`` whatever it wrote;
+* forgetting everything needs an explicit request ("forget everything about me"), forgetting one
+  fact needs a forget verb, and a noted preference must be mentioned in the message.
+
+A plan that fails raises :class:`~agent.planners.llm_common.PlanError`, so the caller's usual path
+applies: one repair (another decoding), then the rules planner. Price bounds written in the message
+are corrected rather than refused.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.plan import Plan, PlannerInput, ToolCall
+
+#: Materials a vegan or cruelty-free request excludes.
+ANIMAL_MATERIALS = frozenset({"leather", "suede", "wool", "silk", "cashmere"})
+PRICE_ARGS = ("min_price", "max_price", "max_total")
+_INCLUDE_LISTS = {"colors": "color", "materials": "material", "categories": "category",
+                  "include_categories": "category", "styles": "style"}
+_EXCLUDE_LISTS = {"exclude_colors": "color", "exclude_materials": "material", "exclude_categories": "category"}
+_SCALARS = {"color": "color", "anchor_color": "color", "category": "category", "anchor_category": "category",
+            "material": "material", "style": "style", "occasion": "occasion"}
+
+
+_FORGET_CUE_RE = re.compile(
+    r"\b(?:forg[a-z]*t|remove|delete|erase|wipe|clear|reset|unlearn|drop|scrap|no longer|stop rem[a-z]*|"
+    r"do not rem[a-z]*|don'?t rem[a-z]*)\b"
+)
+_FORGET_EVERYTHING_RE = re.compile(
+    r"\b(?:everything|all|about me|my data|my profile|my preferences|my info|my information|my details|"
+    r"what you know|anything|memory|right to be forgotten)\b"
+)
+_ANOTHER_COLOR_RE = re.compile(r"\b(?:another|different|other|new|else)\b")
+_PRICE_CUE_RE = re.compile(
+    r"[$\u20ac\u00a3]|\b(?:under|below|less|more|above|over|least|most|max|min|maximum|minimum|up to|budget|"
+    r"between|from|cheap\w*|pric\w*|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
+)
+_TOKEN_RE = re.compile(r"[a-z]+")
+
+
+@dataclass
+class Evidence:
+    """What the conversation supports, as ``(kind, value)`` pairs, split by polarity."""
+
+    said: set[tuple[str, str]] = field(default_factory=set)
+    negated: set[tuple[str, str]] = field(default_factory=set)
+    loose: set[tuple[str, str]] = field(default_factory=set)
+    context: set[tuple[str, str]] = field(default_factory=set)
+    disliked: set[tuple[str, str]] = field(default_factory=set)
+    prices: dict[str, float] = field(default_factory=dict)
+    outfit_prices: dict[str, float] = field(default_factory=dict)
+    numbers: set[float] = field(default_factory=set)
+    price_cue: bool = False
+    negation_cue: bool = False
+    vegan: bool = False
+    photo: bool = False
+    another: bool = False
+    shown_colors: set[str] = field(default_factory=set)
+    forget_any: bool = False
+    forget_all: bool = False
+
+    def supports(self, kind: str, value: str, *, exclude: bool) -> bool:
+        """Whether ``value`` of ``kind`` may be used, as an exclusion or as a wish."""
+        key = (kind, value)
+        if exclude:
+            return (key in self.negated or key in self.disliked
+                    or (key in self.loose and self.negation_cue)
+                    or (kind == "material" and self.vegan and value in ANIMAL_MATERIALS)
+                    or (kind == "color" and self.another and value in self.shown_colors))
+        if kind == "category" and self.photo:
+            return True  # the photo is the source; its true category may differ from the encoder's guess
+        if key in self.said or key in self.context:
+            return True
+        # A typo'd or differently worded mention counts unless the parser saw it only as negated
+        # (categories are named even when excluding something else: "I hate charcoal - blouses please").
+        return key in self.loose and (kind == "category" or key not in self.negated)
+
+
+@functools.cache
+def _synonym_table() -> tuple[tuple[str, str, str], ...]:
+    """Return ``(synonym, kind, value)`` rows for every vocabulary term (lowercase, hyphens as spaces)."""
+    from agent.catalog.vocab import (
+        CATEGORY_SYNONYMS,
+        COLOR_SYNONYMS,
+        GROUP_SYNONYMS,
+        MATERIAL_SYNONYMS,
+        OCCASION_SYNONYMS,
+        STYLE_SYNONYMS,
+    )
+
+    rows: list[tuple[str, str, str]] = []
+    tables: list[tuple[str, dict[str, tuple[str, ...]]]] = [
+        ("category", dict(CATEGORY_SYNONYMS)), ("color", dict(COLOR_SYNONYMS)),
+        ("material", dict(MATERIAL_SYNONYMS)), ("style", dict(STYLE_SYNONYMS)),
+        ("occasion", dict(OCCASION_SYNONYMS)),
+    ]
+    for kind, table in tables:
+        for value, synonyms in table.items():
+            for syn in {value.replace("_", " "), *synonyms}:
+                rows.append((syn.lower().replace("-", " "), kind, value))
+    for word, cats in GROUP_SYNONYMS.items():
+        rows += [(word, "category", c) for c in cats]
+    return tuple(rows)
+
+
+def _close(word: str, syn: str) -> bool:
+    if word == syn or word.rstrip("s") == syn.rstrip("s") or word.removesuffix("es") == syn:
+        return True
+    if min(len(word), len(syn)) < 4 or abs(len(word) - len(syn)) > 2:
+        return False
+    return difflib.SequenceMatcher(None, word, syn).ratio() >= 0.8
+
+
+@functools.lru_cache(maxsize=20000)
+def _gram_terms(gram: str) -> frozenset[tuple[str, str]]:
+    """Return the vocabulary terms one word or word pair stands for (exactly, as a plural or a typo)."""
+    return frozenset((kind, value) for syn, kind, value in _synonym_table() if _close(gram, syn))
+
+
+def loose_mentions(text: str) -> set[tuple[str, str]]:
+    """Return every ``(kind, value)`` whose synonym appears in ``text``, allowing plurals and typos."""
+    tokens = _TOKEN_RE.findall(text.lower())
+    grams = set(tokens) | {f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)}
+    found: set[tuple[str, str]] = set()
+    for gram in grams:
+        found |= _gram_terms(gram)
+    return found
+
+
+def _mention_pairs(mentions: Any) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    from agent.catalog.vocab import GROUP_SYNONYMS
+
+    said: set[tuple[str, str]] = set()
+    negated: set[tuple[str, str]] = set()
+    for m in mentions:
+        pairs = [("category", c) for c in GROUP_SYNONYMS["shoes"]] if m.kind == "group" else [(m.kind, m.value)]
+        (negated if m.negated else said).update(pairs)
+    return said, negated
+
+
+def _numbers(text: str) -> set[float]:
+    return {float(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
+
+
+def gather_evidence(view: PlannerInput) -> Evidence:
+    """Read the message, earlier user messages, recalled preferences, photos and shown items."""
+    from agent.planners.rules import _NEG_CUE_RE, _VEGAN_RE, find_mentions, normalize_text, parse_message, price_slots
+
+    parsed = parse_message(view.text)
+    ev = Evidence()
+    ev.said, ev.negated = _mention_pairs(parsed.mentions)
+    # Mentions inside preference statements ("I hate wool, show me coats") count with their polarity.
+    for fact in parsed.facts:
+        pair = (fact.kind, fact.value)
+        (ev.negated if fact.polarity == "dislike" else ev.said).add(pair)
+    ev.loose = loose_mentions(parsed.norm) | loose_mentions(view.text)
+    ev.prices = price_slots(parsed.prices, outfit=False)
+    ev.outfit_prices = price_slots(parsed.prices, outfit=True)
+    ev.numbers = _numbers(parsed.norm)
+    ev.price_cue = bool(parsed.prices) or bool(_PRICE_CUE_RE.search(view.text.lower()))
+    words = set(_TOKEN_RE.findall(parsed.norm))
+    ev.negation_cue = (bool(_NEG_CUE_RE.search(parsed.norm)) or any(f.polarity == "dislike" for f in parsed.facts)
+                       or any(_close(w, "allergic") for w in words))
+    ev.vegan = bool(_VEGAN_RE.search(parsed.norm)) or any(_close(w, "vegan") for w in words)
+    ev.another = bool(_ANOTHER_COLOR_RE.search(parsed.norm))
+    ev.forget_any = bool(_FORGET_CUE_RE.search(parsed.norm))
+    ev.forget_all = ev.forget_any and bool(_FORGET_EVERYTHING_RE.search(parsed.norm))
+    for turn in view.history:
+        if turn.get("role") != "user":
+            continue
+        norm = normalize_text(str(turn.get("content", "")))
+        said, negated = _mention_pairs(find_mentions(norm))
+        ev.context |= said | negated | loose_mentions(norm)
+        ev.disliked |= negated
+        ev.numbers |= _numbers(norm)
+    for p in view.preferences:
+        pair = (p.kind, p.value.strip().lower())
+        if p.polarity == "dislike":
+            ev.disliked.add(pair)
+        else:
+            ev.context.add(pair)
+        if p.kind == "budget":
+            ev.numbers |= _numbers(p.value)
+    for image in view.images:
+        ev.photo = True
+        if image.category:
+            ev.context.add(("category", image.category))
+        if image.color:
+            ev.context.add(("color", image.color))
+    for item in view.shown:
+        ev.context.update({("category", item.category), ("color", item.color)})
+        ev.shown_colors.add(item.color)
+        ev.numbers.add(float(item.price))
+    return ev
+
+
+def _check_values(call: ToolCall, key: str, kind: str, values: list[str], ev: Evidence, *, exclude: bool) -> None:
+    from agent.planners.llm_common import PlanError
+
+    for value in values:
+        if not ev.supports(kind, str(value).strip().lower(), exclude=exclude):
+            how = ("nothing in the conversation excludes it" if exclude
+                   else "the shopper did not ask for it")
+            raise PlanError(f"{call.name}.{key}={value!r} is not grounded: {how}")
+
+
+def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: set[str]) -> dict[str, Any]:
+    from agent.planners.llm_common import PlanError
+
+    stated = ev.outfit_prices if call.name == "recommend_outfit" else ev.prices
+    stated = {k: v for k, v in stated.items() if k in fields}
+    given = {k: float(args[k]) for k in PRICE_ARGS if args.get(k) is not None}
+    out = {k: v for k, v in args.items() if k not in PRICE_ARGS}
+    if stated and (not given or sorted(given.values()) == sorted(stated.values())):
+        # The bounds the message states: added where the model dropped them, and their direction
+        # ("at least 50" is a minimum) taken from the message where the model got it wrong.
+        out.update(stated)
+        return out
+    for key, value in given.items():
+        if value not in ev.numbers and not ev.price_cue:
+            raise PlanError(f"{call.name}.{key}={value:g} is not grounded: the conversation names no price")
+    return args
+
+
+def ground_call(call: ToolCall, ev: Evidence, fields: set[str]) -> ToolCall:
+    """Return ``call`` with its price bounds corrected; raise PlanError for an ungrounded argument."""
+    args = dict(call.args)
+    for key, value in call.args.items():
+        if value is None or value == [] or value == "":
+            continue
+        values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        if key in _EXCLUDE_LISTS:
+            _check_values(call, key, _EXCLUDE_LISTS[key], values, ev, exclude=True)
+        elif key in _INCLUDE_LISTS:
+            _check_values(call, key, _INCLUDE_LISTS[key], values, ev, exclude=False)
+        elif key in _SCALARS and not (call.name == "generate_image" and key == "style"):
+            _check_values(call, key, _SCALARS[key], values, ev, exclude=False)
+    args = _ground_prices(call, args, ev, fields)
+    return call.model_copy(update={"args": args})
+
+
+def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
+    """Return ``plan`` with price bounds taken from the message, or raise PlanError (see module doc)."""
+    from agent.planners.llm_common import PlanError
+    from tools import discover
+
+    if view.step > 0 and view.results:
+        return plan  # a continuation may use values the tools returned
+    ev = gather_evidence(view)
+    registry = discover()
+    calls = [ground_call(c, ev, set(registry[c.name].Args.model_fields) if c.name in registry else set())
+             for c in plan.calls]
+    for entry in plan.forget:
+        if entry.strip() in ("*", "all"):
+            if not ev.forget_all:
+                raise PlanError("forget everything is not grounded: the shopper did not ask to forget everything")
+        elif not ev.forget_any:
+            raise PlanError(f"forget {entry!r} is not grounded: the shopper did not ask to forget anything")
+    for fact in plan.facts:
+        if fact.kind in ("color", "material", "category", "style"):
+            pair = (fact.kind, fact.value.strip().lower())
+            if pair not in ev.said and pair not in ev.negated and pair not in ev.loose and not (
+                    fact.kind == "material" and ev.vegan and pair[1] in ANIMAL_MATERIALS):
+                raise PlanError(f"preference {fact.kind}:{fact.value} is not grounded: the message does not mention it")
+    return plan.model_copy(update={"calls": calls})

@@ -1,0 +1,113 @@
+"""Grounding: a model-written plan may only use what the conversation supports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolCall
+from agent.planners.grounding import ground_plan
+from agent.planners.llm_common import PlanError
+
+SHOWN = [ShownItem(id="SNK-0270", title="White sneakers", category="sneakers", color="white", price=75.99,
+                   turn=1, position=1)]
+
+
+def _view(text: str, *, shown: bool = False, prefs: list[PreferenceFact] | None = None,
+          images: list[ImageInfo] | None = None, history: list[dict[str, str]] | None = None) -> PlannerInput:
+    return PlannerInput(text=text, turn=2, shown=SHOWN if shown else [], last_shown=SHOWN if shown else [],
+                        preferences=prefs or [], images=images or [], new_images=images or [],
+                        history=history or [])
+
+
+def _plan(tool: str, intent: str = "search", **args: Any) -> Plan:
+    return Plan(intent=intent, calls=[ToolCall(name=tool, args=args)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "args", "why"), [
+    ("help!! brunch tmrw and nothing to wear", {"occasion": "brunch", "exclude_colors": ["green"]}, "exclude_colors"),
+    ("an outfit with a gown for a dinner party", {"occasion": "dinner", "exclude_categories": ["dress"]},
+     "exclude_categories"),
+    ("good morning", {"occasion": "morning"}, "occasion"),
+    ("could you style me a everyday outfit?", {"style": "evening"}, "style"),
+    ("dress me for a brunch with friends!!", {"occasion": "brunch", "colors": ["beige"]}, "colors"),
+])
+def test_outfit_arguments_nobody_asked_for_are_refused(text: str, args: dict[str, Any], why: str) -> None:
+    with pytest.raises(PlanError, match=f"recommend_outfit.{why}=.* is not grounded"):
+        ground_plan(_plan("recommend_outfit", "recommend_outfit", **args), _view(text))
+
+
+def test_polarity_must_match_the_message() -> None:
+    sell = _view("do you sell suede trousers")
+    with pytest.raises(PlanError, match="exclude_materials='suede'"):
+        ground_plan(_plan("search_catalog", query="suede trousers", categories=["trousers"],
+                          exclude_materials=["suede"]), sell)
+    ok = ground_plan(_plan("search_catalog", query="suede trousers", categories=["trousers"], materials=["suede"]),
+                     sell)
+    assert ok.calls[0].args["materials"] == ["suede"]
+    no_wool = _view("coats but no wool please")
+    assert ground_plan(_plan("search_catalog", categories=["coat"], exclude_materials=["wool"]), no_wool).calls
+    with pytest.raises(PlanError, match="materials='wool'"):
+        ground_plan(_plan("search_catalog", categories=["coat"], materials=["wool"]), no_wool)
+    vegan = _view("as a vegan I need sandals")
+    assert ground_plan(_plan("search_catalog", categories=["sandals"], exclude_materials=["leather", "suede"]),
+                       vegan).calls
+
+
+def test_price_bounds_come_from_the_message() -> None:
+    fixed = ground_plan(_plan("search_catalog", query="chelsea boots", categories=["ankle_boots"], max_price=50),
+                        _view("chelsea boots at least 50 euros"))
+    assert fixed.calls[0].args == {"query": "chelsea boots", "categories": ["ankle_boots"], "min_price": 50}
+    added = ground_plan(_plan("search_catalog", query="blazers", categories=["coat"]),
+                        _view("looking for blazers under seventy-five"))
+    assert added.calls[0].args["max_price"] == 75
+    with pytest.raises(PlanError, match=r"max_price=91 is not grounded: the conversation names no price"):
+        ground_plan(_plan("find_alternatives", "find_alternatives", item_id="SNK-0270", max_price=91),
+                    _view("alternatives to SNK-0270", shown=True))
+    total = ground_plan(_plan("recommend_outfit", "recommend_outfit", occasion="work", max_total=150),
+                        _view("work outfit, $150 in total"))
+    assert total.calls[0].args["max_total"] == 150 and "max_price" not in total.calls[0].args
+    budget = [PreferenceFact(kind="budget", value="max 60")]
+    kept = ground_plan(_plan("search_catalog", categories=["coat"], max_price=60), _view("coats", prefs=budget))
+    assert kept.calls[0].args["max_price"] == 60
+
+
+def test_forgetting_needs_a_request() -> None:
+    with pytest.raises(PlanError, match="forget everything is not grounded"):
+        ground_plan(Plan(intent="forget", forget=["*"]), _view("bye"))
+    assert ground_plan(Plan(intent="forget", forget=["*"]), _view("forget everything about me")).forget == ["*"]
+    with pytest.raises(PlanError, match="forget 'material:suede' is not grounded"):
+        ground_plan(Plan(intent="forget", forget=["material:suede"]), _view("jeans but nothing I dislike"))
+    assert ground_plan(Plan(intent="forget", forget=["budget:max 70"]), _view("remove my budget from memory")).forget
+
+
+def test_typos_synonyms_memory_photos_and_shown_items_count_as_evidence() -> None:
+    assert ground_plan(_plan("search_catalog", categories=["sneakers"], colors=["green"], max_price=45),
+                       _view("find me gren trainers no more than 45")).calls
+    assert ground_plan(_plan("search_catalog", categories=["sandals", "sneakers", "ankle_boots"], colors=["blue"]),
+                       _view("shos in cobbalt please")).calls
+    dislikes = [PreferenceFact(kind="color", value="yellow", polarity="dislike")]
+    assert ground_plan(_plan("search_catalog", categories=["ankle_boots"], exclude_colors=["yellow"]),
+                       _view("boots but nothing I dislike", prefs=dislikes)).calls
+    photo = ImageInfo(sha256="a" * 64, path="/x.png", turn=2, category="pullover", category_confidence=0.5,
+                      color="red", color_confidence=0.99)
+    # The photo's true category may differ from the encoder's guess, its colour is checked.
+    assert ground_plan(_plan("recommend_outfit", "recommend_outfit", anchor_image="latest", anchor_category="coat",
+                             anchor_color="red"), _view("what goes with this?", images=[photo])).calls
+    with pytest.raises(PlanError, match="anchor_color='green'"):
+        ground_plan(_plan("recommend_outfit", "recommend_outfit", anchor_image="latest", anchor_category="coat",
+                          anchor_color="green"), _view("what goes with this?", images=[photo]))
+    other = ground_plan(_plan("find_alternatives", "find_alternatives", item_id="SNK-0270", exclude_colors=["white"]),
+                        _view("can I get them in another colour", shown=True))
+    assert other.calls[0].args["exclude_colors"] == ["white"]
+    earlier = [{"role": "user", "content": "I need a navy coat"}, {"role": "assistant", "content": "Here."}]
+    assert ground_plan(_plan("search_catalog", categories=["coat"], colors=["navy"]),
+                       _view("any cheaper ones?", history=earlier)).calls
+
+
+def test_preferences_noted_must_be_mentioned() -> None:
+    fact = PreferenceFact(kind="color", value="brown", polarity="like")
+    assert ground_plan(Plan(intent="small_talk", facts=[fact]), _view("i love cognnac")).facts
+    with pytest.raises(PlanError, match="preference color:brown is not grounded"):
+        ground_plan(Plan(intent="small_talk", facts=[fact]), _view("hello there"))
