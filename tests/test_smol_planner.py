@@ -372,3 +372,29 @@ def test_ungrounded_model_plan_is_repaired_or_left_to_the_rules(trained: Path, m
                                                                   "max_price=50"])
     fixed = SmolPlanner(trained).plan(_view("boots at least 50 euros"))
     assert fixed.calls[0].args["min_price"] == 50 and "max_price" not in fixed.calls[0].args
+
+
+def test_projector_refit_ties_the_projector_to_the_current_encoder(trained: Path, tiny_base: Path, samples: list,
+                                                                    tmp_path: Path) -> None:
+    import shutil
+
+    from agent.planners.train_planner import encoder_fingerprint, parse_args, refit_projector
+
+    out = tmp_path / "weights"
+    shutil.copytree(trained, out)
+    cfg = json.loads((out / "planner.json").read_text())
+    cfg["encoder"] = "0123456789abcdef"
+    (out / "planner.json").write_text(json.dumps(cfg))
+    adapter = (out / "adapter_model.safetensors").read_bytes()
+    before = (out / "projector.safetensors").read_bytes()
+    argv = ["--out", str(out), "--base", str(tiny_base), "--steps", "2", "--batch-size", "1",
+            "--threads", "1", "--no-progress", "--device", "cpu", "--projector-only"]
+    record = refit_projector(parse_args(argv), train_samples=samples)
+    assert record["steps"] == 2 and record["photo_samples"] == 1 and record["encoder"] == encoder_fingerprint()
+    assert json.loads((out / "planner.json").read_text())["encoder"] == encoder_fingerprint()
+    assert (out / "adapter_model.safetensors").read_bytes() == adapter  # the adapter is untouched
+    assert (out / "projector.safetensors").read_bytes() != before
+    assert json.loads((out / "training.json").read_text())["projector_refits"][-1] == record
+    planner = SmolPlanner(out, beams=1, max_new_tokens=4)
+    planner.setup()
+    assert planner.route == "native" and planner.projector is not None and not planner.projector_mismatch

@@ -74,6 +74,7 @@ class TrainConfig:
     device: str = ""
     progress: bool = True
     limit_train: int = 0
+    projector_only: bool = False
 
     def signature(self) -> dict[str, Any]:
         """Return the options a checkpoint must agree with to be resumed."""
@@ -128,6 +129,9 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     p.add_argument("--device", default="", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--limit-train", type=int, default=0, help="use only the first N training samples (debugging)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--projector-only", action="store_true",
+                   help="keep the adapter in --out and only re-fit its image projector to the current image encoder "
+                        "(after retraining the encoder; --steps defaults to 80)")
     a = p.parse_args(list(argv) if argv is not None else None)
     if a.batch_size < 1 or a.r < 1 or not 1 <= a.prefix_tokens <= 16:
         p.error("--batch-size and --r must be positive and --prefix-tokens between 1 and 16")
@@ -138,6 +142,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         max_prompt_tokens=a.max_prompt_tokens, max_target_tokens=a.max_target_tokens, warmup=a.warmup,
         ckpt_dir=a.ckpt_dir, ckpt_every=a.ckpt_every, resume=a.resume, max_minutes=a.max_minutes,
         eval_limit=a.eval_limit, device=a.device, progress=not a.no_progress, limit_train=a.limit_train,
+        projector_only=a.projector_only,
     )
 
 
@@ -515,6 +520,82 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
     return report
 
 
+def refit_projector(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Re-align the image projector to the current image encoder, keeping the LoRA adapter as it is.
+
+    After the image encoder is retrained, the projector in ``cfg.out`` maps the old embedding space.
+    This loads the base model with the adapter merged and frozen, fits a new projector by least
+    squares (photo embedding -> token embeddings of `` <colour> <category>``), then trains only the
+    projector for ``cfg.steps`` steps (default 80) on the photo samples' plan loss. It rewrites the
+    projector, the encoder fingerprint in ``planner.json`` and appends the run to ``training.json``.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from agent.planners.data import load_samples
+    from agent.planners.smol.base import load_base
+    from agent.planners.smol.model import ImageProjector, build_embeds, collate, save_projector
+    from agent.planners.smol.planner import merge_lora
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    _seed_all(cfg.seed)
+    out = Path(cfg.out)
+    planner_path = out / "planner.json"
+    if not planner_path.is_file():
+        raise FileNotFoundError(f"no trained planner in {out}; train it first with `fashionm3 train planner`")
+    planner_cfg = json.loads(planner_path.read_text())
+    cfg.prefix_tokens = int(planner_cfg.get("prefix_tokens") or cfg.prefix_tokens)
+    cfg.max_prompt_tokens = int(planner_cfg.get("max_prompt_tokens") or cfg.max_prompt_tokens)
+    train_set = list(train_samples) if train_samples is not None else load_samples(cfg.data, "train")
+    base = load_base(cfg.base or None, device=device)
+    model = merge_lora(base.model, out)
+    model.requires_grad_(False)
+    model.eval()
+    tokenizer = base.tokenizer
+    examples = [e for e in tokenise(train_set, tokenizer, cfg, native=True) if e.native is not None]
+    vectors = image_vectors([e.sample for e in examples])
+    if not examples or not vectors:
+        raise ValueError(f"no photo samples in {cfg.data}; nothing to fit the projector on")
+    projector = ImageProjector(in_dim=384, hidden=int(model.config.hidden_size), k=cfg.prefix_tokens).to(device)
+    fit_mse = init_projector(projector, model, tokenizer, [e.sample for e in examples], vectors)
+    optimizer = torch.optim.AdamW(projector.parameters(), lr=cfg.projector_lr, weight_decay=0.0)
+    total = cfg.steps or 80
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    lengths = [len(e.native.input_ids) for e in examples]
+    losses: list[float] = []
+    start = time.perf_counter()
+    projector.train()
+    for step in tqdm(range(total), desc="planner projector", unit="step", disable=not cfg.progress):
+        encs = [examples[i].native for i in _batch_indices(lengths, step, cfg.batch_size, cfg.seed)]
+        batch = {k: v.to(device) for k, v in collate(encs, pad).items()}
+        images = torch.stack([torch.as_tensor(vectors[img.sha256]) for e in encs for img in e.images]).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.projector_lr * _lr_factor(step, total, min(cfg.warmup, total // 4))
+        loss = _loss(model, batch, [e.slots for e in encs], images, projector, build_embeds)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(projector.parameters(), 1.0)
+        optimizer.step()
+        losses.append(round(float(loss.detach()), 4))
+    seconds = time.perf_counter() - start
+    fingerprint = encoder_fingerprint()
+    save_projector(projector, out, {"encoder": fingerprint})
+    planner_cfg["encoder"] = fingerprint
+    planner_path.write_text(json.dumps(planner_cfg, indent=1) + "\n")
+    record = {"encoder": fingerprint, "steps": total, "photo_samples": len(examples), "fit_mse": round(fit_mse, 6),
+              "loss_first": losses[0], "loss_last20": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+              "seconds": round(seconds, 1), "threads": torch.get_num_threads(), "device": device}
+    report_path = out / "training.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report.setdefault("projector_refits", []).append(record)
+    report_path.write_text(json.dumps(report, indent=1) + "\n")
+    log.info("projector refitted to encoder %s in %.0f s (loss %.4f -> %.4f)", fingerprint, seconds, losses[0],
+             record["loss_last20"])
+    return record
+
+
 def _loss(model: Any, batch: dict[str, Any], slots: list[list[int]], images: Any, projector: Any,
           build_embeds: Any) -> Any:
     """Return the mean cross-entropy of the plan tokens.
@@ -526,7 +607,7 @@ def _loss(model: Any, batch: dict[str, Any], slots: list[list[int]], images: Any
     import torch.nn.functional as F
 
     embeds = build_embeds(model, batch["input_ids"], slots, images, projector)
-    lm = model.get_base_model()
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     hidden = lm.model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
     labels = batch["labels"][:, 1:]
     keep = labels != -100
@@ -666,6 +747,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train the planner adapter from the command line; return the exit code."""
     cfg = parse_args(argv)
     logging.basicConfig(level=os.environ.get("FASHIONM3_LOG_LEVEL", "INFO"))
+    if cfg.projector_only:
+        record = refit_projector(cfg)
+        log.info("planner projector written to %s: %s", cfg.out, record)
+        return 0
     report = train(cfg)
     summary = {k: report[k] for k in ("steps", "train_seconds", "seconds_per_step", "peak_rss_mb", "loss_last20")}
     log.info("planner adapter written to %s: %s; valid %s", cfg.out, summary, report.get("valid"))
