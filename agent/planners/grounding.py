@@ -75,11 +75,16 @@ class Evidence:
     photo: bool = False
     another: bool = False
     shown_colors: set[str] = field(default_factory=set)
+    shown: set[tuple[str, str]] = field(default_factory=set)
     forget_any: bool = False
     forget_all: bool = False
 
-    def supports(self, kind: str, value: str, *, exclude: bool) -> bool:
-        """Whether ``value`` of ``kind`` may be used, as an exclusion or as a wish."""
+    def supports(self, kind: str, value: str, *, exclude: bool, shown: bool = True) -> bool:
+        """Whether ``value`` of ``kind`` may be used, as an exclusion or as a wish.
+
+        ``shown`` lets the attributes of items already shown count (an anchor, "any cotton ones?"),
+        but not where the value is a change asked for (an alternative's new colour).
+        """
         key = (kind, value)
         if exclude:
             return (key in self.negated or key in self.disliked
@@ -88,7 +93,7 @@ class Evidence:
                     or (kind == "color" and self.another and value in self.shown_colors))
         if kind == "category" and self.photo:
             return True  # the photo is the source; its true category may differ from the encoder's guess
-        if key in self.said or key in self.context:
+        if key in self.said or key in self.context or (shown and key in self.shown):
             return True
         # A typo'd or differently worded mention counts unless the parser saw it only as negated
         # (categories are named even when excluding something else: "I hate charcoal - blouses please").
@@ -207,17 +212,17 @@ def gather_evidence(view: PlannerInput) -> Evidence:
         if image.color:
             ev.context.add(("color", image.color))
     for item in view.shown:
-        ev.context.update({("category", item.category), ("color", item.color)})
+        ev.shown.update({("category", item.category), ("color", item.color)})
         ev.shown_colors.add(item.color)
-        ev.numbers.add(float(item.price))
     return ev
 
 
 def _check_values(call: ToolCall, key: str, kind: str, values: list[str], ev: Evidence, *, exclude: bool) -> None:
     from agent.planners.llm_common import PlanError
 
+    change = call.name == "find_alternatives" and key in ("color", "style", "material")
     for value in values:
-        if not ev.supports(kind, str(value).strip().lower(), exclude=exclude):
+        if not ev.supports(kind, str(value).strip().lower(), exclude=exclude, shown=not change):
             how = ("nothing in the conversation excludes it" if exclude
                    else "the shopper did not ask for it")
             raise PlanError(f"{call.name}.{key}={value!r} is not grounded: {how}")
