@@ -111,3 +111,15 @@ def test_preferences_noted_must_be_mentioned() -> None:
     assert ground_plan(Plan(intent="small_talk", facts=[fact]), _view("i love cognnac")).facts
     with pytest.raises(PlanError, match="preference color:brown is not grounded"):
         ground_plan(Plan(intent="small_talk", facts=[fact]), _view("hello there"))
+
+
+def test_completion_fills_only_what_the_model_left_out_on_the_same_route() -> None:
+    from agent.planners.grounding import complete_plan
+
+    mine = _plan("search_catalog", query="linen shirts", categories=["shirt"], max_price=40)
+    parsed = _plan("search_catalog", query="linen shirts", categories=["top"], materials=["linen"], max_price=40)
+    done = complete_plan(mine, parsed)
+    assert done.calls[0].args == {"query": "linen shirts", "categories": ["shirt"], "max_price": 40,
+                                  "materials": ["linen"]}
+    other_route = _plan("find_alternatives", "find_alternatives", item_id="BAG-0001", cheaper=True)
+    assert complete_plan(other_route, parsed) == other_route

@@ -19,6 +19,10 @@ such a plan silently filters the catalog (or wipes the shopper's memory) on a ha
 A plan that fails raises :class:`~agent.planners.llm_common.PlanError`, so the caller's usual path
 applies: one repair (another decoding), then the rules planner. Price bounds written in the message
 are corrected rather than refused.
+
+:func:`complete_plan` does the opposite repair: where the model routed the turn exactly like the
+rules parser but dropped a vocabulary argument the parser read ("linen", "with a dress"), the
+argument is added. The model's own arguments are never changed by it.
 """
 
 from __future__ import annotations
@@ -286,4 +290,30 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
             if pair not in ev.said and pair not in ev.negated and pair not in ev.loose and not (
                     fact.kind == "material" and ev.vegan and pair[1] in ANIMAL_MATERIALS):
                 raise PlanError(f"preference {fact.kind}:{fact.value} is not grounded: the message does not mention it")
+    return plan.model_copy(update={"calls": calls})
+
+
+#: Arguments the rules parser may fill in when the model routed like it but left them out.
+COMPLETABLE = frozenset({
+    "colors", "exclude_colors", "materials", "exclude_materials", "styles", "include_categories",
+    "exclude_categories", "anchor_category", "anchor_color", "occasion", "style", "material", "color",
+})
+
+
+def complete_plan(plan: Plan, parsed: Plan) -> Plan:
+    """Return ``plan`` with arguments it left out taken from ``parsed`` (the rules parser's plan).
+
+    Only when both plans call the same tools in the same order, and only the vocabulary arguments in
+    :data:`COMPLETABLE` (the model chose the route; the parser saw "linen" or "with a dress" that
+    the model dropped). Nothing the model wrote is changed.
+    """
+    if [c.name for c in plan.calls] != [c.name for c in parsed.calls]:
+        return plan
+    calls = []
+    for mine, theirs in zip(plan.calls, parsed.calls, strict=True):
+        args = dict(mine.args)
+        for key, value in theirs.args.items():
+            if key in COMPLETABLE and value not in (None, [], "") and args.get(key) in (None, [], ""):
+                args[key] = value
+        calls.append(mine.model_copy(update={"args": args}))
     return plan.model_copy(update={"calls": calls})

@@ -404,12 +404,14 @@ class SmolPlanner:
         from agent.planners.compact import fill_reply, from_compact
         from tools import discover
 
-        from agent.planners.grounding import ground_plan
+        from agent.planners.grounding import complete_plan, ground_plan
 
         offered = {name: cls.Args for name, cls in discover().items() if name in view.tools}
         plan = check_plan(from_compact(text, offered), view)
         if self.grounding:
             plan = ground_plan(plan, view)
+            if not (view.step > 0 and view.results):
+                plan = complete_plan(plan, self.fallback.plan(view))
         facts = [f.model_copy(update={"source_turn": view.turn}) for f in plan.facts]
         return fill_reply(plan.model_copy(update={"facts": facts}), view)
 
