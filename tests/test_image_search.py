@@ -94,3 +94,30 @@ def test_what_goes_with_this_photo(settings: Context, catalog: Catalog, asset: s
     assert resp["calls"][0]["args"]["anchor_category"] == category
     assert resp["items"] and all(i["category"] != category for i in resp["items"])
     assert resp["text"].startswith("That looks like")
+
+
+def test_image_index_is_redone_when_the_encoder_changes(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from agent.catalog.manage import build_catalog
+    from agent.catalog.store import IMAGE_INDEX_FILE
+    from agent.services import open_catalog
+    from agent.vision import get_image_encoder
+
+    settings = Context(data_dir=str(tmp_path / "data"), user_id="u")
+    build_catalog(settings, per_class=1, seed=0, progress=False)
+    catalog = open_catalog(settings)
+    identity = get_image_encoder().identity  # type: ignore[attr-defined]
+    assert identity.startswith("fashionm3-cnn:") and catalog.image_index_encoder() == identity
+    assert catalog.ensure_image_index() is False  # up to date: nothing to do
+    item = next(iter(catalog.items))
+    good = np.asarray(catalog.image_collection.get(ids=[item], include=["embeddings"])["embeddings"][0])
+    # Pretend the index was built by older weights: stale vectors must not stay in it.
+    catalog.image_collection.upsert(ids=[item], embeddings=[np.roll(good, 7).tolist()])
+    (catalog.dir / IMAGE_INDEX_FILE).write_text(json.dumps({"encoder": "fashionm3-cnn:0000000000000000"}))
+    assert catalog.ensure_image_index() is True
+    redone = np.asarray(catalog.image_collection.get(ids=[item], include=["embeddings"])["embeddings"][0])
+    assert np.allclose(redone, good, atol=1e-4) and catalog.image_index_encoder() == identity
+    assert catalog.image_index_count() == len(catalog.items)

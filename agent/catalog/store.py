@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -23,6 +24,11 @@ import numpy as np
 from agent.catalog.models import Item, Outfit, SearchFilters
 from agent.chroma import get_client
 from agent.embeddings import ChromaTextEmbeddingFunction, TextEmbedder, get_text_embedder
+
+log = logging.getLogger(__name__)
+
+#: Sidecar file in the catalog folder naming the image encoder that made the image index.
+IMAGE_INDEX_FILE = "image_index.json"
 
 
 class CatalogError(Exception):
@@ -340,6 +346,10 @@ class Catalog:
         from agent.vision import get_image_encoder
 
         encoder = get_image_encoder()
+        identity = str(getattr(encoder, "identity", getattr(encoder, "name", type(encoder).__name__)))
+        recorded = self.image_index_encoder()
+        if items is not None and recorded is not None and recorded != identity:
+            items = None  # vectors already in the index came from another encoder: redo them all
         todo = [it for it in (items if items is not None else self.items_with_images())
                 if (p := self.image_path(it)) is not None and p.is_file()]
         with self._lock:
@@ -357,10 +367,40 @@ class Catalog:
                 self._image_mirror = None
                 if progress:
                     progress(len(batch))
+            self._write_image_index_encoder(identity)
         return len(todo)
 
+    def image_index_encoder(self) -> str | None:
+        """Return the identity of the encoder that made the image index (None when not recorded)."""
+        path = self.dir / IMAGE_INDEX_FILE
+        try:
+            return str(json.loads(path.read_text())["encoder"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write_image_index_encoder(self, identity: str) -> None:
+        path = self.dir / IMAGE_INDEX_FILE
+        if self.image_index_encoder() != identity:
+            path.write_text(json.dumps({"encoder": identity}) + "\n")
+
     def ensure_image_index(self, progress: Callable[[int], None] | None = None) -> bool:
-        """Index item images missing from the image index; return True if it did any work."""
+        """Index item images missing from the image index; return True if it did any work.
+
+        When the image encoder changed since the index was built (new weights, another model), or the
+        index does not say which encoder made it, every image is encoded again: vectors from two
+        encoders are not comparable.
+        """
+        from agent.vision import get_image_encoder
+
+        if self.items and self.image_index_count():
+            encoder = get_image_encoder()
+            identity = str(getattr(encoder, "identity", getattr(encoder, "name", type(encoder).__name__)))
+            recorded = self.image_index_encoder()
+            if recorded != identity:
+                log.info("image index of %s was built by %s, not %s: re-encoding every image", self.dir,
+                         recorded or "an unrecorded encoder", identity)
+                self.index_images(progress=progress)
+                return True
         have = set(self.image_collection.get(include=[])["ids"]) if self.items else set()
         missing = [it for it in self.items_with_images() if it.id not in have]
         if missing:
@@ -439,6 +479,7 @@ class Catalog:
             self._mirror = None
             self._image_collection = None
             self._image_mirror = None
+            (self.dir / IMAGE_INDEX_FILE).unlink(missing_ok=True)
             self.items = {}
             self.outfits = []
             self.save()

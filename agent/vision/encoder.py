@@ -16,6 +16,7 @@ Torch and transformers are imported lazily, on first use: importing this module 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -364,6 +365,13 @@ class ImageEncoder:
         self.color_prototypes = np.zeros((len(COLORS), EMBEDDING_DIM), dtype=np.float32)
         self._lock = threading.Lock()
 
+    @property
+    def identity(self) -> str:
+        """Which weights make the vectors (``fashionm3-cnn:<sha256 prefix of the weights file>``)."""
+        path = self.weights_dir / WEIGHTS_FILE
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+        return f"{self.name}:{digest}"
+
     @classmethod
     def load(cls, weights_dir: str | Path | None = None, threads: int | None = None) -> ImageEncoder:
         """Return an encoder with its weights loaded from ``weights_dir`` (the shipped ones by default)."""
@@ -492,6 +500,11 @@ class ClipImageEncoder:
         self._torch: Any = None
         self._protos: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> str:
+        """Which model makes the vectors (``clip:<path or hub id>``)."""
+        return self.name
 
     @classmethod
     def load(cls, model_id: str, device: str = "cpu") -> ClipImageEncoder:

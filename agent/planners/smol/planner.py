@@ -402,9 +402,8 @@ class SmolPlanner:
     def _accept(self, text: str, view: PlannerInput) -> Plan:
         """Read, check and complete one decoded plan (raises on anything invalid)."""
         from agent.planners.compact import fill_reply, from_compact
-        from tools import discover
-
         from agent.planners.grounding import complete_plan, ground_plan
+        from tools import discover
 
         offered = {name: cls.Args for name, cls in discover().items() if name in view.tools}
         plan = check_plan(from_compact(text, offered), view)
