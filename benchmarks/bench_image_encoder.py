@@ -88,6 +88,67 @@ def make_pool(
     return paths, np.asarray(cats), np.asarray(cols)
 
 
+def catalog_retrieval(enc: ImageEncoder, images: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> dict:
+    """Precision@10 of photo search over the built default catalog (``data/catalog``), as the app does it.
+
+    Queries: 100 unseen test-split garments per class, tinted a catalog colour and saved as 224-px
+    PNGs. Each is classified; as in the planners, a confident category prediction becomes the search's
+    category filter (the catalog's own category metadata), and items are ranked by image similarity
+    among in-stock items. A hit has the query's true category and colour. Also reported: the same
+    search without the filter (embedding alone), and the ceiling (queries whose (category, colour)
+    has fewer than 10 in-stock items cannot reach 1.0).
+    """
+    from agent.catalog.models import SearchFilters
+    from agent.context import Context
+    from agent.planners.rules import RulesPlanner
+    from agent.services import open_catalog
+
+    catalog = open_catalog(Context.from_env())
+    t0 = time.perf_counter()
+    catalog.ensure_image_index()
+    ready = time.perf_counter() - t0
+    print(f"[3b] catalog {catalog.dir}: {len(catalog.items)} items; image index ready in {ready:.1f}s")
+    threshold = RulesPlanner().min_image_confidence
+    rng = np.random.default_rng(args.seed + 1)
+    names = list(COLOR_WEIGHTS)
+    weights = np.asarray([COLOR_WEIGHTS[n] for n in names], dtype=np.float64)
+    in_stock: dict[tuple[str, str], int] = {}
+    for it in catalog.items.values():
+        if it.in_stock:
+            in_stock[(it.category, it.color)] = in_stock.get((it.category, it.color), 0) + 1
+    filtered, plain, ceiling, confident = [], [], [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, category in enumerate(CATEGORIES):
+            for idx in rng.permutation(np.flatnonzero(labels == label))[: args.catalog_queries]:
+                color = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+                path = Path(tmp) / f"q{idx}.png"
+                tint_image(images[idx], COLORS[color], size=224).save(path)
+                photo = load_image(path)
+                vec = enc.encode([photo])[0]
+                seen = enc.classify(photo)
+                cats = [seen.category] if seen.category_confidence >= threshold else None
+                confident += cats is not None
+                hit = [it.item for it in catalog.search(None, SearchFilters(categories=cats), 10, vec, space="image")]
+                raw = [it.item for it in catalog.search(None, SearchFilters(), 10, vec, space="image")]
+                filtered.append(np.mean([i.category == category and i.color == color for i in hit]))
+                plain.append(np.mean([i.category == category and i.color == color for i in raw]))
+                ceiling.append(min(10, in_stock.get((category, color), 0)) / 10)
+    out = {
+        "catalog_p_at_10": float(np.mean(filtered)),
+        "catalog_p_at_10_embedding_only": float(np.mean(plain)),
+        "catalog_p_at_10_ceiling": float(np.mean(ceiling)),
+        "catalog_queries": len(filtered),
+        "catalog_confident_share": confident / len(filtered),
+    }
+    print(
+        f"[3b] image->image precision@10 over the default catalog ({len(filtered)} unseen photos, in-stock items): "
+        f"{out['catalog_p_at_10']:.4f} with the predicted-category filter the planners add "
+        f"(confident on {out['catalog_confident_share']:.3f}); "
+        f"embedding alone {out['catalog_p_at_10_embedding_only']:.4f}; ceiling {out['catalog_p_at_10_ceiling']:.4f}"
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", default=None, help="weights folder (default: the committed ones)")
@@ -95,6 +156,9 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--catalog", action="store_true",
+                        help="also measure photo search over the built default catalog (data/catalog)")
+    parser.add_argument("--catalog-queries", type=int, default=100, help="query photos per class for --catalog")
     args = parser.parse_args()
 
     import torch
@@ -215,6 +279,10 @@ def main() -> None:
         pool_total_s=total,
         pool_category_accuracy_224px=pool_cat_acc,
     )
+
+    # 3b. image->image over the default catalog, the way the assistant searches it
+    if args.catalog:
+        results.update(catalog_retrieval(enc, images, labels, args))
 
     # 6. a real photo
     try:
