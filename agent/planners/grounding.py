@@ -77,6 +77,7 @@ class Evidence:
     negation_cue: bool = False
     vegan: bool = False
     photo: bool = False
+    photo_color_unknown: bool = False
     another: bool = False
     shown_colors: set[str] = field(default_factory=set)
     shown: set[tuple[str, str]] = field(default_factory=set)
@@ -97,6 +98,8 @@ class Evidence:
                     or (kind == "color" and self.another and value in self.shown_colors))
         if kind == "category" and self.photo:
             return True  # the photo is the source; its true category may differ from the encoder's guess
+        if kind == "color" and self.photo_color_unknown:
+            return True  # a photo whose colour was not read may be any colour
         if key in self.said or key in self.context or (shown and key in self.shown):
             return True
         # A typo'd or differently worded mention counts unless the parser saw it only as negated
@@ -211,6 +214,7 @@ def gather_evidence(view: PlannerInput) -> Evidence:
             ev.numbers |= _numbers(p.value)
     for image in view.images:
         ev.photo = True
+        ev.photo_color_unknown |= image.color is None
         if image.category:
             ev.context.add(("category", image.category))
         if image.color:
