@@ -103,7 +103,7 @@ def test_typos_synonyms_memory_photos_and_shown_items_count_as_evidence() -> Non
     assert other.calls[0].args["exclude_colors"] == ["white"]
     earlier = [{"role": "user", "content": "I need a navy coat"}, {"role": "assistant", "content": "Here."}]
     assert ground_plan(_plan("search_catalog", categories=["coat"], colors=["navy"]),
-                       _view("any cheaper ones?", history=earlier)).calls
+                       _view("any other ones?", history=earlier)).calls
 
 
 def test_preferences_noted_must_be_mentioned() -> None:
@@ -123,3 +123,11 @@ def test_completion_fills_only_what_the_model_left_out_on_the_same_route() -> No
                                   "materials": ["linen"]}
     other_route = _plan("find_alternatives", "find_alternatives", item_id="BAG-0001", cheaper=True)
     assert complete_plan(other_route, parsed) == other_route
+
+
+def test_a_cheaper_request_must_show_in_the_plan() -> None:
+    view = _view("something cheaper for the bag", shown=True)
+    with pytest.raises(PlanError, match="cheaper"):
+        ground_plan(_plan("search_catalog", query="bag", categories=["bag"]), view)
+    ok = _plan("find_alternatives", "find_alternatives", item_id="SNK-0270", cheaper=True)
+    assert ground_plan(ok, view).calls[0].args["cheaper"] is True

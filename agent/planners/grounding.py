@@ -13,6 +13,7 @@ such a plan silently filters the catalog (or wipes the shopper's memory) on a ha
   shown, or an earlier user message);
 * prices must be written in the message (or an earlier one, or a recalled budget), and an explicit
   bound in the message overrides the model's: "at least 50" is ``min_price=50`` whatever it wrote;
+* "cheaper" or "pricier" in the message must show in the plan (a ``cheaper`` flag or a price bound);
 * forgetting everything needs an explicit request ("forget everything about me"), forgetting one
   fact needs a forget verb, and a noted preference must be mentioned in the message.
 
@@ -56,9 +57,14 @@ _FORGET_EVERYTHING_RE = re.compile(
 _ANOTHER_COLOR_RE = re.compile(r"\b(?:another|different|other|new|else)\b")
 _PRICE_CUE_RE = re.compile(
     r"[$\u20ac\u00a3]|\b(?:under|below|less|more|above|over|least|most|max|min|maximum|minimum|up to|budget|"
-    r"between|from|cheap\w*|pric\w*|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
+    r"between|from|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
 )
 _TOKEN_RE = re.compile(r"[a-z]+")
+_COMPARATIVE_RE = re.compile(
+    r"\b(?:cheaper|less expensive|more affordable|lower price[ds]?|pricier|more expensive|dearer|"
+    r"higher price[ds]?|fancier)\b"
+)
+_PRICE_SENSE_ARGS = ("cheaper", "pricier", "min_price", "max_price", "max_total")
 
 
 @dataclass
@@ -279,6 +285,9 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
     if view.step > 0 and view.results:
         return plan  # a continuation may use values the tools returned
     ev = gather_evidence(view)
+    if plan.calls and _COMPARATIVE_RE.search(view.text.lower()) and not any(
+            c.args.get(k) not in (None, False) for c in plan.calls for k in _PRICE_SENSE_ARGS):
+        raise PlanError("the shopper asked for a cheaper (or pricier) option, and no call in the plan says so")
     registry = discover()
     calls = [ground_call(c, ev, set(registry[c.name].Args.model_fields) if c.name in registry else set())
              for c in plan.calls]
