@@ -344,9 +344,10 @@ class Catalog:
         from PIL import Image
 
         from agent.vision import get_image_encoder
+        from agent.vision.encoder import encoder_identity
 
         encoder = get_image_encoder()
-        identity = str(getattr(encoder, "identity", getattr(encoder, "name", type(encoder).__name__)))
+        identity = encoder_identity(encoder)
         recorded = self.image_index_encoder()
         if items is not None and recorded is not None and recorded != identity:
             items = None  # vectors already in the index came from another encoder: redo them all
@@ -391,10 +392,10 @@ class Catalog:
         encoders are not comparable.
         """
         from agent.vision import get_image_encoder
+        from agent.vision.encoder import encoder_identity
 
         if self.items and self.image_index_count():
-            encoder = get_image_encoder()
-            identity = str(getattr(encoder, "identity", getattr(encoder, "name", type(encoder).__name__)))
+            identity = encoder_identity(get_image_encoder())
             recorded = self.image_index_encoder()
             if recorded != identity:
                 log.info("image index of %s was built by %s, not %s: re-encoding every image", self.dir,

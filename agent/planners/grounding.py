@@ -85,7 +85,6 @@ class Evidence:
     photo: bool = False
     photo_color_unknown: bool = False
     another: bool = False
-    shown_colors: set[str] = field(default_factory=set)
     shown: set[tuple[str, str]] = field(default_factory=set)
     forget_any: bool = False
     forget_all: bool = False
@@ -101,7 +100,7 @@ class Evidence:
             return (key in self.negated or key in self.disliked
                     or (key in self.loose and self.negation_cue)
                     or (kind == "material" and self.vegan and value in ANIMAL_MATERIALS)
-                    or (kind == "color" and self.another and value in self.shown_colors))
+                    or (kind == "color" and self.another and key in self.shown))
         if kind == "category" and self.photo:
             return True  # the photo is the source; its true category may differ from the encoder's guess
         if kind == "color" and self.photo_color_unknown:
@@ -227,7 +226,6 @@ def gather_evidence(view: PlannerInput) -> Evidence:
             ev.context.add(("color", image.color))
     for item in view.shown:
         ev.shown.update({("category", item.category), ("color", item.color)})
-        ev.shown_colors.add(item.color)
     return ev
 
 
@@ -260,11 +258,16 @@ def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: s
     return args
 
 
+def _blank(value: Any) -> bool:
+    """Whether an argument value says nothing (None, an empty list or string)."""
+    return value is None or value == [] or value == ""
+
+
 def ground_call(call: ToolCall, ev: Evidence, fields: set[str]) -> ToolCall:
     """Return ``call`` with its price bounds corrected; raise PlanError for an ungrounded argument."""
     args = dict(call.args)
     for key, value in call.args.items():
-        if value is None or value == [] or value == "":
+        if _blank(value):
             continue
         values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
         if key in _EXCLUDE_LISTS:
@@ -326,7 +329,7 @@ def complete_plan(plan: Plan, parsed: Plan) -> Plan:
     for mine, theirs in zip(plan.calls, parsed.calls, strict=True):
         args = dict(mine.args)
         for key, value in theirs.args.items():
-            if key in COMPLETABLE and value not in (None, [], "") and args.get(key) in (None, [], ""):
+            if key in COMPLETABLE and not _blank(value) and _blank(args.get(key)):
                 args[key] = value
         calls.append(mine.model_copy(update={"args": args}))
     return plan.model_copy(update={"calls": calls})

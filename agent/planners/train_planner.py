@@ -21,7 +21,6 @@ rates) and ``MODEL_CARD.md``. On a CUDA machine training runs there in bfloat16 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -214,10 +213,9 @@ def image_vectors(samples: Sequence[Any]) -> dict[str, Any]:
 
 def encoder_fingerprint() -> str:
     """Return a short hash of our image encoder's weights (the projector is tied to them)."""
-    from agent.vision.encoder import DEFAULT_WEIGHTS_DIR, WEIGHTS_FILE
+    from agent.vision.encoder import weights_fingerprint
 
-    path = Path(DEFAULT_WEIGHTS_DIR) / WEIGHTS_FILE
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else ""
+    return weights_fingerprint()
 
 
 def init_projector(projector: Any, model: Any, tokenizer: Any, samples: Sequence[Any], vectors: dict[str, Any],
@@ -670,7 +668,7 @@ def evaluate(model: Any, tokenizer: Any, projector: Any, samples: Sequence[Any],
         for s in subset:
             text = generate(model, tokenizer, planner.encode_view(s.view), max_new_tokens=48)[0]
             try:
-                plan = planner._accept(text, s.view)
+                plan = planner._accept(text, s.view, planner.reading(s.view))
             except (CompactPlanError, PlanError):
                 plan = None
             if plan is not None:

@@ -339,6 +339,17 @@ def build_network(config: EncoderConfig) -> Any:
     return nn.Sequential(*layers)
 
 
+def weights_fingerprint(weights_dir: str | Path = DEFAULT_WEIGHTS_DIR) -> str:
+    """Return the first 16 hex digits of the sha256 of our encoder's weights file ("" when absent)."""
+    path = Path(weights_dir) / WEIGHTS_FILE
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else ""
+
+
+def encoder_identity(encoder: Any) -> str:
+    """Return what identifies the vectors an encoder backend makes (its ``identity``, else its name)."""
+    return str(getattr(encoder, "identity", getattr(encoder, "name", type(encoder).__name__)))
+
+
 def to_model_input(arrays: np.ndarray) -> np.ndarray:
     """Turn ``(B, S, S, 3)`` uint8 pixels into the network's ``(B, 3, S, S)`` float32 input in [-1, 1]."""
     x = arrays.astype(np.float32).transpose(0, 3, 1, 2)
@@ -368,9 +379,7 @@ class ImageEncoder:
     @property
     def identity(self) -> str:
         """Which weights make the vectors (``fashionm3-cnn:<sha256 prefix of the weights file>``)."""
-        path = self.weights_dir / WEIGHTS_FILE
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
-        return f"{self.name}:{digest}"
+        return f"{self.name}:{weights_fingerprint(self.weights_dir) or 'missing'}"
 
     @classmethod
     def load(cls, weights_dir: str | Path | None = None, threads: int | None = None) -> ImageEncoder:

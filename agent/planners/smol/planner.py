@@ -399,18 +399,28 @@ class SmolPlanner:
 
     # -- planning ----------------------------------------------------------------------------------
 
-    def _accept(self, text: str, view: PlannerInput) -> Plan:
-        """Read, check and complete one decoded plan (raises on anything invalid)."""
+    def reading(self, view: PlannerInput) -> Plan | None:
+        """Return the fallback's plan of a step when grounding is on, else None.
+
+        Computed once per step: grounding completes the model's plan from it, and it is the answer
+        when no decoded plan passes.
+        """
+        return self.fallback.plan(view) if self.grounding else None
+
+    def _accept(self, text: str, view: PlannerInput, reading: Plan | None) -> Plan:
+        """Read, check and complete one decoded plan (raises on anything invalid).
+
+        ``reading`` is the fallback's plan of the same step (with grounding on): arguments the model
+        dropped are completed from it.
+        """
         from agent.planners.compact import fill_reply, from_compact
         from agent.planners.grounding import complete_plan, ground_plan
         from tools import discover
 
         offered = {name: cls.Args for name, cls in discover().items() if name in view.tools}
         plan = check_plan(from_compact(text, offered), view)
-        if self.grounding:
-            plan = ground_plan(plan, view)
-            if not (view.step > 0 and view.results):
-                plan = complete_plan(plan, self.fallback.plan(view))
+        if reading is not None:
+            plan = complete_plan(ground_plan(plan, view), reading)
         facts = [f.model_copy(update={"source_turn": view.turn}) for f in plan.facts]
         return fill_reply(plan.model_copy(update={"facts": facts}), view)
 
@@ -429,11 +439,12 @@ class SmolPlanner:
             return self.fallback.plan(view)
         self.setup()
         self.stats["calls"] += 1
+        reading = self.reading(view)
         embeds = self.encode_view(view)
         text = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens)[0]
         self.last_text = text
         try:
-            return self._accept(text, view)
+            return self._accept(text, view, reading)
         except (CompactPlanError, PlanError) as exc:
             error: Exception = exc
         log.info("smol planner: invalid plan %r (%s)", text, error)
@@ -445,7 +456,7 @@ class SmolPlanner:
                 if candidate == text:
                     continue
                 try:
-                    plan = self._accept(candidate, view)
+                    plan = self._accept(candidate, view, reading)
                 except (CompactPlanError, PlanError) as exc:
                     error = exc
                     continue
@@ -454,7 +465,7 @@ class SmolPlanner:
         log.warning("smol planner: no valid plan (%s); using the rules planner", error)
         self.last_error = str(error)
         self.stats["fallbacks"] += 1
-        return self.fallback.plan(view)
+        return reading if reading is not None else self.fallback.plan(view)
 
 
 def merge_lora(model: Any, weights_dir: str | Path) -> Any:
