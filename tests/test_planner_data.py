@@ -332,11 +332,13 @@ def test_cli_builds_data_and_scores_the_rules_planner(small_data: Path, tmp_path
     cli = [sys.executable, "-m", "agent.cli"] if not (ROOT / ".venv/bin/fashionm3").exists() else [
         str(ROOT / ".venv/bin/fashionm3")]
     build = subprocess.run([*cli, "data", "build-planner", "--out", str(out), "--n", "120", "--seed", "2",
-                            "--quiet"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+                            "--extra", "40", "--quiet"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
     assert build.returncode == 0, build.stderr
     assert "test" in build.stdout and (out / "train.jsonl").is_file() and (out / "stats.json").is_file()
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["samples"] == 120 and stats["catalog"] == str(small_data / "catalog")
+    assert stats["samples"] == 160 and stats["catalog"] == str(small_data / "catalog")
+    extra = [s for s in load_samples(out) if s.id.startswith("x")]
+    assert len(extra) == 40 and {s.split for s in extra} == {"train"}
     report = tmp_path / "scores.json"
     ev = subprocess.run([*cli, "eval-planner", "--planner", "rules", "--split", "test", "--data", str(out),
                          "--json", str(report), "--limit", "30"], capture_output=True, text=True, env=env, cwd=ROOT,
@@ -373,3 +375,36 @@ def test_every_generated_target_is_grounded_in_its_conversation(samples: list[Pl
 
     for s in samples:
         assert to_compact(ground_plan(s.target, s.view)) == to_compact(s.target), s.view.text
+
+
+def test_supplementary_samples_are_train_only_new_phrasings_and_grounded(items: list[Any]) -> None:
+    """The supplementary groups add training phrasings only: none is a base test phrasing, all are grounded."""
+    from agent.planners.data_extra import EXTRA_FAMILIES, EXTRA_WEIGHTS, build_extra_samples
+    from agent.planners.grounding import ground_plan
+    from agent.planners.smol.planner import check_plan
+
+    assert set(EXTRA_FAMILIES) == set(EXTRA_WEIGHTS) and not set(EXTRA_FAMILIES) & set(FAMILIES)
+    split_of = assign_splits(0)
+    test_phrasings = {p.lstrip("~").lower() for g, (_, _, ps) in FAMILIES.items() for i, p in enumerate(ps)
+                      if split_of[family_name(g, i)] == "test"}
+    for _, _, phrasings in EXTRA_FAMILIES.values():
+        for p in phrasings:
+            assert p.lstrip("~").lower() not in test_phrasings, p
+    extra = build_extra_samples(items, 400, seed=0)
+    assert len(extra) == 400 and {s.split for s in extra} == {"train"}
+    assert [s.model_dump_json() for s in extra[:50]] == [s.model_dump_json() for s in build_extra_samples(
+        items, 50, seed=0)]
+    assert {s.group for s in extra} == set(EXTRA_FAMILIES)
+    for s in extra:
+        assert to_compact(ground_plan(s.target, s.view)) == to_compact(s.target), s.view.text
+        check_plan(s.target, s.view)
+    by_group = {s.group: s for s in extra}
+    both = by_group["x_design_then_find"].target.calls
+    assert [c.name for c in both] == ["generate_image", "search_catalog"] and both[1].args["image"] == "latest"
+    edit = by_group["x_design_edit"]
+    assert edit.target.calls[0].args["edit_image"] == "latest"
+    assert edit.target.calls[0].args["category"] == edit.view.images[-1].category
+    assert edit.view.images[-1].kind == "generated"
+    again = by_group["x_alt_again"]
+    assert again.target.calls[0].args["item_id"] == again.view.focus_item_id
+    assert all(s.target.intent == "clarify" and not s.view.images for s in extra if s.group == "x_tryon_nophoto")

@@ -119,7 +119,7 @@ def trained(tiny_base: Path, samples: list, tmp_path_factory: pytest.TempPathFac
 
 def test_training_writes_adapter_projector_and_report(trained: Path) -> None:
     for name in ("adapter_model.safetensors", "adapter_config.json", "projector.safetensors", "projector.json",
-                 "planner.json", "training.json", "MODEL_CARD.md"):
+                 "planner.json", "training.json", "MODEL_CARD.md", "draft.json"):
         assert (trained / name).is_file(), name
     report = json.loads((trained / "training.json").read_text())
     assert report["steps"] == 4 and len(report["losses"]) == 4
@@ -398,3 +398,70 @@ def test_projector_refit_ties_the_projector_to_the_current_encoder(trained: Path
     planner = SmolPlanner(out, beams=1, max_new_tokens=4)
     planner.setup()
     assert planner.route == "native" and planner.projector is not None and not planner.projector_mismatch
+
+
+def test_speculative_decoding_gives_the_greedy_plan_in_fewer_passes(trained: Path, tiny_base: Path,
+                                                                    samples: list) -> None:
+    """Guessed tokens are checked by the model: the text equals plain greedy decoding, with fewer forward passes."""
+    from agent.planners.smol.model import PlanDrafter, generate
+
+    shipped = SmolPlanner(trained)
+    shipped.setup()
+    assert shipped.drafter is not None  # draft.json written by training
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from agent.planners.compact import render_prompt
+    from agent.planners.smol.model import encode_example
+
+    # random untied weights write long, varied "plans" (tied ones echo the prompt's final line break)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    torch.manual_seed(1)
+    model = LlamaForCausalLM(LlamaConfig.from_pretrained(tiny_base, tie_word_embeddings=False)).eval()
+    encoded = []
+    for s in samples:
+        ids = encode_example(tokenizer, render_prompt(s.view)).input_ids
+        encoded.append((ids, model.get_input_embeddings()(torch.tensor([ids]))))
+    plain = [generate(model, tokenizer, e, max_new_tokens=24)[0] for _, e in encoded]
+    # a drafter that has seen exactly these plans guesses every token right
+    drafter = PlanDrafter.from_texts(tokenizer, plain, min_count=1)
+    stats: dict[str, int] = {}
+    fast = [generate(model, tokenizer, e, max_new_tokens=24, drafter=drafter, prompt_ids=ids, stats=stats)[0]
+            for ids, e in encoded]
+    assert fast == plain
+    assert stats["tokens"] >= 8 and stats["forwards"] < stats["tokens"]
+    # wrong guesses cost passes but never change the plan
+    wrong = PlanDrafter({(-1,): 5, (5,): 6}, max_n=1)
+    assert [generate(model, tokenizer, e, max_new_tokens=24, drafter=wrong, prompt_ids=ids)[0]
+            for ids, e in encoded] == plain
+
+
+def test_plan_drafter_round_trips_and_copies_from_the_prompt(tmp_path: Path) -> None:
+    from agent.planners.smol.model import PlanDrafter
+
+    drafter = PlanDrafter({(-1,): 7, (-1, 7): 8, (7, 8): 2, (8,): -1}, max_n=2)
+    drafter.save(tmp_path / "draft.json")
+    loaded = PlanDrafter.load(tmp_path / "draft.json")
+    assert loaded is not None and loaded.table == drafter.table and loaded.max_n == 2
+    assert PlanDrafter.load(tmp_path / "missing.json") is None
+    assert loaded.propose([], [], 4) == [7, 8, 2]  # (8, 2) unknown, (2,) unknown, nothing in the prompt
+    # a known context without a confident guess (-1) stops the table; the prompt continues a copied span
+    assert loaded.propose([40, 7, 8, 41, 42], [7, 8], 3) == [2]
+    assert PlanDrafter({}, 2).propose([40, 7, 8, 41, 42], [9, 7, 8], 3) == [41, 42]
+
+
+def test_training_can_continue_from_an_adapter(trained: Path, tiny_base: Path, samples: list, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from agent.planners.train_planner import parse_args, train
+
+    report = train(parse_args(_args(tiny_base, tmp_path, "--steps", "1", "--lr", "0", "--projector-lr", "0",
+                                    "--eval-limit", "0", "--init-adapter", str(trained))),
+                   train_samples=samples, valid_samples=samples)
+    before, after = load_file(str(trained / "adapter_model.safetensors")), load_file(
+        str(tmp_path / "out" / "adapter_model.safetensors"))
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # learning rate 0: the adapter it started from
+    assert report["previous"]["steps"] == 4
+    with pytest.raises(ValueError, match="rank 4"):
+        train(parse_args([*_args(tiny_base, tmp_path / "r8", "--steps", "1", "--eval-limit", "0",
+                                 "--init-adapter", str(trained)), "--r", "8"]), train_samples=samples)

@@ -49,6 +49,8 @@ __all__ = [
 Split = Literal["train", "valid", "test"]
 SPLITS: tuple[Split, ...] = ("train", "valid", "test")
 TIMESTAMP = "2025-01-01T00:00:00+00:00"
+#: Supplementary train-only samples a default build adds (see :mod:`agent.planners.data_extra`).
+DEFAULT_EXTRA = 2000
 
 
 class PlannerSample(BaseModel):
@@ -1211,11 +1213,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="data/planner", help="output folder (default: data/planner)")
     parser.add_argument("--n", type=int, default=6000, help="number of samples (default: 6000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--extra", type=int, default=DEFAULT_EXTRA,
+                        help="supplementary train-only samples (agent.planners.data_extra; default: %(default)s)")
     parser.add_argument("--data-dir", default=None, help="data folder holding the catalog")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.n < 1:
         parser.error("--n must be at least 1")
+    if args.extra < 0:
+        parser.error("--extra must be 0 or more")
     from agent.context import Context
     from agent.services import open_catalog
 
@@ -1229,6 +1235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples, jobs = build_samples(list(catalog.items.values()), args.n, args.seed, progress=not args.quiet)
     t1 = time.perf_counter()
     attach_images(samples, jobs, out, args.seed, progress=not args.quiet)
+    if args.extra:
+        from agent.planners.data_extra import build_extra_samples
+
+        samples += build_extra_samples(list(catalog.items.values()), args.extra, args.seed)
     t2 = time.perf_counter()
     stats = write_dataset(samples, out, {"seed": args.seed, "catalog": str(settings.catalog_dir),
                                          "generation_s": round(t1 - t0, 1), "images_s": round(t2 - t1, 1)})

@@ -48,10 +48,10 @@ _SCALARS = {"color": "color", "anchor_color": "color", "category": "category", "
 
 _FORGET_CUE_RE = re.compile(
     r"\b(?:forg[a-z]*t|remove|delete|erase|wipe|clear|reset|unlearn|drop|scrap|no longer|stop rem[a-z]*|"
-    r"do not rem[a-z]*|don'?t rem[a-z]*)\b"
+    r"do not rem[a-z]*|don'?t rem[a-z]*|no need to rem[a-z]*|scratch|never ?mind what i said)\b"
 )
 _FORGET_EVERYTHING_RE = re.compile(
-    r"\b(?:everything|all|about me|my data|my profile|my preferences|my info|my information|my details|"
+    r"\b(?:everything|all|about me|my data|my pro[a-z]*|my preferences|my info|my information|my details|"
     r"what you know|anything|memory|right to be forgotten)\b"
 )
 _ANOTHER_COLOR_RE = re.compile(r"\b(?:another|different|other|new|else)\b")

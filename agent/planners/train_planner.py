@@ -74,11 +74,13 @@ class TrainConfig:
     progress: bool = True
     limit_train: int = 0
     projector_only: bool = False
+    init_adapter: str = ""
+    draft_only: bool = False
 
     def signature(self) -> dict[str, Any]:
         """Return the options a checkpoint must agree with to be resumed."""
         keys = ("data", "base", "batch_size", "lr", "projector_lr", "r", "alpha", "dropout", "seed", "image_route",
-                "prefix_tokens", "max_prompt_tokens", "max_target_tokens", "limit_train")
+                "prefix_tokens", "max_prompt_tokens", "max_target_tokens", "limit_train", "init_adapter")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -131,6 +133,12 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     p.add_argument("--projector-only", action="store_true",
                    help="keep the adapter in --out and only re-fit its image projector to the current image encoder "
                         "(after retraining the encoder; --steps defaults to 80)")
+    p.add_argument("--draft-only", action="store_true",
+                   help="only (re)write the speculative-decoding draft table (draft.json) in --out from the training "
+                        "plans of --data")
+    p.add_argument("--init-adapter", default="",
+                   help="start from the adapter (and projector) in this folder instead of a fresh LoRA: continued "
+                        "fine-tuning on a changed data set; its rank must match --r")
     a = p.parse_args(list(argv) if argv is not None else None)
     if a.batch_size < 1 or a.r < 1 or not 1 <= a.prefix_tokens <= 16:
         p.error("--batch-size and --r must be positive and --prefix-tokens between 1 and 16")
@@ -141,13 +149,23 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         max_prompt_tokens=a.max_prompt_tokens, max_target_tokens=a.max_target_tokens, warmup=a.warmup,
         ckpt_dir=a.ckpt_dir, ckpt_every=a.ckpt_every, resume=a.resume, max_minutes=a.max_minutes,
         eval_limit=a.eval_limit, device=a.device, progress=not a.no_progress, limit_train=a.limit_train,
-        projector_only=a.projector_only,
+        projector_only=a.projector_only, init_adapter=a.init_adapter, draft_only=a.draft_only,
     )
 
 
 # --------------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------------
+
+
+def write_drafter(out: str | Path, tokenizer: Any, samples: Sequence[Any]) -> int:
+    """Write the draft table of speculative decoding (``draft.json``) from the samples' plans; return its size."""
+    from agent.planners.smol.model import DRAFT_FILE, PlanDrafter
+
+    path = Path(out) / DRAFT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PlanDrafter.from_texts(tokenizer, [_target_text(s) for s in samples]).save(path)
+    return path.stat().st_size
 
 
 def _target_text(sample: Any) -> str:
@@ -315,6 +333,56 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _previous_run(folder: Path) -> dict[str, Any] | None:
+    """Return the headline figures of the run that trained the adapter in ``folder`` (from its training.json)."""
+    path = folder / "training.json"
+    if not path.is_file():
+        return None
+    old = json.loads(path.read_text())
+    keys = ("steps", "train_samples", "train_seconds", "seconds_per_step", "peak_rss_mb", "threads", "previous")
+    return {k: old.get(k) for k in keys if k in old}
+
+
+def _warm_start(model: Any, projector: Any, folder: Path, *, native: bool) -> bool:
+    """Load a trained adapter (and its projector, when it fits the current image encoder) to continue from.
+
+    Returns whether the projector was loaded too (else it is fitted afresh).
+
+    Raises:
+        FileNotFoundError: if ``folder`` holds no adapter.
+        ValueError: if the adapter's rank or layers do not match the LoRA being trained.
+    """
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from agent.planners.smol.model import load_projector
+
+    weights = folder / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no adapter to start from in {folder} (adapter_model.safetensors is missing)")
+    saved = json.loads((folder / "adapter_config.json").read_text())
+    rank = int(model.peft_config["default"].r)
+    if int(saved.get("r", 0)) != rank:
+        raise ValueError(f"the adapter in {folder} has rank {saved.get('r')}; train with --r {saved.get('r')}")
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    result = set_peft_model_state_dict(model, state)
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    if unexpected:
+        raise ValueError(f"the adapter in {folder} does not fit this base model ({len(unexpected)} unknown "
+                         f"weights, e.g. {unexpected[0]})")
+    if native:
+        old = load_projector(folder)
+        planner_cfg = folder / "planner.json"
+        trained_with = json.loads(planner_cfg.read_text()).get("encoder", "") if planner_cfg.is_file() else ""
+        if old is not None and old.k == projector.k and trained_with == encoder_fingerprint():
+            projector.load_state_dict(old.state_dict())
+            log.info("continuing from the adapter and projector in %s", folder)
+            return True
+        log.warning("the projector in %s does not fit (another encoder or prefix length); it is fitted afresh", folder)
+    log.info("continuing from the adapter in %s", folder)
+    return False
+
+
 def _peak_rss_mb() -> float:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(kb / 1024 if sys.platform != "darwin" else kb / 2**20, 1)
@@ -377,7 +445,9 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
     model = get_peft_model(model, lora)
     model.config.use_cache = False
     projector = ImageProjector(in_dim=384, hidden=hidden, k=cfg.prefix_tokens).to(device)
-    fit_mse = init_projector(projector, model, tokenizer, train_set, vectors) if native else 0.0
+    warm = _warm_start(model, projector, Path(cfg.init_adapter), native=native) if cfg.init_adapter else False
+    fit_mse = init_projector(projector, model, tokenizer, train_set, vectors) if native and not warm else 0.0
+    previous = _previous_run(Path(cfg.init_adapter)) if cfg.init_adapter else None
     projector.to(device)
     lora_params = [p for p in model.parameters() if p.requires_grad]
     groups: list[dict[str, Any]] = [{"params": lora_params, "lr": cfg.lr}]
@@ -464,6 +534,7 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
 
     out = Path(cfg.out)
     adapter_bytes = _save_adapter(model, out)
+    draft_bytes = write_drafter(out, tokenizer, train_set)
     from agent.planners.smol.model import PROJECTOR_CONFIG, PROJECTOR_FILE
 
     if native:
@@ -504,10 +575,12 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
         "device": device,
         "threads": torch.get_num_threads(),
         "adapter_bytes": adapter_bytes,
+        "draft_bytes": draft_bytes,
         "projector_fit_mse": round(fit_mse, 6),
         "loss_first": losses[0] if losses else None,
         "loss_last20": round(sum(losses[-20:]) / len(losses[-20:]), 4) if losses else None,
         "losses": losses,
+        "previous": previous,
         "valid": evaluation,
         "config": asdict(cfg),
         "planner": planner_cfg,
@@ -745,6 +818,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train the planner adapter from the command line; return the exit code."""
     cfg = parse_args(argv)
     logging.basicConfig(level=os.environ.get("FASHIONM3_LOG_LEVEL", "INFO"))
+    if cfg.draft_only:
+        from agent.planners.data import load_samples
+        from agent.planners.smol.base import load_base
+
+        size = write_drafter(cfg.out, load_base(cfg.base or None).tokenizer, load_samples(cfg.data, "train"))
+        log.info("draft table written to %s (%d bytes)", cfg.out, size)
+        return 0
     if cfg.projector_only:
         record = refit_projector(cfg)
         log.info("planner projector written to %s: %s", cfg.out, record)

@@ -40,6 +40,7 @@ __all__ = [
     "chat_parts",
     "collate",
     "encode_example",
+    "PlanDrafter",
     "generate",
     "load_projector",
     "photo_is_usable",
@@ -106,12 +107,25 @@ def load_projector(folder: str | Path) -> ImageProjector | None:
 # --------------------------------------------------------------------------------------------------
 
 
+_CHAT_PARTS: dict[int, tuple[Any, tuple[str, str]]] = {}
+
+
 def chat_parts(tokenizer: Any) -> tuple[str, str]:
     """Return the text before and after the user's prompt in the model's chat format (short).
 
     ChatML tokenizers (SmolLM2, Qwen) get a bare ``user`` turn without the default system message;
     others use their chat template with a single user message; plain LMs get the prompt and a newline.
+    Computed once per tokenizer (reading the vocabulary costs tens of milliseconds).
     """
+    cached = _CHAT_PARTS.get(id(tokenizer))
+    if cached is not None and cached[0] is tokenizer:
+        return cached[1]
+    parts = _chat_parts(tokenizer)
+    _CHAT_PARTS[id(tokenizer)] = (tokenizer, parts)
+    return parts
+
+
+def _chat_parts(tokenizer: Any) -> tuple[str, str]:
     vocab = tokenizer.get_vocab()
     if "<|im_start|>" in vocab and "<|im_end|>" in vocab:
         return "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n"
@@ -292,6 +306,139 @@ def _newline_ids(tokenizer: Any) -> frozenset[int]:
     return _NEWLINES[key]
 
 
+DRAFT_FILE = "draft.json"
+_START = -1
+
+
+class PlanDrafter:
+    """Guess the next tokens of a compact plan, for speculative greedy decoding (no second model).
+
+    Two sources, tried in turn for each guessed token:
+
+    * a table from the training plans: the usual next token after the last 3, 2 or 1 tokens of the
+      plan so far, kept only where it follows that context at least ``min_count`` times and in at least
+      ``min_share`` of the cases (tool names, argument keys, catalog values: ``anchor`` -> ``_category=``);
+    * the prompt: when the last 3 or 2 plan tokens occur in the prompt, the token that follows them
+      there (argument values copied from the message, item ids from the ``shown:`` line).
+
+    The model checks all guesses in one forward pass and keeps the longest prefix it agrees with, so
+    the decoded plan is the greedy one; guesses only save forward passes.
+    """
+
+    def __init__(self, table: dict[tuple[int, ...], int], max_n: int = 3) -> None:
+        self.table = table
+        self.max_n = max_n
+
+    @classmethod
+    def from_texts(cls, tokenizer: Any, texts: Sequence[str], *, max_n: int = 3, min_count: int = 2,
+                   min_share: float = 0.6) -> PlanDrafter:
+        """Build the table from plan texts (the training targets)."""
+        from collections import Counter, defaultdict
+
+        counts: dict[tuple[int, ...], Counter[int]] = defaultdict(Counter)
+        for text in texts:
+            ids = [_START, *_ids(tokenizer, text), tokenizer.eos_token_id]
+            for i in range(1, len(ids)):
+                for n in range(1, max_n + 1):
+                    if i - n >= 0:
+                        counts[tuple(ids[i - n : i])][ids[i]] += 1
+        table: dict[tuple[int, ...], int] = {}
+        for ctx, c in counts.items():
+            token, count = c.most_common(1)[0]
+            if count >= min_count and count / sum(c.values()) >= min_share:
+                table[ctx] = token
+            else:
+                table[ctx] = _START  # known context, no confident guess: do not back off to a shorter one
+        return cls(table, max_n)
+
+    def save(self, path: str | Path) -> None:
+        """Write the table as JSON (``"3,17,42": 9``)."""
+        data = {"max_n": self.max_n, "table": {",".join(map(str, k)): v for k, v in self.table.items()}}
+        Path(path).write_text(json.dumps(data, separators=(",", ":")) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> PlanDrafter | None:
+        """Return the drafter saved at ``path``, or None when there is none."""
+        p = Path(path)
+        if not p.is_file():
+            return None
+        data = json.loads(p.read_text())
+        table = {tuple(int(x) for x in k.split(",")): int(v) for k, v in data["table"].items()}
+        return cls(table, int(data.get("max_n", 3)))
+
+    def propose(self, prompt: Sequence[int], out: Sequence[int], k: int) -> list[int]:
+        """Return up to ``k`` guessed tokens to follow ``out`` (the plan so far) given the prompt ids."""
+        seq = [_START, *out]
+        draft: list[int] = []
+        for _ in range(k):
+            guess = self._from_table(seq)
+            if guess is None:
+                guess = self._from_prompt(prompt, seq)
+            if guess is None:
+                break
+            draft.append(guess)
+            seq.append(guess)
+        return draft
+
+    def _from_table(self, seq: Sequence[int]) -> int | None:
+        for n in range(min(self.max_n, len(seq)), 0, -1):
+            token = self.table.get(tuple(seq[-n:]))
+            if token is not None:
+                return None if token == _START else token
+        return None
+
+    @staticmethod
+    def _from_prompt(prompt: Sequence[int], seq: Sequence[int]) -> int | None:
+        for m in (3, 2):
+            if len(seq) <= m:
+                continue
+            key = list(seq[-m:])
+            for j in range(len(prompt) - m - 1, -1, -1):
+                if list(prompt[j : j + m]) == key:
+                    return int(prompt[j + m])
+        return None
+
+
+@torch.inference_mode()
+def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt_ids: Sequence[int],
+                        drafter: PlanDrafter, max_new_tokens: int, k: int, stats: dict[str, int] | None) -> str:
+    """Greedy decoding that checks the drafter's guesses in one forward pass per step (see :class:`PlanDrafter`)."""
+    stop = _newline_ids(tokenizer) | {tokenizer.eos_token_id}
+    import inspect
+
+    # transformers 5.x names the argument `cache` (and deprecates `past_key_values`); older ones do not have it
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    out = model(inputs_embeds=embeds, use_cache=True)
+    cache = out.past_key_values
+    start = embeds.shape[1]
+    nxt = int(out.logits[0, -1].argmax())
+    generated: list[int] = []
+    forwards = 1
+    while nxt not in stop and len(generated) < max_new_tokens:
+        generated.append(nxt)
+        if len(generated) >= max_new_tokens:
+            break
+        draft = drafter.propose(prompt_ids, generated, min(k, max_new_tokens - len(generated)))
+        ids = torch.tensor([[nxt, *draft]], device=embeds.device)
+        out = model(input_ids=ids, use_cache=True, **{cache_arg: cache})
+        forwards += 1
+        cache = out.past_key_values
+        preds = out.logits[0].argmax(-1).tolist()
+        accepted = 0
+        while accepted < len(draft) and preds[accepted] == draft[accepted] and draft[accepted] not in stop:
+            accepted += 1
+        generated.extend(draft[:accepted])
+        nxt = int(preds[accepted])
+        if accepted < len(draft):
+            cache.crop(-(len(draft) - accepted))  # negative: drop that many of the newest tokens (all versions)
+            assert cache.get_seq_length() == start + len(generated)
+    if stats is not None:
+        stats["forwards"] = stats.get("forwards", 0) + forwards
+        stats["tokens"] = stats.get("tokens", 0) + len(generated)
+    text = tokenizer.decode(generated[:max_new_tokens], skip_special_tokens=True)
+    return str(text).split("\n", 1)[0].strip()
+
+
 @torch.inference_mode()
 def generate(
     model: Any,
@@ -301,11 +448,21 @@ def generate(
     max_new_tokens: int = 48,
     num_beams: int = 1,
     num_return: int = 1,
+    drafter: PlanDrafter | None = None,
+    prompt_ids: Sequence[int] = (),
+    draft_tokens: int = 8,
+    stats: dict[str, int] | None = None,
 ) -> list[str]:
     """Decode one prompt (``(1, T, H)`` embeddings): greedy, or beam search returning ``num_return`` texts.
 
-    Decoding stops at EOS or at the first line break (a compact plan is one line).
+    Decoding stops at EOS or at the first line break (a compact plan is one line). Greedy decoding
+    with a ``drafter`` checks up to ``draft_tokens`` guessed tokens per forward pass (same plan,
+    fewer passes); ``prompt_ids`` are the prompt's token ids it may copy from, and ``stats`` (when
+    given) counts ``forwards`` and ``tokens``.
     """
+    if drafter is not None and num_beams == 1:
+        return [_speculative_greedy(model, tokenizer, embeds, prompt_ids, drafter, max_new_tokens, draft_tokens,
+                                    stats)]
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     newline_ids = _newline_ids(tokenizer)
