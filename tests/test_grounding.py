@@ -131,3 +131,28 @@ def test_a_cheaper_request_must_show_in_the_plan() -> None:
         ground_plan(_plan("search_catalog", query="bag", categories=["bag"]), view)
     ok = _plan("find_alternatives", "find_alternatives", item_id="SNK-0270", cheaper=True)
     assert ground_plan(ok, view).calls[0].args["cheaper"] is True
+
+
+def test_an_earlier_dislike_backs_excluding_a_colour_never_asking_for_it() -> None:
+    view = _view("show me some pullovers", history=[{"role": "user", "content": "I don't like grey at all."},
+                                                    {"role": "assistant", "content": "Noted."}])
+    with pytest.raises(PlanError, match="colors='grey' is not grounded"):
+        ground_plan(_plan("search_catalog", query="pullovers", categories=["pullover"], colors=["grey"]), view)
+    ok = _plan("search_catalog", query="pullovers", categories=["pullover"], exclude_colors=["grey"])
+    assert ground_plan(ok, view) == ok
+
+
+def test_show_memory_needs_a_question_about_memory() -> None:
+    with pytest.raises(PlanError, match="show_memory is not grounded"):
+        ground_plan(Plan(intent="show_memory"), _view("I've gone off black lately."))
+    for text in ("what do you know abt me", "what did I tell you I like?", "list my preferences"):
+        assert ground_plan(Plan(intent="show_memory"), _view(text)).intent == "show_memory"
+
+
+def test_a_photo_argument_needs_a_photo_or_a_design_drawn_first() -> None:
+    with pytest.raises(PlanError, match="search_catalog.image is not grounded: no photo"):
+        ground_plan(_plan("search_catalog", categories=["pullover"], image="latest"), _view("show me pullovers"))
+    both = Plan(intent="generate_image", calls=[
+        ToolCall(name="generate_image", args={"prompt": "navy coat", "category": "coat", "color": "navy"}),
+        ToolCall(name="search_catalog", args={"image": "latest", "categories": ["coat"]})])
+    assert ground_plan(both, _view("design me a navy coat and then find the closest ones in stock")) == both

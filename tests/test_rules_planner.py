@@ -668,3 +668,20 @@ def test_try_on_follows_the_registered_schema() -> None:
 def test_draw_needs_an_object() -> None:
     assert plan_for("draw me a boho maxi dress").intent == "unavailable"
     assert plan_for("something to draw attention at a party").intent == "recommend_outfit"
+
+
+@pytest.mark.parametrize(("text", "intent", "args"), [
+    ("dress me for a meeting", "recommend_outfit", {"occasion": "meeting"}),
+    ("dress me up for a party", "recommend_outfit", {"occasion": "party"}),
+    ("an outfit with a dress for a wedding", "recommend_outfit", {"occasion": "wedding",
+                                                                  "include_categories": ["dress"]}),
+])
+def test_dress_as_a_verb_names_no_dress(text: str, intent: str, args: dict[str, Any]) -> None:
+    plan = RulesPlanner().plan(PlannerInput(text=text, turn=1, tools=TOOLS))
+    assert plan.intent == intent
+    assert plan.calls[0].args == args
+
+
+def test_memory_question_with_abbreviation() -> None:
+    plan = RulesPlanner().plan(PlannerInput(text="what do you know abt me", turn=1, tools=TOOLS))
+    assert plan.intent == "show_memory" and not plan.calls

@@ -465,3 +465,17 @@ def test_training_can_continue_from_an_adapter(trained: Path, tiny_base: Path, s
     with pytest.raises(ValueError, match="rank 4"):
         train(parse_args([*_args(tiny_base, tmp_path / "r8", "--steps", "1", "--eval-limit", "0",
                                  "--init-adapter", str(trained)), "--r", "8"]), train_samples=samples)
+
+
+def test_asking_for_a_photo_that_is_attached_is_refused(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare clarify while the shopper's photo is attached and the item is clear goes to the repair/fallback."""
+    from agent.planners.smol import model as smol_model
+
+    monkeypatch.setattr(smol_model, "generate", lambda *a, **kw: ["clarify"])
+    selfie = ImageInfo(sha256="c" * 64, path="selfie.jpg", turn=2, width=768, height=1024)
+    view = PlannerInput(text="try the second one on this photo", turn=2, shown=SHOWN, last_shown=SHOWN,
+                        images=[selfie], new_images=[selfie], tools=_schemas())
+    planner = SmolPlanner(trained)
+    plan = planner.plan(view)
+    assert planner.stats["fallbacks"] == 1 and "person photo" in (planner.last_error or "")
+    assert [c.name for c in plan.calls] == ["virtual_try_on"]

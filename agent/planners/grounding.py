@@ -60,6 +60,10 @@ _PRICE_CUE_RE = re.compile(
     r"between|from|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
 )
 _TOKEN_RE = re.compile(r"[a-z]+")
+_MEMORY_CUE_RE = re.compile(
+    r"\b(?:kn[a-z]*w|rem[a-z]*mb[a-z]*|remind|profile|pref[a-z]*|sav[a-z]*|stor[a-z]*|kept|keep|about me|abt me|"
+    r"on me|of me|my (?:taste|style|likes|data|info)|told you|tell you|i like|memory)\b"
+)
 _COMPARATIVE_RE = re.compile(
     r"\b(?:cheaper|less expensive|more affordable|lower price[ds]?|pricier|more expensive|dearer|"
     r"higher price[ds]?|fancier)\b"
@@ -178,9 +182,13 @@ def _numbers(text: str) -> set[float]:
     return {float(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
 
 
+#: Arguments that name a photo of the conversation.
+IMAGE_ARGS = frozenset({"image", "anchor_image", "edit_image", "person_image", "garment_image"})
+
+
 def gather_evidence(view: PlannerInput) -> Evidence:
     """Read the message, earlier user messages, recalled preferences, photos and shown items."""
-    from agent.planners.rules import _NEG_CUE_RE, _VEGAN_RE, find_mentions, normalize_text, parse_message, price_slots
+    from agent.planners.rules import _NEG_CUE_RE, _VEGAN_RE, parse_message, price_slots
 
     parsed = parse_message(view.text)
     ev = Evidence()
@@ -204,9 +212,13 @@ def gather_evidence(view: PlannerInput) -> Evidence:
     for turn in view.history:
         if turn.get("role") != "user":
             continue
-        norm = normalize_text(str(turn.get("content", "")))
-        said, negated = _mention_pairs(find_mentions(norm))
-        ev.context |= said | negated | loose_mentions(norm)
+        earlier = parse_message(str(turn.get("content", "")))
+        norm = earlier.norm
+        said, negated = _mention_pairs(earlier.mentions)
+        for fact in earlier.facts:
+            (negated if fact.polarity == "dislike" else said).add((fact.kind, fact.value))
+        # "I don't like grey" earlier backs excluding grey, never asking for it
+        ev.context |= said | (loose_mentions(norm) - (negated - said))
         ev.disliked |= negated
         ev.numbers |= _numbers(norm)
     for p in view.preferences:
@@ -294,12 +306,19 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
     registry = discover()
     calls = [ground_call(c, ev, set(registry[c.name].Args.model_fields) if c.name in registry else set())
              for c in plan.calls]
+    for i, call in enumerate(plan.calls):
+        drawn = any(c.name == "generate_image" for c in plan.calls[:i])  # design-then-find in one plan
+        for key in IMAGE_ARGS & set(call.args):
+            if not _blank(call.args[key]) and not view.images and not drawn:
+                raise PlanError(f"{call.name}.{key} is not grounded: no photo is attached or generated yet")
     for entry in plan.forget:
         if entry.strip() in ("*", "all"):
             if not ev.forget_all:
                 raise PlanError("forget everything is not grounded: the shopper did not ask to forget everything")
         elif not ev.forget_any:
             raise PlanError(f"forget {entry!r} is not grounded: the shopper did not ask to forget anything")
+    if plan.intent == "show_memory" and not plan.calls and not _MEMORY_CUE_RE.search(view.text.lower()):
+        raise PlanError("show_memory is not grounded: the shopper did not ask what is remembered about them")
     for fact in plan.facts:
         if fact.kind in ("color", "material", "category", "style"):
             pair = (fact.kind, fact.value.strip().lower())

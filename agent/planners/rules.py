@@ -814,6 +814,9 @@ def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
+_DRESS_VERB_RE = re.compile(r"\bdress(?= (?:me|us|him|her|them|myself|yourself|up)\b)")
+
+
 def parse_message(text: str) -> ParsedMessage:
     """Normalise a message and read its vocabulary, negations, prices, item ids and preference facts."""
     raw_sentences = [s for s in _SENTENCE_RE.split(text.strip()) if s.strip()] or [text]
@@ -835,7 +838,9 @@ def parse_message(text: str) -> ParsedMessage:
     greeting = _GREETING_RE.match(masked)
     if greeting:
         masked = _mask(masked, [(greeting.start(), greeting.end())])
-    mentions = mark_negations(masked, find_mentions(masked))
+    verbs = [m.span() for m in _DRESS_VERB_RE.finditer(masked)]  # "dress me for ..." names no dress
+    mentions = mark_negations(masked, [m for m in find_mentions(masked)
+                                       if not any(m.overlaps(a, b) and m.kind == "category" for a, b in verbs)])
     request = _mask(masked, fact_spans)
     return ParsedMessage(raw=text, norm=norm, masked=masked, request=request, mentions=mentions,
                          prices=prices, ids=ids, facts=facts, fact_spans=fact_spans,
@@ -866,7 +871,7 @@ _NEVER_MIND_RE = re.compile(r"^\W*(?:oh\W+|ok\W+|okay\W+|no\W+)?(?:forget (?:it|
 _FORGET_LAST_RE = re.compile(r"\bforget (?:that|what i (?:just )?said|the last thing)\W*$")
 
 _MEMORY_RE = _re(
-    r"\bwhat (?:do|did) you (?:know|remember|have|store|keep)(?: stored| saved)? (?:about|on) me\b",
+    r"\bwhat (?:do|did) you (?:know|remember|have|store|keep)(?: stored| saved)? (?:about|abt|on) me\b",
     r"\bwhat (?:are|were) my (?:preferences|likes|tastes)\b", r"\bwhat do you remember\b",
     r"\bwhat have you (?:learned|learnt|saved|stored|remembered|noted)\b",
     r"\b(?:show|tell|list|give)(?: me)?(?: about)? my (?:preferences|profile|data|likes|style profile)\b",

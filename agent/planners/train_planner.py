@@ -775,6 +775,8 @@ def write_model_card(out: Path, report: dict[str, Any]) -> None:
         "- `projector.safetensors`, `projector.json`: the image projector (native route), tied to the image",
         "  encoder weights with fingerprint `" + str(planner.get("encoder") or "-") + "`.",
         "- `planner.json`: prompt settings inference must share; `training.json`: the full training report.",
+        "- `draft.json`: next-token guesses from the training plans, for speculative greedy decoding (the",
+        "  model checks the guesses in one forward pass; the plan is the greedy one, in fewer passes).",
         "",
         "## Training",
         f"- base: `{planner['base_source']}`; data: `{cfg['data']}` ({report['train_samples']} train samples, "
@@ -786,6 +788,13 @@ def write_model_card(out: Path, report: dict[str, Any]) -> None:
         f"{report['device']} with {report['threads']} threads ({report['seconds_per_step']} s/step); peak RSS "
         f"{report['peak_rss_mb']} MB",
         f"- loss: first {report['loss_first']}, mean of the last 20 steps {report['loss_last20']}",
+    ]
+    previous = report.get("previous")
+    if previous:
+        lines.append(f"- continued from an adapter (`--init-adapter {cfg.get('init_adapter')}`) trained for "
+                     f"{previous.get('steps')} steps on {previous.get('train_samples')} samples in "
+                     f"{previous.get('train_seconds')} s")
+    lines += [
         "",
         "## Validation (greedy, no repair; `fashionm3 eval-planner --planner smol` gives the full test figures)",
     ]

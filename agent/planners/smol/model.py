@@ -399,6 +399,12 @@ class PlanDrafter:
         return None
 
 
+def _out_cache(out: Any) -> Any:
+    """Return a model output's KV cache (``cache`` in transformers 5, ``past_key_values`` before)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
 @torch.inference_mode()
 def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt_ids: Sequence[int],
                         drafter: PlanDrafter, max_new_tokens: int, k: int, stats: dict[str, int] | None) -> str:
@@ -409,7 +415,7 @@ def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt
     # transformers 5.x names the argument `cache` (and deprecates `past_key_values`); older ones do not have it
     cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     out = model(inputs_embeds=embeds, use_cache=True)
-    cache = out.past_key_values
+    cache = _out_cache(out)
     start = embeds.shape[1]
     nxt = int(out.logits[0, -1].argmax())
     generated: list[int] = []
@@ -422,7 +428,7 @@ def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt
         ids = torch.tensor([[nxt, *draft]], device=embeds.device)
         out = model(input_ids=ids, use_cache=True, **{cache_arg: cache})
         forwards += 1
-        cache = out.past_key_values
+        cache = _out_cache(out)
         preds = out.logits[0].argmax(-1).tolist()
         accepted = 0
         while accepted < len(draft) and preds[accepted] == draft[accepted] and draft[accepted] not in stop:

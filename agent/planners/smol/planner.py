@@ -431,12 +431,16 @@ class SmolPlanner:
         """
         from agent.planners.compact import fill_reply, from_compact
         from agent.planners.grounding import complete_plan, ground_plan
+        from agent.planners.llm_common import PlanError
         from tools import discover
 
         offered = {name: cls.Args for name, cls in discover().items() if name in view.tools}
         plan = check_plan(from_compact(text, offered), view)
         if reading is not None:
             plan = complete_plan(ground_plan(plan, view), reading)
+            if plan.intent == "clarify" and not plan.calls and any(c.name == "virtual_try_on" for c in reading.calls):
+                # the model asks for a photo of the shopper while one is attached and the item is clear
+                raise PlanError("clarify is not grounded: the try-on has a person photo and an item")
         facts = [f.model_copy(update={"source_turn": view.turn}) for f in plan.facts]
         return fill_reply(plan.model_copy(update={"facts": facts}), view)
 
