@@ -156,3 +156,10 @@ def test_a_photo_argument_needs_a_photo_or_a_design_drawn_first() -> None:
         ToolCall(name="generate_image", args={"prompt": "navy coat", "category": "coat", "color": "navy"}),
         ToolCall(name="search_catalog", args={"image": "latest", "categories": ["coat"]})])
     assert ground_plan(both, _view("design me a navy coat and then find the closest ones in stock")) == both
+
+
+def test_recalling_an_outfit_needs_a_request_for_one() -> None:
+    recall = _plan("recall_outfit", "history", index=-1)
+    with pytest.raises(PlanError, match="recall_outfit is not grounded"):
+        ground_plan(recall, _view("I've gone off black lately."))
+    assert ground_plan(recall, _view("that last outfit again pls")) == recall

@@ -60,6 +60,7 @@ _PRICE_CUE_RE = re.compile(
     r"between|from|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
 )
 _TOKEN_RE = re.compile(r"[a-z]+")
+_RECALL_CUE_RE = re.compile(r"\b(?:out[a-z]*t|looks?|again|back|earlier|previous|before|remind|showed|suggested)\b")
 _MEMORY_CUE_RE = re.compile(
     r"\b(?:kn[a-z]*w|rem[a-z]*mb[a-z]*|remind|profile|pref[a-z]*|sav[a-z]*|stor[a-z]*|kept|keep|about me|abt me|"
     r"on me|of me|my (?:taste|style|likes|data|info)|told you|tell you|i like|memory)\b"
@@ -317,6 +318,8 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
                 raise PlanError("forget everything is not grounded: the shopper did not ask to forget everything")
         elif not ev.forget_any:
             raise PlanError(f"forget {entry!r} is not grounded: the shopper did not ask to forget anything")
+    if any(c.name == "recall_outfit" for c in plan.calls) and not _RECALL_CUE_RE.search(view.text.lower()):
+        raise PlanError("recall_outfit is not grounded: the shopper did not ask for an earlier outfit")
     if plan.intent == "show_memory" and not plan.calls and not _MEMORY_CUE_RE.search(view.text.lower()):
         raise PlanError("show_memory is not grounded: the shopper did not ask what is remembered about them")
     for fact in plan.facts:
