@@ -163,3 +163,14 @@ def test_recalling_an_outfit_needs_a_request_for_one() -> None:
     with pytest.raises(PlanError, match="recall_outfit is not grounded"):
         ground_plan(recall, _view("I've gone off black lately."))
     assert ground_plan(recall, _view("that last outfit again pls")) == recall
+
+
+def test_a_new_search_cannot_answer_a_message_about_the_item_in_focus() -> None:
+    view = PlannerInput(text="show it in blue", turn=3, shown=SHOWN, last_shown=SHOWN, focus_item_id="SNK-0270")
+    with pytest.raises(PlanError, match="refers to the item in focus"):
+        ground_plan(_plan("search_catalog", query="blue sneakers", categories=["sneakers"], colors=["blue"]), view)
+    alt = _plan("find_alternatives", "find_alternatives", item_id="SNK-0270", color="blue")
+    assert ground_plan(alt, view) == alt
+    refine = view.model_copy(update={"text": "what about blue?"})
+    search = _plan("search_catalog", query="blue sneakers", categories=["sneakers"], colors=["blue"])
+    assert ground_plan(search, refine) == search

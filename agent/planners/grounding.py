@@ -60,6 +60,7 @@ _PRICE_CUE_RE = re.compile(
     r"between|from|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
 )
 _TOKEN_RE = re.compile(r"[a-z]+")
+_IT_RE = re.compile(r"\b(?:it|this one|that one)\b")
 _RECALL_CUE_RE = re.compile(r"\b(?:out[a-z]*t|looks?|again|back|earlier|previous|before|remind|showed|suggested)\b")
 _MEMORY_CUE_RE = re.compile(
     r"\b(?:kn[a-z]*w|rem[a-z]*mb[a-z]*|remind|profile|pref[a-z]*|sav[a-z]*|stor[a-z]*|kept|keep|about me|abt me|"
@@ -318,6 +319,11 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
                 raise PlanError("forget everything is not grounded: the shopper did not ask to forget everything")
         elif not ev.forget_any:
             raise PlanError(f"forget {entry!r} is not grounded: the shopper did not ask to forget anything")
+    if [c.name for c in plan.calls] == ["search_catalog"] and not plan.calls[0].args.get("image") \
+            and view.focus_item_id and _IT_RE.search(view.text.lower()):
+        # "show it in blue" is about the piece in focus (an alternative of it), not a new search
+        raise PlanError(f"search_catalog is not grounded: the message refers to the item in focus "
+                        f"({view.focus_item_id}), which a new search ignores")
     if any(c.name == "recall_outfit" for c in plan.calls) and not _RECALL_CUE_RE.search(view.text.lower()):
         raise PlanError("recall_outfit is not grounded: the shopper did not ask for an earlier outfit")
     if plan.intent == "show_memory" and not plan.calls and not _MEMORY_CUE_RE.search(view.text.lower()):

@@ -459,6 +459,7 @@ class SmolPlanner:
             return self.fallback.plan(view)
         self.setup()
         self.stats["calls"] += 1
+        self.last_error = None
         reading = self.reading(view)
         prompt_ids, embeds = self._encode(view)
         text = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
