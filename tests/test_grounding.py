@@ -174,3 +174,12 @@ def test_a_new_search_cannot_answer_a_message_about_the_item_in_focus() -> None:
     refine = view.model_copy(update={"text": "what about blue?"})
     search = _plan("search_catalog", query="blue sneakers", categories=["sneakers"], colors=["blue"])
     assert ground_plan(search, refine) == search
+
+
+def test_a_design_request_alone_does_not_also_search() -> None:
+    both = Plan(intent="generate_image", calls=[
+        ToolCall(name="generate_image", args={"prompt": "mustard dress", "category": "dress", "color": "yellow"}),
+        ToolCall(name="search_catalog", args={"image": "latest", "categories": ["dress"]})])
+    with pytest.raises(PlanError, match="asked for a design only"):
+        ground_plan(both, _view("I'd love to see a design for a mustard dress"))
+    assert ground_plan(both, _view("sketch a mustard dress and find real matches")) == both

@@ -60,6 +60,10 @@ _PRICE_CUE_RE = re.compile(
     r"between|from|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
 )
 _TOKEN_RE = re.compile(r"[a-z]+")
+_FIND_CUE_RE = re.compile(
+    r"\b(?:find|search|shop|stock|real|buy|sell|similar|closest|nearest|match(?:es|ing)?|look for|what you have|"
+    r"in store|carry)\b"
+)
 _IT_RE = re.compile(r"\b(?:it|this one|that one)\b")
 _RECALL_CUE_RE = re.compile(r"\b(?:out[a-z]*t|looks?|again|back|earlier|previous|before|remind|showed|suggested)\b")
 _MEMORY_CUE_RE = re.compile(
@@ -310,6 +314,8 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
              for c in plan.calls]
     for i, call in enumerate(plan.calls):
         drawn = any(c.name == "generate_image" for c in plan.calls[:i])  # design-then-find in one plan
+        if drawn and call.name == "search_catalog" and not _FIND_CUE_RE.search(view.text.lower()):
+            raise PlanError("search_catalog after generate_image is not grounded: the shopper asked for a design only")
         for key in IMAGE_ARGS & set(call.args):
             if not _blank(call.args[key]) and not view.images and not drawn:
                 raise PlanError(f"{call.name}.{key} is not grounded: no photo is attached or generated yet")
