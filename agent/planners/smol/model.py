@@ -399,6 +399,22 @@ class PlanDrafter:
         return None
 
 
+_CACHE_ARGS: dict[type, str] = {}
+
+
+def _cache_arg(model_class: type) -> str:
+    """Return the name of the KV-cache argument of a model class's forward (read once per class, off the hot path).
+
+    transformers 5.x names it ``cache`` (and deprecates ``past_key_values``); older versions do not have it.
+    """
+    if model_class not in _CACHE_ARGS:
+        import inspect
+
+        params = inspect.signature(getattr(model_class, "forward")).parameters  # noqa: B009 - mypy: type has no forward
+        _CACHE_ARGS[model_class] = "cache" if "cache" in params else "past_key_values"
+    return _CACHE_ARGS[model_class]
+
+
 def _out_cache(out: Any) -> Any:
     """Return a model output's KV cache (``cache`` in transformers 5, ``past_key_values`` before)."""
     cache = getattr(out, "cache", None)
@@ -410,10 +426,7 @@ def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt
                         drafter: PlanDrafter, max_new_tokens: int, k: int, stats: dict[str, int] | None) -> str:
     """Greedy decoding that checks the drafter's guesses in one forward pass per step (see :class:`PlanDrafter`)."""
     stop = _newline_ids(tokenizer) | {tokenizer.eos_token_id}
-    import inspect
-
-    # transformers 5.x names the argument `cache` (and deprecates `past_key_values`); older ones do not have it
-    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    cache_arg = _cache_arg(type(model))
     out = model(inputs_embeds=embeds, use_cache=True)
     cache = _out_cache(out)
     start = embeds.shape[1]
