@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,12 +71,31 @@ def _ensure_catalog(settings: Context, quiet: bool = False) -> None:
             catalog.ensure_image_index(progress=bar.update)
 
 
-def _session(settings: Context, thread: str | None) -> Any:
+def _planner(settings: Context, quiet: bool = False) -> Any:
+    """Create the settings' planner and load a local model now, saying so, rather than in the first turn."""
+    from agent.planners import get_planner
+    from agent.planners.smol.base import BaseModelError
+
+    planner = get_planner(settings.planner)
+    setup = getattr(planner, "setup", None)
+    if callable(setup) and settings.planner in ("smol", "transformers"):
+        status = err.status(f"Loading the {settings.planner} planner (the first run on a machine prepares the "
+                            "model from its package, about 30 s) ...")
+        with nullcontext() if quiet else status:
+            try:
+                setup()
+            except BaseModelError as exc:
+                raise UserError(f"{exc} (or choose another planner with --planner rules)") from exc
+    return planner
+
+
+def _session(settings: Context, thread: str | None, quiet: bool = False) -> Any:
     from agent.services import open_checkpointer, open_store
     from agent.session import Session, new_thread_id
     from graph import build_graph
 
-    g = build_graph(checkpointer=open_checkpointer(settings), store=open_store(settings))
+    g = build_graph(planner=_planner(settings, quiet), checkpointer=open_checkpointer(settings),
+                    store=open_store(settings))
     return Session(graph=g, settings=settings, thread_id=thread or new_thread_id())
 
 
@@ -177,7 +197,7 @@ def ask(
         if not Path(path).is_file():
             raise UserError(f"{path} is not a file; check the image path.")
     _ensure_catalog(settings, quiet=as_json)
-    session = _session(settings, thread)
+    session = _session(settings, thread, quiet=as_json)
     resp = session.turn(message, attachments=list(image or []))
     if as_json:
         print(json.dumps({"thread": session.thread_id, **resp}, indent=1, default=str))
@@ -320,6 +340,12 @@ def _run_module_main(module: str, args: list[str]) -> None:
 def train_image_encoder(ctx: typer.Context) -> None:
     """Train our image encoder into the MiniLM text space (options: --help)."""
     _run_module_main("agent.vision.train_encoder", ctx.args)
+
+
+@train_app.command("image-classifier", context_settings=PASS_THROUGH)
+def train_image_classifier(ctx: typer.Context) -> None:
+    """Train the image encoder's supervised category head (options: --help)."""
+    _run_module_main("agent.vision.train_classifier", ctx.args)
 
 
 @train_app.command("generator", context_settings=PASS_THROUGH)

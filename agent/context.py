@@ -33,7 +33,8 @@ class Context:
         chroma_path: Folder of the embedded Chroma database.
         chroma_url: URL of a Chroma server; when set, ``HttpClient`` is used instead of the embedded one.
         fashion_mnist_dir: Folder holding the Fashion-MNIST ``*-idx*-ubyte.gz`` files.
-        planner: Planner backend name (``rules`` by default).
+        planner: Planner backend name: ``smol`` (default; the fine-tuned SmolLM2 planner), ``rules``,
+            ``openai``, ``transformers``.
         planner_url: Base URL of an OpenAI-compatible server for the ``openai`` planner (vLLM, Ollama, TGI).
         planner_model: Model of the ``openai`` planner (its served name; empty = the server's first), or the
             local path / hub id the ``transformers`` planner loads.
@@ -72,7 +73,7 @@ class Context:
     chroma_path: str = ""
     chroma_url: str = ""
     fashion_mnist_dir: str = DEFAULT_FASHION_MNIST_DIR
-    planner: str = "rules"
+    planner: str = "smol"
     planner_url: str = "http://localhost:8000/v1"
     planner_model: str = ""
     planner_api_key: str = ""

@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Tool, graph and CLI tests pin the deterministic rules planner (the product's default is the fine-tuned
+# `smol` planner, which has its own tests, including whole turns through the graph in test_smol_planner).
+os.environ.setdefault("FASHIONM3_PLANNER", "rules")
 
 from agent.context import Context  # noqa: E402
 
@@ -51,7 +54,7 @@ def catalog_settings(tmp_path_factory: pytest.TempPathFactory) -> Context:
     from agent.catalog.manage import build_catalog
 
     data = tmp_path_factory.mktemp("data")
-    settings = Context(data_dir=str(data), user_id="test-user")
+    settings = Context(data_dir=str(data), user_id="test-user", planner="rules")
     build_catalog(settings, per_class=SMALL_PER_CLASS, seed=0, progress=False)
     return settings
 

