@@ -368,17 +368,24 @@ def data_build_planner(ctx: typer.Context) -> None:
 
 @app.command("eval-planner")
 def eval_planner(
-    planner: Annotated[str, typer.Option("--planner", help="Planner backend to score (rules, ...).")] = "rules",
+    planner: Annotated[str | None, typer.Option(
+        "--planner", help="Planner backend to score (default: FASHIONM3_PLANNER, else smol).")] = None,
     split: Annotated[str, typer.Option("--split", help="Which split: train, valid or test.")] = "test",
     data: Annotated[Path, typer.Option("--data", help="Folder written by `data build-planner`.")] = Path(
         "data/planner"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Score only the first N samples.")] = None,
+    photo_only: Annotated[bool, typer.Option(
+        "--photo-only", help="Score only samples whose plan anchors on an attached photo (after --limit).")] = False,
 ) -> None:
-    """Score a planner on held-out planning samples: routing, slot F1, validity, fallbacks, latency."""
+    """Score a planner on held-out planning samples: routing, slot F1, validity, fallbacks, latency.
+
+    With ``--photo-only`` the photo-anchored samples alone are scored; the ``smol`` planner's image
+    route follows ``FASHIONM3_PLANNER_IMAGE_ROUTE`` (``text`` or ``native``).
+    """
     from agent.planners import get_planner
     from agent.planners.data import load_samples
-    from agent.planners.metrics import evaluate, print_scores
+    from agent.planners.metrics import evaluate, photo_anchored, print_scores
 
     if split not in ("train", "valid", "test"):
         raise UserError(f"unknown split {split!r}; use train, valid or test")
@@ -388,10 +395,12 @@ def eval_planner(
         raise UserError(str(exc)) from exc
     if limit is not None:
         samples = samples[: max(0, limit)]
+    if photo_only:
+        samples = [s for s in samples if s.true_category and photo_anchored(s.target)]
     if not samples:
-        raise UserError(f"no {split} samples in {data}")
+        raise UserError(f"no {'photo-anchored ' if photo_only else ''}{split} samples in {data}")
     try:
-        backend = get_planner(planner)
+        backend = get_planner(planner or _settings().planner)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     scores = evaluate(backend, samples, split=split, progress=True)

@@ -347,6 +347,17 @@ def test_cli_builds_data_and_scores_the_rules_planner(small_data: Path, tmp_path
     assert "routing" in ev.stdout and "slot F1" in ev.stdout
     scores = json.loads(report.read_text())
     assert scores["planner"] == "rules" and 0 < scores["n"] <= 30 and scores["valid_rate"] == 1.0
+    from agent.planners.metrics import photo_anchored
+
+    expected = [s for s in load_samples(out, "test") if s.true_category and photo_anchored(s.target)]
+    photo = subprocess.run([*cli, "eval-planner", "--planner", "rules", "--data", str(out), "--photo-only",
+                            "--json", str(report)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+    if expected:
+        assert photo.returncode == 0, photo.stderr
+        photo_scores = json.loads(report.read_text())
+        assert photo_scores["n"] == photo_scores["anchor_n"] == len(expected)
+    else:
+        assert photo.returncode == 2 and "no photo-anchored test samples" in photo.stderr
     bad = subprocess.run([*cli, "eval-planner", "--planner", "nope", "--data", str(out)], capture_output=True,
                          text=True, env=env, cwd=ROOT, timeout=180)
     assert bad.returncode == 2 and "unknown planner 'nope'" in bad.stderr
