@@ -140,17 +140,21 @@ def test_text_query_finds_matching_image(encoder: ImageEncoder) -> None:
     assert list(np.argmax(text_vecs @ image_vecs.T, axis=1)) == [0, 1, 2, 3]
 
 
+def _encoder_copy(encoder: ImageEncoder, folder: Path, *extra: str) -> Path:
+    """Copy the encoder's own weight files (no category head), plus ``extra`` files, into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("model.safetensors", "config.json", "prompts.npz", *extra):
+        shutil.copy(encoder.weights_dir / name, folder / name)
+    return folder
+
+
 def test_category_head_names_test_garments_better_than_zero_shot(encoder: ImageEncoder, tmp_path: Path) -> None:
     """The shipped supervised head names more test garments than the nearest text prompt does.
 
     The first 3,000 Fashion-MNIST test garments (never trained on), tinted a cycling catalog colour.
     """
     assert encoder.classifier_config is not None, "the category head ships in agent/vision/weights"
-    zero_shot_dir = tmp_path / "zero_shot"
-    zero_shot_dir.mkdir()
-    for name in ("model.safetensors", "config.json", "prompts.npz"):
-        shutil.copy(encoder.weights_dir / name, zero_shot_dir / name)
-    zero_shot = ImageEncoder.load(zero_shot_dir)
+    zero_shot = ImageEncoder.load(_encoder_copy(encoder, tmp_path / "zero_shot"))
     assert zero_shot.classifier_config is None
     from agent.catalog.fmnist import load_split
     from agent.catalog.tint import tint_array
@@ -174,8 +178,7 @@ def test_category_head_names_test_garments_better_than_zero_shot(encoder: ImageE
 
 
 def test_half_installed_category_head_says_what_to_do(encoder: ImageEncoder, tmp_path: Path) -> None:
-    for name in ("model.safetensors", "config.json", "prompts.npz", "classifier.json"):
-        shutil.copy(encoder.weights_dir / name, tmp_path / name)
+    _encoder_copy(encoder, tmp_path, "classifier.json")
     with pytest.raises(FileNotFoundError, match="train image-classifier"):
         ImageEncoder.load(tmp_path)
 
@@ -183,10 +186,7 @@ def test_half_installed_category_head_says_what_to_do(encoder: ImageEncoder, tmp
 def test_category_head_training_writes_loadable_weights(encoder: ImageEncoder, tmp_path: Path) -> None:
     from agent.vision.train_classifier import main as train_classifier
 
-    out = tmp_path / "weights"
-    out.mkdir()
-    for name in ("model.safetensors", "config.json", "prompts.npz"):
-        shutil.copy(encoder.weights_dir / name, out / name)
+    out = _encoder_copy(encoder, tmp_path / "weights")
     argv = ["--members", "encoder:1:1e-3,scratch:1:1e-3", "--limit", "256", "--batch-size", "128",
             "--threads", "1", "--out", str(out), "--work-dir", str(tmp_path / "work")]
     assert train_classifier([*argv, "--no-resume"]) == 0

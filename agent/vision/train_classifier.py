@@ -50,7 +50,7 @@ from agent.vision.encoder import (
     classifier_logits,
     weights_fingerprint,
 )
-from agent.vision.train_encoder import VAL_SEED, _say, render_batch, split_train_val
+from agent.vision.train_encoder import VAL_SEED, _calibrate, _say, render_batch, split_train_val
 
 DEFAULT_MEMBERS = "encoder:10:2e-3"
 
@@ -80,15 +80,8 @@ class MemberSpec:
 
 
 def calibrate_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Return the temperature T minimising the negative log-likelihood of ``softmax(logits / T)``."""
-    best, best_nll = 1.0, float("inf")
-    for t in np.geomspace(0.25, 8.0, 150):
-        z = logits / t
-        z = z - z.max(axis=1, keepdims=True)
-        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), labels]))
-        if nll < best_nll:
-            best, best_nll = float(t), nll
-    return best
+    """Return the temperature T (0.25-8) minimising the negative log-likelihood of ``softmax(logits / T)``."""
+    return 1.0 / _calibrate(logits, labels, scales=[1.0 / t for t in np.geomspace(0.25, 8.0, 150)])
 
 
 class _Data:

@@ -297,10 +297,13 @@ def _accuracy(z: np.ndarray, protos: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(z @ protos.T, axis=1) == labels))
 
 
-def _calibrate(sims: np.ndarray, labels: np.ndarray) -> float:
-    """Return the logit scale minimising validation negative log-likelihood (temperature scaling)."""
+def _calibrate(sims: np.ndarray, labels: np.ndarray, scales: Sequence[float] | None = None) -> float:
+    """Return the logit scale minimising validation negative log-likelihood (temperature scaling).
+
+    ``scales`` are the candidates tried, in order (default: 120 from 2 to 400, geometric).
+    """
     best, best_nll = 1.0, float("inf")
-    for s in np.geomspace(2.0, 400.0, 120):
+    for s in np.geomspace(2.0, 400.0, 120) if scales is None else scales:
         z = sims * s
         z = z - z.max(axis=1, keepdims=True)
         nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), labels]))
