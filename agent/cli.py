@@ -206,6 +206,48 @@ def ask(
         err.print(f"(thread {session.thread_id})")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless API keys are set).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Service processes (more than 1 needs PostgreSQL and a Chroma "
+                                              "server).")] = 1,
+    planner: PlannerOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the assistant over HTTP: turn API with SSE, media, memory, health, and the web chat at /."""
+    import ipaddress
+
+    settings = _settings(data_dir, planner=planner)
+    if workers != 1:
+        raise UserError(f"--workers {workers}: several processes need shared storage (PostgreSQL for threads and "
+                        "turns, a Chroma server in FASHIONM3_CHROMA_URL); the embedded SQLite/Chroma default runs in "
+                        "one process. For more turns at once in this process set FASHIONM3_TURN_WORKERS.")
+    if settings.busy_policy not in ("enqueue", "reject"):
+        raise UserError(f"FASHIONM3_BUSY_POLICY={settings.busy_policy!r}: use enqueue or reject")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not settings.api_key_list and not loopback:
+        raise UserError(f"refusing to serve on {host} without API keys: set FASHIONM3_API_KEYS=key1,key2 (clients "
+                        "send 'Authorization: Bearer key1'), or bind 127.0.0.1")
+    _ensure_catalog(settings)
+    import uvicorn
+
+    from agent.serve.app import create_app
+
+    web = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    err.print(f"[bold]FashionM3[/bold] serving on {web}: web chat at {web}/, API at {web}/v1 "
+              f"(docs {web}/docs), planner [cyan]{settings.planner}[/cyan] (loading; {web}/readyz says when ready).")
+    if settings.api_key_list:
+        err.print(f"{len(settings.api_key_list)} API key(s) accepted (Authorization: Bearer ...).")
+    else:
+        err.print("No API keys set (FASHIONM3_API_KEYS): serving on loopback only, without auth.")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=5)
+
+
 @catalog_app.command("build")
 def catalog_build(
     per_class: Annotated[int, typer.Option(help="Items per category.")] = 300,

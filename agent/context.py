@@ -65,6 +65,15 @@ class Context:
         tryon_url: Endpoint of the external try-on service (``http`` backend).
         tryon_timeout: Seconds allowed for one call to that service.
         tryon_model: Inpainting model for the ``inpaint`` backend (falls back to ``image_model``).
+        api_keys: Comma-separated API keys the HTTP service accepts as ``Authorization: Bearer KEY``; empty =
+            no auth, and the service then binds to loopback only.
+        turn_workers: Turns of different threads the HTTP service runs at once (one process).
+        busy_policy: What the service does with a message for a thread that is still answering an earlier one:
+            ``enqueue`` (default: queue it, answered in arrival order) or ``reject`` (409 ``thread_busy``).
+        max_pending_per_thread: Most messages waiting on one thread before the service answers 429.
+        max_request_bytes: Largest HTTP request body, checked before it is read (413 above it).
+        turn_wait_seconds: How long ``POST .../turns`` waits for the answer before replying 202 with the turn's URL.
+        public_url: Base URL clients reach the service at (for absolute image URLs); empty = the request's own.
     """
 
     user_id: str = "local-user"
@@ -100,6 +109,13 @@ class Context:
     tryon_url: str = ""
     tryon_timeout: float = 60.0
     tryon_model: str = ""
+    api_keys: str = ""
+    turn_workers: int = 4
+    busy_policy: str = "enqueue"
+    max_pending_per_thread: int = 20
+    max_request_bytes: int = 32 * 1024 * 1024
+    turn_wait_seconds: float = 120.0
+    public_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -132,6 +148,11 @@ class Context:
             changes.setdefault("catalog_dir", "")
             changes.setdefault("chroma_path", "")
         return replace(self, **changes)
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """The accepted API keys (``api_keys`` split on commas, blanks dropped)."""
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
     @property
     def threads_db(self) -> Path:

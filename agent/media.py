@@ -26,7 +26,16 @@ from agent.plan import ImageInfo
 
 
 class ImageInputError(ValueError):
-    """An attachment we cannot use; the message says what was wrong and what to do."""
+    """An attachment we cannot use; the message says what was wrong and what to do.
+
+    ``code`` says which kind of problem (the HTTP service maps it to a status): ``too_large`` (bytes or
+    pixels over a limit), ``unsupported_media_type`` (not an image format we read), ``bad_image``
+    (anything else: missing, empty, corrupt, bad base64).
+    """
+
+    def __init__(self, message: str, code: str = "bad_image") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def read_attachment(att: Any, max_bytes: int) -> tuple[bytes, str]:
@@ -40,7 +49,7 @@ def read_attachment(att: Any, max_bytes: int) -> tuple[bytes, str]:
         if size > max_bytes:
             raise ImageInputError(
                 f"Image {path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; "
-                "send a smaller or compressed photo."
+                "send a smaller or compressed photo.", code="too_large"
             )
         return path.read_bytes(), path.name
     if isinstance(att, dict) and "data_base64" in att:
@@ -48,7 +57,8 @@ def read_attachment(att: Any, max_bytes: int) -> tuple[bytes, str]:
         encoded = str(att["data_base64"])
         if len(encoded) * 3 // 4 > max_bytes:
             raise ImageInputError(
-                f"Image {name} is over the {max_bytes / 1e6:.0f} MB limit; send a smaller or compressed photo."
+                f"Image {name} is over the {max_bytes / 1e6:.0f} MB limit; send a smaller or compressed photo.",
+                code="too_large",
             )
         try:
             return base64.b64decode(encoded, validate=True), name
@@ -101,7 +111,7 @@ def load_image(
             if width * height > max_pixels:
                 raise ImageInputError(
                     f"{label} is too large ({width}x{height} pixels, over the {max_pixels:,}-pixel limit); "
-                    "resize it below that and try again"
+                    "resize it below that and try again", code="too_large"
                 )
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
@@ -110,12 +120,13 @@ def load_image(
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageInputError(
-            f"{label} is too large to decode safely ({exc}); resize it below {max_pixels:,} pixels and try again"
+            f"{label} is too large to decode safely ({exc}); resize it below {max_pixels:,} pixels and try again",
+            code="too_large",
         ) from exc
     except UnidentifiedImageError as exc:
         raise ImageInputError(
             f"{label} is not a readable image (not an image format we can read); use a PNG, JPEG, WebP, GIF, "
-            "BMP or TIFF file"
+            "BMP or TIFF file", code="unsupported_media_type"
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageInputError(
@@ -194,11 +205,17 @@ def store_image(img: Image.Image, media_dir: Path, sha: str, meta: dict[str, str
     return path
 
 
+def is_media_id(value: str) -> bool:
+    """Whether ``value`` is a media id: 64 lower-case hex digits (a SHA-256), nothing else."""
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def ingest_attachment(att: Any, media_dir: Path, turn: int, max_bytes: int, max_pixels: int) -> ImageInfo:
     """Validate, normalise and store one attachment; return its reference."""
     data, name = read_attachment(att, max_bytes)
     img = decode_image(data, name, max_pixels)
-    sha = hashlib.sha256(data).hexdigest()
+    known = str(att.get("sha256") or "") if isinstance(att, dict) else ""
+    sha = known if is_media_id(known) else hashlib.sha256(data).hexdigest()
     path = store_image(img, media_dir, sha)
     info = ImageInfo(sha256=sha, path=str(path), turn=turn, width=img.width, height=img.height)
     return understand(img, info)

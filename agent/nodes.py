@@ -18,7 +18,7 @@ from agent.context import Context
 from agent.media import ImageInputError, ingest_attachment
 from agent.memory.extract import NO_FACT_INTENTS, extract_facts, merge_facts
 from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolResultView
-from agent.reply import compose_reply
+from agent.reply import compose_reply, item_payload
 from agent.services import Services
 from agent.state import MAX_SHOWN, AgentState
 from tools.base import ToolContext, ToolResult
@@ -70,7 +70,15 @@ def fact_key(fact: PreferenceFact) -> str:
 
 
 def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
-    """Return the node functions bound to ``services``."""
+    """Return the node functions bound to ``services``.
+
+    Progress goes to LangGraph's ``custom`` stream (``runtime.stream_writer``), one dict per event:
+    ``{"event": "plan", "step", "intent", "calls": [{"tool", "args"}], "reply"}``,
+    ``{"event": "tool_start", "tool", "args"}``, ``{"event": "tool_end", "tool", "ok", "message", "items",
+    "images"}``, ``{"event": "items", "tool", "is_outfit", "items": [...]}`` and ``{"event": "image", "tool",
+    "kind", "path"}``. The HTTP service forwards them as Server-Sent Events; LangGraph Server clients
+    read them with ``stream_mode="custom"``.
+    """
 
     def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Start a turn: count it, validate and store attached images, reset per-turn fields."""
@@ -88,6 +96,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
             new_images.append(info.model_dump())
         return {
             "turn": turn,
+            "request_id": str(state.get("request_id") or ""),
             "attachments": [],
             "images": [*state.get("images", []), *new_images],
             "new_images": new_images,
@@ -140,6 +149,9 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
             result = result.model_copy(update={"calls": [c for c in result.calls if c.name in tools]})
             if not result.calls and not result.reply:
                 result.reply = f"Sorry, {', '.join(unknown)} isn't available in this installation."
+        runtime.stream_writer({"event": "plan", "step": int(state.get("steps", 0)) + 1, "intent": result.intent,
+                               "calls": [{"tool": c.name, "args": c.args} for c in result.calls],
+                               "reply": bool(result.reply)})
         return {"plans": [*state.get("plans", []), result.model_dump()], "steps": int(state.get("steps", 0)) + 1}
 
     def act(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -148,6 +160,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         tools = services.get_tools()
         current = Plan.model_validate(state["plans"][-1])
         ctx = tool_context(state, settings, services)
+        emit = runtime.stream_writer
         results = list(state.get("results", []))
         used = int(state.get("tool_calls", 0))
         produced: list[dict[str, Any]] = []
@@ -158,11 +171,19 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
                 break
             used += 1
             tool = tools[call.name]
+            emit({"event": "tool_start", "tool": call.name, "args": call.args})
             if not tool.available(ctx):
                 result = ToolResult(tool=call.name, ok=False, message=f"{call.name} isn't available right now.")
             else:
                 result = tool(call.args, ctx)
             results.append(result.model_dump())
+            emit({"event": "tool_end", "tool": call.name, "ok": result.ok, "message": result.message,
+                  "items": len(result.items), "images": len(result.images)})
+            if result.ok and result.items:
+                emit({"event": "items", "tool": call.name, "is_outfit": result.is_outfit,
+                      "items": [item_payload(i, ctx.catalog, call.name) for i in result.items]})
+            for img in result.images if result.ok else []:
+                emit({"event": "image", "tool": call.name, "kind": img.kind, "path": img.path})
             if result.ok and result.images:
                 # later calls of this turn (same step or the next) can use what was just made ("latest")
                 ctx.images = [*ctx.images, *result.images]

@@ -10,6 +10,7 @@ from prompts import render
 from tools.base import ToolResult
 
 if TYPE_CHECKING:
+    from agent.catalog.models import Item
     from agent.catalog.store import Catalog
 
 
@@ -31,17 +32,7 @@ def compose_reply(
         results=results,
         currency=settings.currency,
     )
-    items: list[dict[str, Any]] = []
-    for r in results:
-        if not r.ok:
-            continue
-        for item in r.items:
-            path = catalog.image_path(item) if catalog is not None else None
-            items.append({
-                "id": item.id, "title": item.title, "category": item.category, "color": item.color,
-                "price": item.price, "stock": item.stock, "styles": item.styles, "material": item.material,
-                "brand": item.brand, "image": str(path) if path else "", "tool": r.tool,
-            })
+    items = [item_payload(item, catalog, r.tool) for r in results if r.ok for item in r.items]
     return {
         "text": text,
         "intent": plans[-1].intent if plans else "small_talk",
@@ -53,6 +44,16 @@ def compose_reply(
         "images": [img.path for r in results for img in r.images],
         "errors": [*input_errors, *(r.message for r in results if not r.ok)],
         "facts": [f.model_dump() for p in plans for f in p.facts],
+    }
+
+
+def item_payload(item: Item, catalog: Catalog | None, tool: str) -> dict[str, Any]:
+    """Return an item as the response shows it: id, title, category, colour, price, stock, ..., image path."""
+    path = catalog.image_path(item) if catalog is not None else None
+    return {
+        "id": item.id, "title": item.title, "category": item.category, "color": item.color,
+        "price": item.price, "stock": item.stock, "styles": item.styles, "material": item.material,
+        "brand": item.brand, "image": str(path) if path else "", "tool": tool,
     }
 
 

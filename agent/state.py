@@ -9,11 +9,16 @@ from langgraph.graph.message import add_messages
 
 
 class Attachment(TypedDict, total=False):
-    """An image sent with a message: a local path, or base64 data with a file name."""
+    """An image sent with a message: a local path, or base64 data with a file name.
+
+    ``sha256`` (64 hex digits) names an image already stored under the media folder as ``<sha256>.png``
+    (an upload made through the HTTP service's ``/v1/media``); it keeps that image's media id.
+    """
 
     path: str
     data_base64: str
     name: str
+    sha256: str
 
 
 class InputState(TypedDict, total=False):
@@ -21,13 +26,15 @@ class InputState(TypedDict, total=False):
 
     messages: Annotated[list[AnyMessage], add_messages]
     attachments: list[str | Attachment]
+    request_id: str
 
 
 class AgentState(InputState, total=False):
     """Everything the graph keeps for a conversation thread.
 
     Conversation-long fields: ``messages``, ``turn``, ``images``, ``shown``, ``outfits``,
-    ``focus_item_id``. Per-turn fields (reset by ``ingest``): ``new_images``, ``input_errors``,
+    ``focus_item_id``; ``request_id`` names the caller's request the latest turn answered (the HTTP
+    service's turn id), so a turn replayed after a crash is recognised as already answered. Per-turn fields (reset by ``ingest``): ``new_images``, ``input_errors``,
     ``preferences``, ``plans``, ``results``, ``steps``, ``tool_calls``, ``response``.
     """
 

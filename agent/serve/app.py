@@ -1,0 +1,623 @@
+"""The ASGI app: ``create_app(settings)`` builds the FastAPI service ``fashionm3 serve`` runs.
+
+Routes (all JSON; errors are ``{"error": {"code", "message"}}``):
+
+- ``POST /v1/threads/{thread_id}/turns``: one message -> the answer (``Accept: text/event-stream`` or
+  ``/turns/stream`` for Server-Sent Events; ``Prefer: respond-async`` for 202 at once). An
+  ``Idempotency-Key`` header (or ``message_id``) makes retries safe.
+- ``GET /v1/threads/{thread_id}``, ``GET /v1/threads/{thread_id}/turns/{turn_id}``.
+- ``POST /v1/media`` (multipart ``file``), ``GET /v1/media/{sha256}.png``.
+- ``GET|DELETE /v1/users/{user_id}/memory``, ``DELETE /v1/users/{user_id}/memory/{fact_id}``.
+- ``GET /healthz``, ``GET /readyz``, ``GET /openapi.json``, the web chat at ``/``.
+
+``/v1`` needs ``Authorization: Bearer KEY`` when ``api_keys`` is set, except media downloads: their
+URLs are content hashes (unguessable capability URLs) so ``<img>`` tags and messaging platforms can
+fetch them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Header, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent.context import Context
+from agent.media import ImageInputError, decode_image, is_media_id, store_image
+from agent.serve.queue import (
+    IdempotencyConflictError,
+    SqliteTurnQueue,
+    ThreadBusyError,
+    ThreadOwnerError,
+    TurnQueue,
+    TurnRecord,
+)
+from agent.serve.runner import MediaLinks, SerialPlanner, TurnRunner
+from agent.serve.schemas import (
+    ErrorBody,
+    ForgetOut,
+    MediaOut,
+    MemoryOut,
+    ThreadOut,
+    TurnAccepted,
+    TurnOut,
+    TurnRequest,
+    TurnResponse,
+)
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+#: Thread ids: letters, digits and ``._:@-`` (channels use ``telegram:123``, ``slack:T1:C1:17.2``), 1-128 long.
+THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+MEDIA_NAME_RE = re.compile(r"^([0-9a-f]{64})\.png$")
+_STATUS = {"bad_request": 400, "malformed_json": 400, "unauthorized": 401, "not_found": 404,
+           "thread_owner": 409, "thread_busy": 409, "too_large": 413, "unsupported_media_type": 415,
+           "validation_error": 422, "idempotency_key_reused": 422, "too_many_pending": 429, "not_ready": 503,
+           "bad_image": 400, "turn_failed": 500, "internal": 500}
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key",
+                                               description="Makes retries of this message safe.")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 429, 503)}
+
+
+class APIError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with the code's HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or _STATUS.get(code, 400)
+        self.headers = headers or {}
+
+
+def error_response(code: str, message: str, status: int | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """Return the JSON error response for ``code``."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status or _STATUS.get(code, 400),
+                        headers=headers)
+
+
+class BodyLimitMiddleware:
+    """Answer 413 for a request body over ``limit`` bytes, before reading it (Content-Length) or while reading."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._reject(scope, receive, send, int(declared))
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLargeError(seen)
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLargeError as exc:
+            await self._reject(scope, receive, send, exc.size)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        response = error_response(
+            "too_large", f"The request body is over the {self.limit / 1e6:.0f} MB limit ({size:,} bytes sent); send "
+            "smaller or fewer images, or upload each through POST /v1/media and send its media_id.")
+        await response(scope, receive, send)
+
+
+class _BodyTooLargeError(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+@dataclass
+class ServiceState:
+    """What the app holds while it runs: the queue, the graph's runner, readiness."""
+
+    settings: Context
+    queue: TurnQueue
+    links: MediaLinks
+    runner: TurnRunner | None = None
+    store: Any = None
+    catalog: Any = None
+    planner: Any = None
+    checks: dict[str, str] = field(default_factory=lambda: {"catalog": "loading", "planner": "loading",
+                                                             "store": "loading"})
+    ready: bool = False
+    started_at: float = field(default_factory=time.time)
+
+    def ready_now(self) -> bool:
+        """Whether every check passed (turns wait in the queue until then)."""
+        return self.ready
+
+
+def create_app(settings: Context | None = None, *, planner: Any = None, catalog: Any = None, store: Any = None,
+               queue: TurnQueue | None = None) -> FastAPI:
+    """Build the service for ``settings`` (default: from the environment).
+
+    Args:
+        settings: The service's settings (planner, data folder, limits, API keys, workers).
+        planner: A planner object to use instead of ``settings.planner`` (tests pass a scripted one).
+        catalog: A catalog to use instead of the one in ``settings.catalog_dir``.
+        store: A memory store to use instead of the Chroma store of the settings.
+        queue: A turn queue to use instead of the SQLite one next to the checkpoints.
+    """
+    settings = settings or Context.from_env()
+    keys = settings.api_key_list
+    q = queue or SqliteTurnQueue(settings.threads_db)
+    st = ServiceState(settings=settings, queue=q, links=MediaLinks(settings.media_dir, q))
+
+    def warm_up() -> None:
+        from agent.services import open_catalog, open_checkpointer, open_store
+        from graph import build_graph
+
+        try:
+            st.catalog = catalog if catalog is not None else open_catalog(settings)
+            n = len(st.catalog.items)
+            st.checks["catalog"] = "ok" if n else f"empty: build one with `fashionm3 catalog build` in {settings.data_dir}"
+        except Exception as exc:  # reported by /readyz
+            log.exception("catalog failed to load")
+            st.checks["catalog"] = f"failed: {exc}"
+        try:
+            if planner is not None:
+                st.planner = planner
+            else:
+                from agent.planners import get_planner
+
+                st.planner = get_planner(settings.planner)
+                setup = getattr(st.planner, "setup", None)
+                if callable(setup):
+                    setup()
+            st.checks["planner"] = "ok"
+        except Exception as exc:
+            log.exception("planner failed to load")
+            st.checks["planner"] = f"failed: {exc}"
+        try:
+            st.store = store if store is not None else open_store(settings)
+            st.store.search(("preferences", "readyz-probe"), limit=1)
+            st.checks["store"] = "ok"
+        except Exception as exc:
+            log.exception("memory store unreachable")
+            st.checks["store"] = f"failed: {exc}"
+        if all(v == "ok" for v in st.checks.values()):
+            graph = build_graph(planner=SerialPlanner(st.planner), catalog=st.catalog,
+                                checkpointer=open_checkpointer(settings), store=st.store)
+            assert st.runner is not None
+            st.runner.graph = graph
+            st.ready = True
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        st.runner = TurnRunner(None, settings, q, st.links, workers=settings.turn_workers, ready=st.ready_now)
+        loader = threading.Thread(target=warm_up, name="warm-up", daemon=True)
+        loader.start()
+        await st.runner.start()
+
+        async def announce_ready() -> None:
+            while loader.is_alive():
+                await asyncio.sleep(0.05)
+            if st.runner is not None:
+                st.runner.notify()
+
+        waiter = asyncio.create_task(announce_ready())
+        try:
+            yield
+        finally:
+            waiter.cancel()
+            await st.runner.stop()
+
+    app = FastAPI(title="FashionM3", version="0.1.0", lifespan=lifespan,
+                  description="A multimodal fashion assistant: turns with streaming, media, memory.")
+    app.state.service = st
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc.code, exc.message, exc.status, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response("malformed_json", "The request body is not valid JSON; send a JSON object like "
+                                  '{"user_id": "u1", "text": "an outfit for a wedding"}.')
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', 'invalid')}"
+            for e in errors)
+        return error_response("validation_error", f"The request is not valid: {problems}.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+        message = "No such route; see /openapi.json." if exc.status_code == 404 else str(exc.detail)
+        return error_response(code, message, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response("internal", f"The service failed on this request ({type(exc).__name__}); the error "
+                              "is logged. Try again later.", 500)
+
+    def require_key(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not keys:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), k) for k in keys):
+            raise APIError("unauthorized", "A valid API key is required: send 'Authorization: Bearer <key>' (the "
+                           "keys are set in FASHIONM3_API_KEYS).", headers={"WWW-Authenticate": "Bearer"})
+
+    auth = [Depends(require_key)]
+
+    def check_thread_id(thread_id: str) -> str:
+        if not THREAD_ID_RE.match(thread_id):
+            raise APIError("bad_request", f"thread id {thread_id[:80]!r} is not valid: use 1-128 letters, digits and "
+                           "'._:@-', starting with a letter or digit.")
+        return thread_id
+
+    def check_user_id(user_id: str) -> str:
+        from agent.memory.keys import normalise_user_id
+
+        try:
+            return normalise_user_id(user_id)
+        except ValueError as exc:
+            raise APIError("bad_request", f"invalid user_id: {exc}") from None
+
+    def store_upload(data: bytes, name: str) -> tuple[str, int, int]:
+        if len(data) > settings.max_upload_bytes:
+            raise APIError("too_large", f"Image {name} is {len(data) / 1e6:.1f} MB, over the "
+                           f"{settings.max_upload_bytes / 1e6:.0f} MB limit; send a smaller or compressed photo.")
+        try:
+            img = decode_image(data, name, settings.max_image_pixels)
+        except ImageInputError as exc:
+            raise APIError(exc.code, str(exc)) from None
+        sha = hashlib.sha256(data).hexdigest()
+        store_image(img, settings.media_dir, sha)
+        return sha, img.width, img.height
+
+    def absolute(payload: dict[str, Any], request: Request) -> dict[str, Any]:
+        base = (settings.public_url or str(request.base_url)).rstrip("/")
+
+        def fix(url: str) -> str:
+            return base + url if url.startswith("/") else url
+
+        out = dict(payload)
+        if isinstance(out.get("items"), list):
+            out["items"] = [{**i, "image": fix(str(i.get("image", "")))} for i in out["items"]]
+        if isinstance(out.get("images"), list):
+            out["images"] = [fix(str(u)) for u in out["images"]]
+        if "url" in out and isinstance(out["url"], str):
+            out["url"] = fix(out["url"])
+        if isinstance(out.get("response"), dict):
+            out["response"] = absolute(out["response"], request)
+        return out
+
+    def turn_url(rec: TurnRecord) -> str:
+        return f"/v1/threads/{rec.thread_id}/turns/{rec.id}"
+
+    def finished_response(rec: TurnRecord, request: Request, replayed: bool) -> JSONResponse:
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        result = rec.result or {}
+        if rec.status == "failed":
+            return error_response(str(result.get("code", "turn_failed")), str(result.get("message", "")), 500,
+                                  headers)
+        return JSONResponse(absolute(result, request), headers=headers)
+
+    def accepted_response(rec: TurnRecord, replayed: bool) -> JSONResponse:
+        body = TurnAccepted(turn_id=rec.id, thread=rec.thread_id, status="running" if rec.status == "running"
+                            else "queued", url=turn_url(rec)).model_dump()
+        headers = {"Location": body["url"], "Retry-After": "1"}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(body, status_code=202, headers=headers)
+
+    async def accept_turn(thread_id: str, body: TurnRequest, idempotency_key: str | None) -> tuple[TurnRecord, bool]:
+        check_thread_id(thread_id)
+        user_id = check_user_id(body.user_id)
+        text = body.text.strip()
+        media_ids: list[str] = []
+        for n, image in enumerate(body.images, start=1):
+            if image.media_id is not None and image.data_base64 is not None:
+                raise APIError("bad_request", f"images[{n - 1}]: send either data_base64 or media_id, not both.")
+            if image.media_id is not None:
+                if not is_media_id(image.media_id) or not (settings.media_dir / f"{image.media_id}.png").is_file():
+                    raise APIError("not_found", f"images[{n - 1}]: no uploaded image with media_id "
+                                   f"{image.media_id[:80]!r}; upload it with POST /v1/media first.")
+                media_ids.append(image.media_id)
+            elif image.data_base64 is not None:
+                if len(image.data_base64) * 3 // 4 > settings.max_upload_bytes:
+                    raise APIError("too_large", f"images[{n - 1}] ({image.name}) is over the "
+                                   f"{settings.max_upload_bytes / 1e6:.0f} MB limit; send a smaller photo.")
+                try:
+                    data = base64.b64decode(image.data_base64, validate=True)
+                except (binascii.Error, ValueError):
+                    raise APIError("bad_request", f"images[{n - 1}] ({image.name}) is not valid base64 data; "
+                                   "re-encode the file.") from None
+                sha, _, _ = await asyncio.to_thread(store_upload, data, image.name)
+                media_ids.append(sha)
+            else:
+                raise APIError("bad_request", f"images[{n - 1}]: give data_base64 or media_id.")
+        if not text and not media_ids:
+            raise APIError("bad_request", "The message is empty: send some text, an image, or both.")
+        key = (idempotency_key or body.message_id or "").strip()
+        if len(key) > 200:
+            raise APIError("bad_request", "The idempotency key is longer than 200 characters; use a shorter one.")
+        request = {"text": text, "media_ids": media_ids}
+        try:
+            rec, created = await asyncio.to_thread(
+                q.enqueue, thread_id, user_id, request, key, settings.busy_policy, settings.max_pending_per_thread)
+        except IdempotencyConflictError as exc:
+            raise APIError("idempotency_key_reused", str(exc)) from None
+        except ThreadOwnerError as exc:
+            raise APIError("thread_owner", str(exc)) from None
+        except ThreadBusyError as exc:
+            raise APIError("too_many_pending" if exc.full else "thread_busy", str(exc),
+                           headers={"Retry-After": "2"}) from None
+        if created and st.runner is not None:
+            st.runner.notify()
+        return rec, not created
+
+    async def sse(rec: TurnRecord, request: Request, replayed: bool) -> StreamingResponse:
+        runner = st.runner
+        assert runner is not None
+
+        def frame(event: dict[str, Any]) -> str:
+            name = str(event.get("event", "message"))
+            data = {k: v for k, v in event.items() if k != "event"}
+            if name == "final":
+                data["response"] = absolute(data.get("response") or {}, request)
+            elif name == "items":
+                data = absolute(data, request)
+            elif name == "image" and isinstance(data.get("url"), str):
+                data["url"] = absolute({"url": data["url"]}, request)["url"]
+            return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+        async def events() -> AsyncIterator[str]:
+            q_ = runner.subscribe(rec.id)
+            try:
+                yield frame({"event": "accepted", "turn_id": rec.id, "thread": rec.thread_id, "replayed": replayed})
+                while True:
+                    latest = await asyncio.to_thread(q.get, rec.id)
+                    if latest is not None and latest.finished:
+                        while not q_.empty():
+                            event = q_.get_nowait()
+                            if event.get("event") not in ("final", "error"):
+                                yield frame(event)
+                        if latest.status == "done":
+                            yield frame({"event": "final", "turn_id": rec.id, "response": latest.result})
+                        else:
+                            yield frame({"event": "error", "turn_id": rec.id, "error": latest.result})
+                        return
+                    try:
+                        event = await asyncio.wait_for(q_.get(), timeout=15.0)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    if event.get("event") in ("final", "error"):
+                        yield frame(event)
+                        return
+                    yield frame(event)
+            finally:
+                runner.unsubscribe(rec.id, q_)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/v1/threads/{thread_id}/turns", dependencies=auth, response_model=TurnResponse,
+              responses={**ERRORS, 202: {"model": TurnAccepted}, 500: {"model": ErrorBody}},
+              summary="Send a message; get the answer (or SSE with Accept: text/event-stream)")
+    async def post_turn(thread_id: str, body: TurnRequest, request: Request, idempotency_key: IdempotencyKey = None,
+                        accept: Annotated[str | None, Header()] = None,
+                        prefer: Annotated[str | None, Header()] = None) -> Response:
+        """Run one turn of a thread (created on first use) and return its response payload.
+
+        With ``Accept: text/event-stream`` the answer streams as Server-Sent Events: ``accepted``, ``plan``,
+        ``tool_start``, ``tool_end``, ``items``, ``image`` and ``final`` (or ``error``). With ``Prefer:
+        respond-async`` the reply is 202 with the turn's URL at once; it is also 202 when the answer takes
+        longer than ``turn_wait_seconds``. A retry with the same ``Idempotency-Key`` returns the first answer.
+        """
+        rec, replayed = await accept_turn(thread_id, body, idempotency_key)
+        if accept and "text/event-stream" in accept:
+            return await sse(rec, request, replayed)
+        return await answer(rec, request, replayed, prefer)
+
+    @app.post("/v1/threads/{thread_id}/turns/stream", dependencies=auth, responses={**ERRORS},
+              summary="Send a message; stream the turn as Server-Sent Events")
+    async def post_turn_stream(thread_id: str, body: TurnRequest, request: Request,
+                               idempotency_key: IdempotencyKey = None) -> StreamingResponse:
+        """Like ``POST .../turns`` with ``Accept: text/event-stream``."""
+        rec, replayed = await accept_turn(thread_id, body, idempotency_key)
+        return await sse(rec, request, replayed)
+
+    async def answer(rec: TurnRecord, request: Request, replayed: bool, prefer: str | None) -> Response:
+        if rec.finished:
+            return finished_response(rec, request, replayed)
+        if prefer and "respond-async" in prefer.lower():
+            return accepted_response(rec, replayed)
+        assert st.runner is not None
+        latest = await st.runner.wait(rec.id, settings.turn_wait_seconds)
+        if latest is not None and latest.finished:
+            return finished_response(latest, request, replayed)
+        return accepted_response(latest or rec, replayed)
+
+    @app.get("/v1/threads/{thread_id}/turns/{turn_id}", dependencies=auth, responses={**ERRORS},
+             summary="A turn's status and, once done, its answer")
+    async def get_turn(thread_id: str, turn_id: str, request: Request,
+                       wait: float = 0.0) -> Response:
+        """Return the turn's answer when done (200), its status while queued or running (202).
+
+        ``wait`` (seconds, at most 60) waits for the answer first.
+        """
+        check_thread_id(thread_id)
+        rec = await asyncio.to_thread(q.get, turn_id)
+        if rec is None or rec.thread_id != thread_id:
+            raise APIError("not_found", f"No turn {turn_id[:80]!r} on thread {thread_id!r}.")
+        if not rec.finished and wait > 0 and st.runner is not None:
+            rec = await st.runner.wait(rec.id, min(wait, 60.0)) or rec
+        return finished_response(rec, request, False) if rec.finished else accepted_response(rec, False)
+
+    @app.get("/v1/threads/{thread_id}", dependencies=auth, response_model=ThreadOut, responses={**ERRORS},
+             summary="A thread: its turns, the items shown and its images")
+    async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
+        """Return every turn of the thread (message, status, answer) with what it showed."""
+        check_thread_id(thread_id)
+        owner = await asyncio.to_thread(q.thread_owner, thread_id)
+        if owner is None:
+            raise APIError("not_found", f"No thread {thread_id!r}; it is created by its first message.")
+        turns = await asyncio.to_thread(q.thread_turns, thread_id)
+        values: dict[str, Any] = {}
+        if st.runner is not None and st.runner.graph is not None:
+            snap = await asyncio.to_thread(st.runner.graph.get_state, {"configurable": {"thread_id": thread_id}})
+            values = dict(snap.values or {})
+        out_turns = []
+        for t in turns:
+            result = t.result or {}
+            out_turns.append(TurnOut(
+                turn_id=t.id, status=t.status, text=str(t.request.get("text", "")),
+                media_ids=list(t.request.get("media_ids", [])), created_at=t.created_at,
+                response=absolute(result, request) if t.status == "done" else None,
+                error=result if t.status == "failed" else None).model_dump())
+        images = [absolute({"url": st.links.url(str(i.get("path", "")))}, request)["url"]
+                  for i in values.get("images", [])]
+        return {"thread_id": thread_id, "user_id": owner, "turns": out_turns, "shown": values.get("shown", []),
+                "images": images}
+
+    @app.post("/v1/media", dependencies=auth, response_model=MediaOut, responses={**ERRORS},
+              summary="Upload a photo; use its media_id in a turn")
+    async def post_media(request: Request, file: Annotated[UploadFile, File(description="The image file.")]) -> dict:
+        """Validate (size, pixels, decodability), normalise and store a photo; return its media id and URL."""
+        data = await file.read(settings.max_upload_bytes + 1)
+        sha, width, height = await asyncio.to_thread(store_upload, data, file.filename or "upload")
+        return absolute({"media_id": sha, "url": f"/v1/media/{sha}.png", "width": width, "height": height}, request)
+
+    @app.get("/v1/media/{name}", responses={200: {"content": {"image/png": {}}}, 404: {"model": ErrorBody}},
+             summary="A catalog, uploaded, generated or try-on image (content-addressed)")
+    async def get_media(name: str) -> Response:
+        """Serve ``<sha256>.png``: only files in the media folder or images the service has shown."""
+        m = MEDIA_NAME_RE.match(name)
+        if not m:
+            raise APIError("not_found", "Media URLs look like /v1/media/<64 hex digits>.png.")
+        sha = m.group(1)
+        path = settings.media_dir / f"{sha}.png"
+        if not path.is_file():
+            recorded = await asyncio.to_thread(q.media_path, sha)
+            path = Path(recorded) if recorded else path
+            roots = [settings.media_dir.resolve(), Path(settings.catalog_dir).resolve()]
+            if not recorded or not path.is_file() or not any(path.resolve().is_relative_to(r) for r in roots):
+                raise APIError("not_found", f"No image {name}.")
+        return FileResponse(path, media_type="image/png",
+                            headers={"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{sha}"'})
+
+    def memory_ns(user_id: str) -> tuple[str, ...]:
+        from agent.nodes import memory_namespace
+
+        try:
+            return tuple(memory_namespace(user_id))
+        except ValueError as exc:
+            raise APIError("bad_request", f"invalid user id: {exc}") from None
+
+    def require_store() -> Any:
+        if st.store is None:
+            raise APIError("not_ready", "The memory store is not open yet; try again in a few seconds.",
+                           headers={"Retry-After": "2"})
+        return st.store
+
+    @app.get("/v1/users/{user_id}/memory", dependencies=auth, response_model=MemoryOut, responses={**ERRORS},
+             summary="What the assistant remembers about a shopper")
+    async def get_memory(user_id: str) -> dict[str, Any]:
+        """List the shopper's stored preference facts (oldest first), with the ids DELETE takes."""
+        ns = memory_ns(user_id)
+        hits = await asyncio.to_thread(require_store().search, ns, limit=10_000)
+        hits = sorted(hits, key=lambda h: h.updated_at)
+        return {"user_id": user_id, "facts": [{**h.value, "id": h.key, "updated_at": h.updated_at.isoformat()}
+                                              for h in hits]}
+
+    @app.delete("/v1/users/{user_id}/memory", dependencies=auth, response_model=ForgetOut, responses={**ERRORS},
+                summary="Forget everything about a shopper")
+    async def forget_user(user_id: str) -> dict[str, Any]:
+        """Delete every stored fact of the shopper (forget-me); return how many."""
+        ns = memory_ns(user_id)
+        store_ = require_store()
+
+        def forget() -> int:
+            hits = store_.search(ns, limit=10_000)
+            for h in hits:
+                store_.delete(ns, h.key)
+            return len(hits)
+
+        return {"user_id": user_id, "forgotten": await asyncio.to_thread(forget)}
+
+    @app.delete("/v1/users/{user_id}/memory/{fact_id}", dependencies=auth, response_model=ForgetOut,
+                responses={**ERRORS}, summary="Forget one fact")
+    async def forget_fact(user_id: str, fact_id: str) -> dict[str, Any]:
+        """Delete one stored fact; 404 when the shopper has no fact with that id."""
+        ns = memory_ns(user_id)
+        store_ = require_store()
+        if await asyncio.to_thread(store_.get, ns, fact_id) is None:
+            raise APIError("not_found", f"No fact {fact_id[:80]!r} for user {user_id!r}; list them with GET "
+                           f"/v1/users/{user_id}/memory.")
+        await asyncio.to_thread(store_.delete, ns, fact_id)
+        return {"user_id": user_id, "forgotten": 1}
+
+    @app.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, Any]:
+        """Answer 200 while the process serves requests."""
+        return {"status": "ok", "uptime_s": round(time.time() - st.started_at, 1)}
+
+    @app.get("/readyz", responses={503: {"model": ErrorBody}}, summary="Catalog, planner and store are ready")
+    async def readyz() -> Response:
+        """Answer 200 when the catalog and planner are loaded and the stores answer, else 503 saying which not."""
+        checks = dict(st.checks)
+        try:
+            await asyncio.to_thread(q.ping)
+            checks["queue"] = "ok"
+        except Exception as exc:
+            checks["queue"] = f"failed: {exc}"
+        bad = {k: v for k, v in checks.items() if v != "ok"}
+        if bad or not st.ready:
+            message = "; ".join(f"{k}: {v}" for k, v in bad.items()) or "starting"
+            return JSONResponse({"error": {"code": "not_ready", "message": message}, "checks": checks},
+                                status_code=503, headers={"Retry-After": "2"})
+        return JSONResponse({"status": "ready", "checks": checks, "planner": getattr(st.planner, "name", "")})
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    return app
+
+
+__all__ = ["APIError", "create_app", "error_response"]

@@ -1,0 +1,308 @@
+"""Run queued turns through the compiled graph: a dispatcher, a bounded worker pool, progress events.
+
+The dispatcher (an asyncio task) claims runnable turns from the :class:`~agent.serve.queue.TurnQueue`
+and runs each in a worker thread; per-thread order comes from the queue's claim rule. Progress
+events from the graph's ``custom`` stream are kept per turn (a late subscriber gets them replayed)
+and pushed to subscribers (the SSE endpoint). A client that goes away does not cancel a turn.
+
+Exactly once after a crash: each turn's human message carries the turn id as its message id and the
+state records ``request_id``; a recovered turn whose checkpoint already holds its answer is not run
+again, and the graph runs with ``durability="exit"``, so a turn killed half-way left nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+
+from agent.context import Context
+from agent.media import is_media_id
+from agent.plan import Plan, PlannerInput
+from agent.serve.queue import TurnQueue, TurnRecord
+
+log = logging.getLogger(__name__)
+
+#: Finished turns whose events stay in memory for late subscribers (older ones are read from the queue).
+KEEP_FINISHED_EVENTS = 2000
+
+
+class SerialPlanner:
+    """Let one turn at a time use a planner (model planners keep per-call state; rules plans in ~1 ms)."""
+
+    def __init__(self, planner: Any) -> None:
+        self.inner = planner
+        self.name = getattr(planner, "name", "planner")
+        self._lock = threading.Lock()
+
+    def plan(self, view: PlannerInput) -> Plan:
+        """Plan one step while holding the planner's lock."""
+        with self._lock:
+            return self.inner.plan(view)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class MediaLinks:
+    """Turn image paths into the service's content-addressed URLs (``/v1/media/<sha256>.png``).
+
+    Files already named ``<sha256>.png`` in the media folder keep their name; any other image shown
+    (catalog product images) is hashed once and recorded in the queue's media table, so only images
+    the service has shown, uploaded or made can be fetched.
+    """
+
+    def __init__(self, media_dir: Path, queue: TurnQueue, prefix: str = "/v1/media") -> None:
+        self.media_dir = media_dir.resolve()
+        self.queue = queue
+        self.prefix = prefix
+        self._known: dict[tuple[str, float], str] = {}
+        self._lock = threading.Lock()
+
+    def url(self, path: str) -> str:
+        """Return the URL serving ``path`` (empty for an empty or missing path)."""
+        if not path:
+            return ""
+        p = Path(path)
+        if p.parent.resolve() == self.media_dir and p.suffix == ".png" and is_media_id(p.stem):
+            return f"{self.prefix}/{p.stem}.png"
+        try:
+            key = (str(p.resolve()), p.stat().st_mtime)
+        except OSError:
+            return ""
+        with self._lock:
+            sha = self._known.get(key)
+        if sha is None:
+            sha = hashlib.sha256(p.read_bytes()).hexdigest()
+            self.queue.remember_media(sha, key[0])
+            with self._lock:
+                self._known[key] = sha
+        return f"{self.prefix}/{sha}.png"
+
+    def event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Return a progress event with image paths replaced by URLs."""
+        out = dict(event)
+        if "path" in out:
+            out["url"] = self.url(str(out.pop("path")))
+        if "items" in out and isinstance(out["items"], list):
+            out["items"] = [{**i, "image": self.url(str(i.get("image", "")))} for i in out["items"]]
+        return out
+
+    def response(self, thread_id: str, turn_id: str, response: dict[str, Any]) -> dict[str, Any]:
+        """Return a turn's response payload (``fashionm3 ask --json`` shape) with URLs for every image."""
+        out = {"thread": thread_id, "turn_id": turn_id, **response}
+        out["items"] = [{**i, "image": self.url(str(i.get("image", "")))} for i in response.get("items", [])]
+        out["images"] = [self.url(str(p)) for p in response.get("images", [])]
+        return out
+
+
+@dataclass
+class _TurnEvents:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+    finished: bool = False
+
+
+class TurnRunner:
+    """Claim turns from the queue and run them in a bounded pool of worker threads.
+
+    Args:
+        graph: The compiled graph (with a checkpointer and a store).
+        settings: The service's settings; each turn runs with ``user_id`` set to the turn's user.
+        queue: Where turns are recorded.
+        links: Image path -> URL mapping for responses and events.
+        workers: Turns run at once (different threads); turns of one thread never overlap.
+        ready: Called before dispatching; while it returns False turns wait in the queue.
+    """
+
+    def __init__(self, graph: Any, settings: Context, queue: TurnQueue, links: MediaLinks, workers: int = 4,
+                 ready: Callable[[], bool] | None = None) -> None:
+        self.graph = graph
+        self.settings = settings
+        self.queue = queue
+        self.links = links
+        self.workers = max(1, workers)
+        self.owner = f"{os.getpid()}-{id(self):x}"
+        self._ready = ready or (lambda: True)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="turn")
+        self._active = 0
+        self._events: OrderedDict[str, _TurnEvents] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.recovered = 0
+
+    async def start(self) -> None:
+        """Re-queue turns a dead process left running and start dispatching."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.recovered = await asyncio.to_thread(self.queue.recover)
+        if self.recovered:
+            log.warning("re-queued %d turn(s) left running by a previous process", self.recovered)
+        await asyncio.to_thread(self.queue.purge)
+        self._task = asyncio.create_task(self._dispatch(), name="turn-dispatcher")
+        self.notify()
+
+    async def stop(self) -> None:
+        """Stop dispatching; running turns finish in their threads."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def notify(self) -> None:
+        """Wake the dispatcher (a turn was queued or the service became ready); call on the event loop."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None and self._loop is not None
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if not self._ready():
+                continue
+            while self._active < self.workers:
+                try:
+                    rec = await asyncio.to_thread(self.queue.claim_next, self.owner)
+                except Exception:  # the database is unreachable: try again on the next tick
+                    log.exception("could not claim a turn")
+                    break
+                if rec is None:
+                    break
+                self._active += 1
+                self._slot(rec.id)
+                fut = self._loop.run_in_executor(self._pool, self._execute, rec)
+                fut.add_done_callback(lambda f, rec=rec: self._finished(rec, f))
+
+    def _finished(self, rec: TurnRecord, fut: asyncio.Future[dict[str, Any]]) -> None:
+        self._active -= 1
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            log.error("turn %s could not be recorded: %r", rec.id, exc)
+        else:
+            self._publish_now(rec.id, fut.result())
+            slot = self._events.get(rec.id)
+            if slot is not None:
+                slot.finished = True
+        self.notify()
+
+    def _execute(self, rec: TurnRecord) -> dict[str, Any]:
+        """Run one turn (worker thread) and record its outcome; return the terminal event."""
+        t0 = time.perf_counter()
+        try:
+            payload = self._run_graph(rec)
+        except Exception as exc:
+            log.exception("turn %s of thread %s failed", rec.id, rec.thread_id)
+            error = {"code": "turn_failed",
+                     "message": f"The assistant failed on this message ({type(exc).__name__}); the error is "
+                                "logged. Send it again with a new idempotency key, or rephrase it."}
+            self.queue.finish(rec.id, "failed", error)
+            return {"event": "error", "turn_id": rec.id, "error": error}
+        payload["seconds"] = round(time.perf_counter() - t0, 3)
+        self.queue.finish(rec.id, "done", payload)
+        return {"event": "final", "turn_id": rec.id, "response": payload}
+
+    def _run_graph(self, rec: TurnRecord) -> dict[str, Any]:
+        config: dict[str, Any] = {"configurable": {"thread_id": rec.thread_id}}
+        settings = self.settings.with_(user_id=rec.user_id)
+        snap = self.graph.get_state(config)
+        values = dict(snap.values or {})
+        if values.get("request_id") == rec.id and not snap.next and values.get("response"):
+            log.warning("turn %s was answered before a restart; returning that answer", rec.id)
+            return self.links.response(rec.thread_id, rec.id, values["response"])
+        attachments = [{"path": str(self.settings.media_dir / f"{m}.png"), "sha256": m, "name": f"{m[:12]}.png"}
+                       for m in rec.request.get("media_ids", [])]
+        inp: dict[str, Any] | None = {
+            "messages": [HumanMessage(content=str(rec.request.get("text", "")), id=rec.id)],
+            "attachments": attachments,
+            "request_id": rec.id,
+        }
+        if values.get("request_id") == rec.id and snap.next:
+            inp = None  # a checkpoint in the middle of this very turn: resume it
+        final: dict[str, Any] = {}
+        for mode, chunk in self.graph.stream(inp, config, context=settings, stream_mode=["custom", "values"],
+                                             durability="exit"):
+            if mode == "custom" and isinstance(chunk, dict):
+                self._publish(rec.id, self.links.event(chunk))
+            elif mode == "values":
+                final = chunk
+        return self.links.response(rec.thread_id, rec.id, dict(final.get("response") or {}))
+
+    def _slot(self, turn_id: str) -> _TurnEvents:
+        slot = self._events.get(turn_id)
+        if slot is None:
+            slot = self._events[turn_id] = _TurnEvents()
+            while len(self._events) > KEEP_FINISHED_EVENTS:
+                oldest = next(iter(self._events))
+                if not self._events[oldest].finished:
+                    break
+                self._events.popitem(last=False)
+        return slot
+
+    def _publish(self, turn_id: str, event: dict[str, Any]) -> None:
+        """Publish an event from a worker thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._publish_now, turn_id, event)
+
+    def _publish_now(self, turn_id: str, event: dict[str, Any]) -> None:
+        slot = self._slot(turn_id)
+        slot.history.append(event)
+        for q in list(slot.subscribers):
+            q.put_nowait(event)
+
+    def subscribe(self, turn_id: str) -> asyncio.Queue[dict[str, Any]]:
+        """Return a queue that gets the turn's events so far, then the live ones (call on the event loop)."""
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        slot = self._slot(turn_id)
+        for event in slot.history:
+            q.put_nowait(event)
+        slot.subscribers.add(q)
+        return q
+
+    def unsubscribe(self, turn_id: str, q: asyncio.Queue[dict[str, Any]]) -> None:
+        """Stop delivering events to ``q``."""
+        slot = self._events.get(turn_id)
+        if slot is not None:
+            slot.subscribers.discard(q)
+
+    async def wait(self, turn_id: str, timeout: float) -> TurnRecord | None:
+        """Wait up to ``timeout`` seconds for a turn to finish; return its latest record."""
+        q = self.subscribe(turn_id)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                rec = await asyncio.to_thread(self.queue.get, turn_id)
+                if rec is None or rec.finished:
+                    return rec
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return rec
+                try:
+                    while True:
+                        event = await asyncio.wait_for(q.get(), timeout=min(remaining, 1.0))
+                        if event.get("event") in ("final", "error"):
+                            break
+                except TimeoutError:
+                    pass
+        finally:
+            self.unsubscribe(turn_id, q)
