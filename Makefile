@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup dataset run test lint typecheck pytest catalog bench eval clean
+.PHONY: setup dataset run serve test lint typecheck pytest catalog bench eval clean
 
 setup: $(STAMP) dataset
 
@@ -30,6 +30,9 @@ dataset:
 
 run: setup
 	@$(BIN)/fashionm3 chat
+
+serve: setup
+	@$(BIN)/fashionm3 serve
 
 catalog: setup
 	@$(BIN)/fashionm3 catalog build
