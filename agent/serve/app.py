@@ -205,6 +205,13 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
             log.exception("planner failed to load")
             st.checks["planner"] = f"failed: {exc}"
         try:
+            from agent.embeddings import get_text_embedder
+
+            get_text_embedder().encode_one("warm up")
+        except Exception as exc:
+            log.exception("text embedder failed to load")
+            st.checks["catalog"] = f"failed: the text embedder did not load ({exc})"
+        try:
             st.store = store if store is not None else open_store(settings)
             st.store.search(("preferences", "readyz-probe"), limit=1)
             st.checks["store"] = "ok"
@@ -510,8 +517,10 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                 error=result if t.status == "failed" else None).model_dump())
         images = [absolute({"url": st.links.url(str(i.get("path", "")))}, request)["url"]
                   for i in values.get("images", [])]
-        return {"thread_id": thread_id, "user_id": owner, "turns": out_turns, "shown": values.get("shown", []),
-                "images": images}
+        messages = [{"role": "user" if m.type == "human" else "assistant", "text": m.content if isinstance(
+            m.content, str) else str(m.content)} for m in values.get("messages", [])]
+        return {"thread_id": thread_id, "user_id": owner, "turns": out_turns, "messages": messages,
+                "shown": values.get("shown", []), "images": images}
 
     @app.post("/v1/media", dependencies=auth, response_model=MediaOut, responses={**ERRORS},
               summary="Upload a photo; use its media_id in a turn")

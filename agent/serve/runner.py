@@ -229,7 +229,7 @@ class TurnRunner:
         values = dict(snap.values or {})
         if values.get("request_id") == rec.id and not snap.next and values.get("response"):
             log.warning("turn %s was answered before a restart; returning that answer", rec.id)
-            return self.links.response(rec.thread_id, rec.id, values["response"])
+            return self.links.response(rec.thread_id, rec.id, {**values["response"], "turn": values.get("turn", 0)})
         attachments = [{"path": str(self.settings.media_dir / f"{m}.png"), "sha256": m, "name": f"{m[:12]}.png"}
                        for m in rec.request.get("media_ids", [])]
         inp: dict[str, Any] | None = {
@@ -246,7 +246,8 @@ class TurnRunner:
                 self._publish(rec.id, self.links.event(chunk))
             elif mode == "values":
                 final = chunk
-        return self.links.response(rec.thread_id, rec.id, dict(final.get("response") or {}))
+        return self.links.response(rec.thread_id, rec.id,
+                                   {**dict(final.get("response") or {}), "turn": final.get("turn", 0)})
 
     def _slot(self, turn_id: str) -> _TurnEvents:
         slot = self._events.get(turn_id)

@@ -83,6 +83,7 @@ class TurnResponse(BaseModel):
     images: list[str] = Field(default_factory=list, description="URLs of generated and try-on images.")
     errors: list[str] = Field(default_factory=list)
     facts: list[dict[str, Any]] = Field(default_factory=list)
+    turn: int = Field(default=0, description="The turn's number in its thread (1, 2, ...).")
     seconds: float = 0.0
 
 
@@ -113,6 +114,8 @@ class ThreadOut(BaseModel):
     thread_id: str
     user_id: str
     turns: list[TurnOut]
+    messages: list[dict[str, str]] = Field(default_factory=list, description="The conversation as the checkpoint "
+                                           "holds it: role (user/assistant) and text.")
     shown: list[dict[str, Any]] = Field(default_factory=list)
     images: list[str] = Field(default_factory=list)
 
