@@ -350,20 +350,72 @@ def memory_forget(
 
 @app.command("eval")
 def eval_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="YAML files or folders of eval conversations.")],
-    planner: PlannerOpt = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="YAML files or folders of eval conversations.")] = None,
+    planner: Annotated[str | None, typer.Option(
+        "--planner", help="Planner, or several separated by commas to compare side by side (rules,smol).")] = None,
     data_dir: DataDir = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON here.")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here (a test case per "
+                                                                "conversation and planner).")] = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="A saved --json report to compare with.")] = None,
+    fail_on_regression: Annotated[bool, typer.Option(
+        "--fail-on-regression", help="Exit 1 when a conversation that passed in --baseline fails now.")] = False,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", help="Only conversations with this tag (repeatable).")] = None,
+    keyword: Annotated[str | None, typer.Option("-k", help="Only conversations whose name contains this.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Conversations run at once, in separate processes.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of anything random (random, NumPy, torch).")] = 0,
+    url: Annotated[str | None, typer.Option("--url", help="Run against a deployed `fashionm3 serve` at this URL "
+                                                          "instead of in-process.")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="Bearer key for --url (default: "
+                                                                  "$FASHIONM3_EVAL_API_KEY).")] = None,
+    schema: Annotated[bool, typer.Option(
+        "--schema", help="Print the JSON schema of the YAML format and exit.")] = False,
 ) -> None:
-    """Run scripted eval conversations through the real graph and tools and score them."""
+    """Run scripted eval conversations through the real graph and tools (or a deployed service) and score them."""
+    from evals.report import compare, load_baseline, print_comparison, print_reports, reports_to_json, write_junit
     from evals.runner import run_evals
+    from evals.spec import schema_json
 
-    settings = _settings(data_dir, planner=planner)
-    _ensure_catalog(settings)
-    report = run_evals(paths, settings)
-    report.print(console)
+    if schema:
+        print(schema_json())
+        return
+    if not paths:
+        raise UserError("give the YAML files or folders to run, e.g. `fashionm3 eval evals/conversations`")
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs}: use 1 or more")
+    names = [p.strip() for p in (planner or "").split(",") if p.strip()]
+    settings = _settings(data_dir, planner=names[0] if names else None)
+    if url and names:
+        raise UserError("--url runs the deployed service's own planner; drop --planner")
+    previous = load_baseline(baseline) if baseline else None
+    if not url:
+        from agent.planners import available_planners
+
+        unknown = [n for n in names if n.lower() not in available_planners()]
+        if unknown:
+            raise UserError(f"unknown planner {unknown[0]!r}; known planners: {', '.join(available_planners())}")
+        _ensure_catalog(settings)
+    done = [0]
+
+    def progress(case: Any) -> None:
+        done[0] += 1
+        err.print(f"  [{done[0]}] {case.planner or 'service'}: {case.name} {'ok' if case.passed else 'FAIL'}",
+                  markup=False, style="dim")
+
+    reports = run_evals(paths, settings, names or None, jobs=jobs, url=url or "",
+                        api_key=api_key or os.environ.get("FASHIONM3_EVAL_API_KEY", ""), tags=tag, keyword=keyword,
+                        seed=seed, progress=progress)
+    print_reports(reports, console)
     if json_out:
-        json_out.write_text(json.dumps(report.to_dict(), indent=1, default=str) + "\n")
+        json_out.write_text(json.dumps(reports_to_json(reports), indent=1, default=str) + "\n")
+    if junit:
+        write_junit(reports, junit)
+    if baseline and previous is not None:
+        cmp = compare(reports, previous)
+        print_comparison(cmp, baseline, console)
+        if fail_on_regression and cmp.regressions:
+            sys.exit(1)
 
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}

@@ -34,7 +34,8 @@ class AgentState(InputState, total=False):
 
     Conversation-long fields: ``messages``, ``turn``, ``images``, ``shown``, ``outfits``,
     ``focus_item_id``; ``request_id`` names the caller's request the latest turn answered (the HTTP
-    service's turn id), so a turn replayed after a crash is recognised as already answered. Per-turn fields (reset by ``ingest``): ``new_images``, ``input_errors``,
+    service's turn id), so a turn replayed after a crash is recognised as already answered. Per-turn
+    fields (reset by ``ingest``): ``new_images``, ``input_errors``,
     ``preferences``, ``plans``, ``results``, ``steps``, ``tool_calls``, ``response``.
     """
 

@@ -130,7 +130,8 @@ async def send(ac: httpx.AsyncClient, thread: str, user: str, text: str, key: st
         r = await post()
         responses = [r] if r is not None else []
     if not responses or any(r.status_code != 200 for r in responses):
-        stats.errors.append(f"{thread}: {[r.status_code for r in responses]} {responses[0].text[:200] if responses else ''}")
+        detail = responses[0].text[:200] if responses else "no answer"
+        stats.errors.append(f"{thread}: {[r.status_code for r in responses]} {detail}")
         return None
     ids = {r.json()["turn_id"] for r in responses}
     if len(ids) != 1:

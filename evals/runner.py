@@ -1,191 +1,155 @@
-"""Run scripted eval conversations through the real graph and tools, and score them.
+"""Run scripted eval conversations and score them: in-process through the real graph, or over HTTP.
 
-Deterministic checks only (tool sequence, argument subsets, item constraints, reply substrings);
-see ``evals/README.md`` for the YAML format.
+Deterministic checks first (tool sequence, argument subsets, item constraints, reply substrings),
+then soft ones scored as the FashionM3 paper does (S-BERT cosine with all-MiniLM-L6-v2). See
+``evals/README.md`` for the YAML format and every option of ``fashionm3 eval``.
 """
 
 from __future__ import annotations
 
+import os
+import random
 import tempfile
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.context import Context
+from evals.report import Check, EvalReport, RunInfo
+from evals.spec import (
+    DEFAULT_ITEMS_SIMILARITY,
+    DEFAULT_REPLY_SIMILARITY,
+    Conversation,
+    ItemExpect,
+    SpecError,
+    load_conversations,
+    select,
+)
 
-
-class ItemExpect(BaseModel):
-    """Constraints every item returned in a turn must satisfy."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    categories: list[str] | None = None
-    exclude_categories: list[str] | None = None
-    colors: list[str] | None = None
-    exclude_colors: list[str] | None = None
-    exclude_materials: list[str] | None = None
-    max_price: float | None = None
-    min_price: float | None = None
-    max_total: float | None = None
-    min_count: int | None = None
-    max_count: int | None = None
-    in_stock: bool | None = True
-
-
-class TurnExpect(BaseModel):
-    """What a turn must produce."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tools: list[str] | None = None
-    args: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    items: ItemExpect | None = None
-    reply_contains: list[str] = Field(default_factory=list)
-    reply_not_contains: list[str] = Field(default_factory=list)
-    intent: str | None = None
-    errors: bool | None = None
-
-
-class Turn(BaseModel):
-    """One user message of a scripted conversation."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    say: str
-    image: str | None = None
-    thread: str | None = None
-    user_id: str | None = None
-    expect: TurnExpect = Field(default_factory=TurnExpect)
-
-
-class Conversation(BaseModel):
-    """A scripted conversation (one YAML file)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    description: str = ""
-    user_id: str = "eval-user"
-    tags: list[str] = Field(default_factory=list)
-    turns: list[Turn] = Field(min_length=1)
-
-
-@dataclass
-class Check:
-    """One scored check in a turn."""
-
-    kind: str
-    ok: bool
-    detail: str = ""
+__all__ = ["CaseResult", "EvalReport", "SpecError", "check_items", "load_conversations", "run_evals"]
 
 
 @dataclass
 class CaseResult:
-    """The outcome of one conversation."""
+    """The outcome of one conversation with one planner."""
 
     name: str
     path: str
+    planner: str = ""
     checks: list[Check] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    similarities: list[float] = field(default_factory=list)
     error: str = ""
     personal: list[bool] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    turns: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         """Whether every check passed and the run did not break."""
         return not self.error and all(c.ok for c in self.checks)
 
+    def failures(self) -> list[str]:
+        """Return the failed checks as ``kind: detail`` (or the error that broke the run)."""
+        if self.error:
+            return [self.error]
+        return [f"{c.kind}: {c.detail}" for c in self.checks if not c.ok]
 
-@dataclass
-class EvalReport:
-    """All case results with aggregate rates."""
 
-    cases: list[CaseResult]
-    planner: str
+class Target(Protocol):
+    """Where a conversation's turns go: the in-process graph or a deployed service."""
 
-    def rate(self, kind: str) -> tuple[int, int]:
-        """Return ``(passed, total)`` of checks of one kind."""
-        checks = [c for case in self.cases for c in case.checks if c.kind == kind]
-        return sum(c.ok for c in checks), len(checks)
+    def turn(self, thread: str, user: str, text: str, image: Path | None) -> dict[str, Any]:
+        """Send one message and return the response payload (``fashionm3 ask --json`` shape)."""
+        ...
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the report as plain data."""
-        lat = [x for c in self.cases for x in c.latencies]
-        return {
-            "planner": self.planner,
-            "passed": sum(c.passed for c in self.cases),
-            "failed": sum(not c.passed for c in self.cases),
-            "rates": {k: self.rate(k) for k in ("routing", "args", "items", "reply")},
-            "personalisation": (sum(x for c in self.cases for x in c.personal),
-                                sum(len(c.personal) for c in self.cases)),
-            "latency_ms": {"p50": _pct(lat, 50), "p95": _pct(lat, 95)},
-            "cases": [
-                {"name": c.name, "path": c.path, "passed": c.passed, "error": c.error,
-                 "failures": [f"{x.kind}: {x.detail}" for x in c.checks if not x.ok]}
-                for c in self.cases
-            ],
-        }
 
-    def print(self, console: Any) -> None:
-        """Print a line per case, the rates, then ``N passed, N failed`` on its own line."""
-        for case in self.cases:
-            if case.passed:
-                console.print(f"PASS {case.name}", markup=False)
+class GraphTarget:
+    """Turns through the real graph in this process (fresh in-memory threads, a given memory store)."""
+
+    def __init__(self, settings: Context, planner: str, store: Any) -> None:
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        from agent.planners import get_planner
+        from agent.services import open_catalog
+        from graph import build_graph
+
+        self.settings = settings
+        self.catalog = open_catalog(settings)
+        self.graph = build_graph(planner=get_planner(planner), catalog=self.catalog, checkpointer=InMemorySaver(),
+                                 store=store)
+
+    def turn(self, thread: str, user: str, text: str, image: Path | None) -> dict[str, Any]:
+        """Run one turn through the graph."""
+        from agent.session import Session
+
+        session = Session(graph=self.graph, settings=self.settings.with_(user_id=user), thread_id=thread)
+        return session.turn(text, attachments=[str(image)] if image else [])
+
+
+class HttpTarget:
+    """Turns through a deployed ``fashionm3 serve`` (its turn API; photos uploaded through ``/v1/media``)."""
+
+    def __init__(self, url: str, api_key: str = "", timeout: float = 300.0) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self.catalog = None
+
+    def info(self) -> dict[str, Any]:
+        """Return the service's ``/v1/info`` (version, planner, fingerprints, catalog identity)."""
+        r = self.client.get("/v1/info")
+        if r.status_code != 200:
+            raise RuntimeError(f"{self.client.base_url}/v1/info answered {r.status_code}: {r.text[:300]}")
+        return dict(r.json())
+
+    def turn(self, thread: str, user: str, text: str, image: Path | None) -> dict[str, Any]:
+        """POST the turn (after uploading its photo) and return the answer.
+
+        A photo the service refuses (not an image, too large) is reported as the web page does: the
+        upload's error is shown and the text is sent on its own, so the reply carries both.
+        """
+        body: dict[str, Any] = {"user_id": user, "text": text}
+        upload_error = ""
+        if image is not None:
+            up = self.client.post("/v1/media", files={"file": (image.name, image.read_bytes())})
+            if up.status_code == 200:
+                body["images"] = [{"media_id": up.json()["media_id"]}]
             else:
-                why = case.error or "; ".join(f"{c.kind}: {c.detail}" for c in case.checks if not c.ok)
-                console.print(f"FAIL {case.name}: {why}", markup=False)
-        d = self.to_dict()
-        for kind, label in (("routing", "routing accuracy"), ("args", "argument accuracy"),
-                            ("items", "item-constraint satisfaction"), ("reply", "reply checks")):
-            ok, total = d["rates"][kind]
-            console.print(f"{label}: {_fmt_rate(ok, total)}", markup=False)
-        ok, total = d["personalisation"]
-        if total:
-            console.print(f"personalisation rate: {_fmt_rate(ok, total)}", markup=False)
-        console.print(f"turn latency: p50 {d['latency_ms']['p50']:.0f} ms, p95 {d['latency_ms']['p95']:.0f} ms "
-                      f"(planner {self.planner})", markup=False)
-        console.print(f"{d['passed']} passed, {d['failed']} failed", markup=False)
+                reason = str(up.json().get("error", {}).get("message") or up.text[:300])
+                upload_error = f"I couldn't use an attached image: {reason}"
+        r = self.client.post(f"/v1/threads/{thread}/turns", json=body,
+                             headers={"Idempotency-Key": f"{thread}-{uuid.uuid4().hex[:8]}"})
+        if r.status_code == 202:
+            r = self.client.get(r.json()["url"], params={"wait": 60})
+        if r.status_code != 200:
+            raise RuntimeError(f"the service answered {r.status_code}: {r.text[:300]}")
+        resp = dict(r.json())
+        if upload_error:
+            resp["errors"] = [upload_error, *resp.get("errors", [])]
+            resp["text"] = f"{upload_error}\n{resp.get('text', '')}"
+        return resp
 
 
-def _fmt_rate(ok: int, total: int) -> str:
-    return f"{ok}/{total} ({100.0 * ok / total:.1f}%)" if total else "n/a"
+class _Similarity:
+    """Cosine similarity of MiniLM sentence embeddings (the packaged all-MiniLM-L6-v2)."""
 
+    def __init__(self) -> None:
+        from agent.embeddings import get_text_embedder
 
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else 0.0
+        self.embedder = get_text_embedder()
 
-
-def load_conversations(paths: list[Path]) -> list[tuple[Path, Conversation]]:
-    """Load every YAML conversation under ``paths`` (files or folders), validating each.
-
-    Raises:
-        ValueError: naming the file and the problem when a file is malformed.
-    """
-    files: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            files.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise ValueError(f"{p}: no such file or folder of eval conversations")
-    out = []
-    for f in files:
-        try:
-            data = yaml.safe_load(f.read_text(encoding="utf-8"))
-            out.append((f, Conversation.model_validate(data)))
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise ValueError(f"{f}: malformed eval conversation: {exc}") from exc
-    if not out:
-        raise ValueError(f"no eval conversations found in {', '.join(str(p) for p in paths)}")
-    return out
+    def __call__(self, a: str, bs: list[str]) -> list[float]:
+        vecs = np.asarray(self.embedder.encode([a, *bs]), dtype=np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True) + 1e-12
+        return [float(v @ vecs[0]) for v in vecs[1:]]
 
 
 def _subset(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
@@ -203,8 +167,12 @@ def _subset(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     return problems
 
 
-def check_items(expect: ItemExpect, items: list[dict[str, Any]], catalog: Any) -> list[Check]:
-    """Check every returned item against the constraints (one check per item, plus counts)."""
+def check_items(expect: ItemExpect, items: list[dict[str, Any]], catalog: Any = None) -> list[Check]:
+    """Check every returned item against the constraints (one check per item, plus counts).
+
+    With a ``catalog`` each item is checked as the catalog holds it (and must be in it); without one
+    (a deployed service), as the response describes it.
+    """
     checks: list[Check] = []
     n = len(items)
     if expect.min_count is not None:
@@ -215,60 +183,66 @@ def check_items(expect: ItemExpect, items: list[dict[str, Any]], catalog: Any) -
         total = sum(float(i["price"]) for i in items)
         checks.append(Check("items", total <= expect.max_total + 1e-6, f"total {total:.2f} > {expect.max_total}"))
     for it in items:
-        item = catalog.items.get(it["id"])
         bad = []
-        if item is None:
+        if catalog is not None:
+            item = catalog.items.get(it["id"])
+            fields = None if item is None else {"category": item.category, "color": item.color,
+                                                "material": item.material, "price": item.price,
+                                                "in_stock": item.in_stock}
+        else:
+            fields = {"category": it.get("category"), "color": it.get("color"), "material": it.get("material"),
+                      "price": float(it.get("price", 0)), "in_stock": int(it.get("stock", 0)) > 0}
+        if fields is None:
             bad.append("not in the catalog")
         else:
-            if expect.categories and item.category not in expect.categories:
-                bad.append(f"category {item.category}")
-            if expect.exclude_categories and item.category in expect.exclude_categories:
-                bad.append(f"excluded category {item.category}")
-            if expect.colors and item.color not in expect.colors:
-                bad.append(f"colour {item.color}")
-            if expect.exclude_colors and item.color in expect.exclude_colors:
-                bad.append(f"excluded colour {item.color}")
-            if expect.exclude_materials and item.material in expect.exclude_materials:
-                bad.append(f"excluded material {item.material}")
-            if expect.max_price is not None and item.price > expect.max_price + 1e-6:
-                bad.append(f"price {item.price} > {expect.max_price}")
-            if expect.min_price is not None and item.price < expect.min_price - 1e-6:
-                bad.append(f"price {item.price} < {expect.min_price}")
-            if expect.in_stock and not item.in_stock:
+            if expect.categories and fields["category"] not in expect.categories:
+                bad.append(f"category {fields['category']}")
+            if expect.exclude_categories and fields["category"] in expect.exclude_categories:
+                bad.append(f"excluded category {fields['category']}")
+            if expect.colors and fields["color"] not in expect.colors:
+                bad.append(f"colour {fields['color']}")
+            if expect.exclude_colors and fields["color"] in expect.exclude_colors:
+                bad.append(f"excluded colour {fields['color']}")
+            if expect.exclude_materials and fields["material"] in expect.exclude_materials:
+                bad.append(f"excluded material {fields['material']}")
+            if expect.max_price is not None and fields["price"] > expect.max_price + 1e-6:
+                bad.append(f"price {fields['price']} > {expect.max_price}")
+            if expect.min_price is not None and fields["price"] < expect.min_price - 1e-6:
+                bad.append(f"price {fields['price']} < {expect.min_price}")
+            if expect.in_stock and not fields["in_stock"]:
                 bad.append("out of stock")
         checks.append(Check("items", not bad, f"{it['id']}: {', '.join(bad)}"))
     return checks
 
 
-def run_conversation(path: Path, conv: Conversation, settings: Context, planner_name: str,
-                     store: Any, run_id: str) -> CaseResult:
-    """Run one conversation on fresh threads and a fresh user id, and check every turn."""
-    from langgraph.checkpoint.memory import InMemorySaver
+def item_description(it: dict[str, Any], catalog: Any = None) -> str:
+    """Return the text an item is scored by: the catalog's document, else built from the response fields."""
+    item = catalog.items.get(it["id"]) if catalog is not None else None
+    if item is not None:
+        return str(item.document())
+    styles = ", ".join(it.get("styles") or [])
+    return f"{it.get('title', '')}. {it.get('color', '')} {it.get('category', '')}, {it.get('material', '')}; {styles}"
 
-    from agent.planners import get_planner
-    from agent.services import open_catalog
-    from agent.session import Session
-    from graph import build_graph
 
-    result = CaseResult(name=conv.name, path=str(path))
-    catalog = open_catalog(settings)
-    graph = build_graph(planner=get_planner(planner_name), catalog=catalog, checkpointer=InMemorySaver(), store=store)
-    sessions: dict[tuple[str, str], Session] = {}
+def run_conversation(path: Path, conv: Conversation, target: Target, run_id: str, planner: str = "",
+                     similarity: _Similarity | None = None) -> CaseResult:
+    """Run one conversation on fresh threads and fresh user ids, and check every turn."""
+    result = CaseResult(name=conv.name, path=str(path), planner=planner, tags=list(conv.tags))
+    catalog = getattr(target, "catalog", None)
+    t_case = time.perf_counter()
     for n, turn in enumerate(conv.turns, start=1):
-        user = f"{turn.user_id or conv.user_id}-{run_id}"
-        thread = turn.thread or "main"
-        key = (user, thread)
-        if key not in sessions:
-            sessions[key] = Session(graph=graph, settings=settings.with_(user_id=user),
-                                    thread_id=f"{conv.name}-{thread}-{run_id}")
-        attachments = [str((path.parent / turn.image).resolve())] if turn.image else []
+        user = f"{turn.user_id or conv.user_id}-{conv.name}-{run_id}"
+        thread = f"{conv.name}-{turn.thread or 'main'}-{run_id}"
+        image = (path.parent / turn.image).resolve() if turn.image else None
         t0 = time.perf_counter()
         try:
-            resp = sessions[key].turn(turn.say, attachments=attachments)
+            resp = target.turn(thread, user, turn.say, image)
         except Exception as exc:  # noqa: BLE001 - a broken run is reported per case, then the suite goes on
             result.error = f"turn {n}: the run broke: {type(exc).__name__}: {exc}"
-            return result
+            break
         result.latencies.append((time.perf_counter() - t0) * 1000.0)
+        result.turns.append({"say": turn.say, "tools": [c["tool"] for c in resp.get("calls", [])],
+                             "items": [i["id"] for i in resp.get("items", [])], "intent": resp.get("intent", "")})
         e = turn.expect
         where = f"turn {n}"
         tools = [c["tool"] for c in resp.get("calls", [])]
@@ -298,16 +272,124 @@ def run_conversation(path: Path, conv: Conversation, settings: Context, planner_
         if e.errors is not None:
             has = bool(resp.get("errors"))
             result.checks.append(Check("reply", has == e.errors, f"{where}: errors {resp.get('errors')}"))
+        if e.reply_similar_to is not None or e.items_similar_to is not None:
+            similarity = similarity or _Similarity()
+        if e.reply_similar_to is not None and similarity is not None:
+            floor = e.reply_similar_to.min if e.reply_similar_to.min is not None else DEFAULT_REPLY_SIMILARITY
+            score = similarity(e.reply_similar_to.text, [resp.get("text", "")])[0]
+            result.similarities.append(score)
+            result.checks.append(Check("similarity", score >= floor, f"{where}: reply similarity {score:.3f} "
+                                       f"(expected >= {floor:.2f})", score=score))
+        if e.items_similar_to is not None and similarity is not None:
+            floor = e.items_similar_to.min if e.items_similar_to.min is not None else DEFAULT_ITEMS_SIMILARITY
+            items = resp.get("items", [])
+            scores = similarity(e.items_similar_to.text, [item_description(i, catalog) for i in items]) if items else []
+            score = float(np.mean(scores)) if scores else 0.0
+            result.similarities.append(score)
+            result.checks.append(Check("similarity", score >= floor, f"{where}: items similarity {score:.3f} over "
+                                       f"{len(items)} item(s) (expected >= {floor:.2f})", score=score))
+    result.seconds = time.perf_counter() - t_case
     return result
 
 
-def run_evals(paths: list[Path], settings: Context) -> EvalReport:
-    """Run every conversation under ``paths`` with the planner named in ``settings``."""
+# -- parallel workers: each process has its own memory folder, graphs and threads ----------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def _worker_init(settings: Context, seed: int) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _seed(seed)
+    tmp = tempfile.mkdtemp(prefix="fashionm3-eval-worker-")
+    _WORKER.update(settings=settings, memory=str(Path(tmp) / "memory"), targets={})
+
+
+def _worker_target(planner: str, url: str, api_key: str) -> Target:
     from agent.services import open_store
 
-    conversations = load_conversations([Path(p) for p in paths])
+    targets: dict[str, Target] = _WORKER["targets"]
+    key = url or planner
+    if key not in targets:
+        if url:
+            targets[key] = HttpTarget(url, api_key)
+        else:
+            settings: Context = _WORKER["settings"]
+            if "store" not in _WORKER:
+                _WORKER["store"] = open_store(settings.with_(chroma_path=_WORKER["memory"], chroma_url=""))
+            targets[key] = GraphTarget(settings, planner, _WORKER["store"])
+    return targets[key]
+
+
+def _run_one(path: Path, conv: Conversation, planner: str, run_id: str, url: str, api_key: str) -> CaseResult:
+    target = _worker_target(planner, url, api_key)
+    sim = _WORKER.get("similarity")
+    if sim is None and any(t.expect.reply_similar_to or t.expect.items_similar_to for t in conv.turns):
+        sim = _WORKER["similarity"] = _Similarity()
+    return run_conversation(path, conv, target, run_id, planner=planner, similarity=sim)
+
+
+def run_evals(paths: list[Path], settings: Context, planners: list[str] | None = None, *, jobs: int = 1,
+              url: str = "", api_key: str = "", tags: list[str] | None = None, keyword: str | None = None,
+              seed: int = 0, progress: Any = None) -> list[EvalReport]:
+    """Run every selected conversation with each planner (or against ``url``) and return one report each.
+
+    Args:
+        paths: YAML files or folders.
+        settings: Settings of the in-process runs (catalog, planner defaults).
+        planners: Planner names to compare; default ``[settings.planner]``. Ignored with ``url``.
+        jobs: Conversations run at once in separate processes (each with its own memory folder).
+        url: Base URL of a deployed ``fashionm3 serve``; turns go through its HTTP API.
+        api_key: Bearer key for ``url``.
+        tags: Keep conversations carrying any of these tags.
+        keyword: Keep conversations whose name contains this.
+        seed: Seed of ``random``, NumPy and torch in every process.
+        progress: Called with each finished :class:`CaseResult`.
+
+    Raises:
+        SpecError: a file is malformed, or the selection is empty.
+    """
+    conversations = select(load_conversations([Path(p) for p in paths]), tags, keyword)
+    if not conversations:
+        raise SpecError(f"no eval conversation matches the selection (tags {tags or '-'}, -k {keyword or '-'})")
+    names = [url] if url else (planners or [settings.planner])
     run_id = uuid.uuid4().hex[:8]
-    with tempfile.TemporaryDirectory(prefix="fashionm3-eval-") as tmp:
-        store = open_store(settings.with_(chroma_path=str(Path(tmp) / "memory"), chroma_url=""))
-        cases = [run_conversation(p, c, settings, settings.planner, store, run_id) for p, c in conversations]
-    return EvalReport(cases=cases, planner=settings.planner)
+    info = RunInfo.collect(settings, url=url, api_key=api_key)
+    tasks = [(p, c, name) for name in names for p, c in conversations]
+    results: list[CaseResult] = []
+    if jobs <= 1:
+        _worker_init(settings, seed)
+        for p, c, name in tasks:
+            r = _run_one(p, c, "" if url else name, run_id, url, api_key)
+            results.append(r)
+            if progress:
+                progress(r)
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                 initargs=(settings, seed)) as pool:
+            futures = [pool.submit(_run_one, p, c, "" if url else name, run_id, url, api_key) for p, c, name in tasks]
+            for f in futures:
+                r = f.result()
+                results.append(r)
+                if progress:
+                    progress(r)
+    reports = []
+    for name in names:
+        label = info.planner_label(name)
+        cases = [r for r, (_, _, n) in zip(results, tasks, strict=True) if n == name]
+        for case in cases:
+            case.planner = label
+        reports.append(EvalReport(cases=cases, planner=label, info=info.for_planner(label)))
+    return reports

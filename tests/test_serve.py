@@ -177,7 +177,8 @@ def test_turns_of_one_thread_run_in_arrival_order_while_threads_run_concurrently
             assert [m["text"] for m in state["messages"] if m["role"] == "user"] == texts
 
 
-def test_a_photo_uploaded_as_media_anchors_a_turn_and_is_served(client: httpx.Client, catalog_settings: Context) -> None:
+def test_a_photo_uploaded_as_media_anchors_a_turn_and_is_served(
+        client: httpx.Client, catalog_settings: Context) -> None:
     from agent.services import open_catalog
 
     cat = open_catalog(catalog_settings)

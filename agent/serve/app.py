@@ -53,6 +53,7 @@ from agent.serve.queue import (
 from agent.serve.runner import MediaLinks, SerialPlanner, TurnRunner
 from agent.serve.schemas import (
     ErrorBody,
+    ErrorDetail,
     ForgetOut,
     MediaOut,
     MemoryOut,
@@ -186,7 +187,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
         try:
             st.catalog = catalog if catalog is not None else open_catalog(settings)
             n = len(st.catalog.items)
-            st.checks["catalog"] = "ok" if n else f"empty: build one with `fashionm3 catalog build` in {settings.data_dir}"
+            st.checks["catalog"] = ("ok" if n else
+                                    f"empty: build one with `fashionm3 catalog build` in {settings.data_dir}")
         except Exception as exc:  # reported by /readyz
             log.exception("catalog failed to load")
             st.checks["catalog"] = f"failed: {exc}"
@@ -514,7 +516,7 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                 turn_id=t.id, status=t.status, text=str(t.request.get("text", "")),
                 media_ids=list(t.request.get("media_ids", [])), created_at=t.created_at,
                 response=absolute(result, request) if t.status == "done" else None,
-                error=result if t.status == "failed" else None).model_dump())
+                error=ErrorDetail.model_validate(result) if t.status == "failed" else None).model_dump())
         images = [absolute({"url": st.links.url(str(i.get("path", "")))}, request)["url"]
                   for i in values.get("images", [])]
         messages = [{"role": "user" if m.type == "human" else "assistant", "text": m.content if isinstance(
@@ -598,6 +600,15 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                            f"/v1/users/{user_id}/memory.")
         await asyncio.to_thread(store_.delete, ns, fact_id)
         return {"user_id": user_id, "forgotten": 1}
+
+    @app.get("/v1/info", dependencies=auth, summary="Version, planner, model fingerprints, catalog identity")
+    async def info() -> dict[str, Any]:
+        """Describe what is deployed, so eval reports of two deployments can be compared honestly."""
+        from agent.identity import catalog_identity, project_version, weights_fingerprints
+
+        return {"version": project_version(), "planner": getattr(st.planner, "name", "") or settings.planner,
+                "weights": weights_fingerprints(), "catalog": catalog_identity(settings.catalog_dir),
+                "ready": st.ready}
 
     @app.get("/healthz", summary="The process is up")
     async def healthz() -> dict[str, Any]:

@@ -13,6 +13,7 @@ again, and the graph runs with ``durability="exit"``, so a turn killed half-way 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import os
@@ -190,7 +191,7 @@ class TurnRunner:
                 self._active += 1
                 self._slot(rec.id)
                 fut = self._loop.run_in_executor(self._pool, self._execute, rec)
-                fut.add_done_callback(lambda f, rec=rec: self._finished(rec, f))
+                fut.add_done_callback(functools.partial(self._finished, rec))
 
     def _finished(self, rec: TurnRecord, fut: asyncio.Future[dict[str, Any]]) -> None:
         self._active -= 1
