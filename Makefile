@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup dataset run serve test lint typecheck pytest catalog bench eval clean
+.PHONY: setup dataset browser run serve test lint typecheck pytest catalog bench eval clean
 
 setup: $(STAMP) dataset
 
@@ -28,6 +28,13 @@ dataset:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
 	fi
 
+# headless Chromium and its WebDriver for the browser test (tests/test_web_chat.py)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "Installing Debian's chromium and chromium-driver ..."; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 run: setup
 	@$(BIN)/fashionm3 chat
 
@@ -43,7 +50,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@$(BIN)/mypy
 
-pytest: setup
+pytest: setup browser
 	@$(PY) -m pytest -q -ra
 
 test: setup lint typecheck pytest

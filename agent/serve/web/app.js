@@ -78,6 +78,11 @@
     return Number.isFinite(n) ? euro.format(n) : "";
   }
 
+  function formatSeconds(seconds) {
+    if (seconds < 1) return `${Math.max(1, Math.round(seconds * 1000))} ms`;
+    return seconds < 10 ? `${seconds.toFixed(1)} s` : `${Math.round(seconds)} s`;
+  }
+
   function humanize(word) {
     return String(word || "").replace(/_/g, " ");
   }
@@ -97,8 +102,16 @@
     return c.scrollHeight - c.scrollTop - c.clientHeight < 160;
   }
 
+  // Follow the conversation's end (as messages arrive and their images load) unless the reader scrolled up.
+  let stickToBottom = true;
+  ui.conversation.addEventListener("scroll", () => { stickToBottom = nearBottom(); }, { passive: true });
+  ui.messages.addEventListener("load", (event) => {
+    if (event.target.tagName === "IMG") scrollDown();
+  }, true);
+
   function scrollDown(force = false) {
-    if (force || nearBottom()) ui.conversation.scrollTop = ui.conversation.scrollHeight;
+    if (force) stickToBottom = true;
+    if (stickToBottom) ui.conversation.scrollTop = ui.conversation.scrollHeight;
   }
 
   function sleep(ms) {
@@ -120,15 +133,15 @@
     return `web-${Date.now().toString(36)}-${randomHex(4)}`;
   }
 
-  /** The thread id from ?thread=..., or a fresh one written into the URL. */
+  /** The thread id from ?thread=..., or a fresh one written into the URL: [id, isNew]. */
   function threadFromUrl() {
     const params = new URLSearchParams(window.location.search);
     const id = params.get("thread");
-    if (id && THREAD_RE.test(id)) return id;
+    if (id && THREAD_RE.test(id)) return [id, false];
     const fresh = newThreadId();
     params.set("thread", fresh);
     window.history.replaceState(null, "", `${window.location.pathname}?${params}`);
-    return fresh;
+    return [fresh, true];
   }
 
   const state = {
@@ -237,7 +250,7 @@
   /** The reply text without the item lines ("1. Title — red, €9.99 [TOP-0001]") the cards show. */
   function replyText(response) {
     let text = String(response.text || "");
-    text = text.replace(/:?\s*\S*\b[0-9a-f]{64}\.png/g, ""); // server file paths of images shown below
+    text = text.replace(/\s*\S*\b[0-9a-f]{64}\.png/g, ""); // server file paths of the images shown below
     if ((response.items || []).length) {
       text = text.split("\n").filter((line) => !/\[[A-Za-z0-9][A-Za-z0-9_.-]*\]\s*$/.test(line)).join("\n");
     }
@@ -252,7 +265,9 @@
       title: `${item.title} (${item.id})`,
     },
     el("div", { className: "item-image" },
-      el("img", { src: item.image || "", alt: item.title || item.id, loading: "eager", decoding: "async" }),
+      item.image
+        ? el("img", { src: item.image, alt: item.title || item.id, decoding: "async" })
+        : el("span", { className: "item-no-image" }, "No photo"),
       el("span", { className: "item-index", title: `Say "the ${ordinal(index)} one"` }, String(index + 1))),
     el("div", { className: "item-info" },
       el("h3", { className: "item-title" }, item.title || item.id),
@@ -411,7 +426,7 @@
       const tools = (response.tools || []).map((t) => (TOOLS[t] || [null, capitalize(t)])[1]);
       const seconds = Number(response.seconds);
       const meta = [...new Set(tools)];
-      if (Number.isFinite(seconds) && seconds > 0) meta.push(`${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`);
+      if (Number.isFinite(seconds) && seconds > 0) meta.push(formatSeconds(seconds));
       if (meta.length) this.body.append(el("p", { className: "meta" }, meta.join(" · ")));
       scrollDown();
     }
@@ -501,7 +516,7 @@
   // ---------------------------------------------------------------- photos: button, paste, drag and drop
 
   function addFiles(fileList) {
-    const files = Array.from(fileList || []).filter((f) => f && (f.type.startsWith("image/") || !f.type));
+    const files = Array.from(fileList || []).filter(Boolean); // the service says which files it cannot read
     for (const file of files) {
       if (state.attachments.length >= MAX_IMAGES) {
         window.alert(`At most ${MAX_IMAGES} photos per message.`);
@@ -540,8 +555,10 @@
         renderAttachments();
       });
       const label = a.status === "uploading" ? "Uploading…" : a.status === "failed" ? a.error : a.file.name || "Photo";
+      const thumb = el("img", { src: a.preview, alt: "" });
+      thumb.addEventListener("error", () => thumb.replaceWith(el("span", { className: "chip-icon" }, "!")));
       return el("div", { className: `chip ${a.status}`, title: label, dataset: { mediaId: a.mediaId || "" } },
-        el("img", { src: a.preview, alt: "" }),
+        thumb,
         el("span", { className: "chip-label" }, label),
         remove);
     }));
@@ -626,12 +643,17 @@
     }
   }
 
-  function openThread(thread) {
+  /** Show a thread: restore its turns, or the welcome screen for a thread made here just now. */
+  function openThread(thread, isNew = false) {
     state.generation += 1;
     state.thread = thread;
     ui.threadLabel.textContent = thread;
     ui.messages.replaceChildren();
     ui.welcome.hidden = true;
+    if (isNew) {
+      showWelcome();
+      return Promise.resolve();
+    }
     return restore(thread);
   }
 
@@ -642,7 +664,7 @@
     params.set("thread", thread);
     window.history.pushState(null, "", `${window.location.pathname}?${params}`);
     clearComposer();
-    openThread(thread);
+    openThread(thread, true);
     ui.input.focus();
   }
 
@@ -663,8 +685,8 @@
   for (const button of document.querySelectorAll(".suggestion")) {
     button.addEventListener("click", () => send(button.textContent));
   }
-  window.addEventListener("popstate", () => openThread(threadFromUrl()));
+  window.addEventListener("popstate", () => openThread(...threadFromUrl()));
   setupPhotos();
-  openThread(threadFromUrl());
+  openThread(...threadFromUrl());
   ui.input.focus();
 })();
