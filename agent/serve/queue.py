@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 TurnStatus = Literal["queued", "running", "done", "failed"]
+DeliveryStatus = Literal["pending", "sent", "failed"]
 
 #: Idempotency keys (and the turns they name) are kept at least this long (Slack retries for 1 h,
 #: Telegram for 24 h, WhatsApp for up to 7 days).
@@ -98,8 +99,11 @@ class TurnQueue(ABC):
 
     @abstractmethod
     def enqueue(self, thread_id: str, user_id: str, request: dict[str, Any], idempotency_key: str = "",
-                busy_policy: str = "enqueue", max_pending: int = 0) -> tuple[TurnRecord, bool]:
+                busy_policy: str = "enqueue", max_pending: int = 0, shared: bool = False) -> tuple[TurnRecord, bool]:
         """Record a turn, or find the one an idempotency key already names.
+
+        ``shared`` threads (a group chat on a messaging platform) take turns from several users; other
+        threads belong to the user of their first turn.
 
         Returns:
             ``(record, created)``: ``created`` is False when the key was seen before (the earlier record).
@@ -114,8 +118,9 @@ class TurnQueue(ABC):
     def claim_next(self, owner: str) -> TurnRecord | None:
         """Mark the oldest runnable turn ``running`` and return it (none: ``None``).
 
-        A turn is runnable when it is the earliest unfinished turn of its thread and none of its
-        thread's turns is running.
+        A turn is runnable when it is the earliest unfinished turn of its thread, none of its thread's
+        turns is running, and no earlier reply of its thread is still being sent to a platform (so a
+        chat's replies arrive in order).
         """
 
     @abstractmethod
@@ -141,6 +146,26 @@ class TurnQueue(ABC):
     @abstractmethod
     def purge(self, older_than_s: float = KEY_TTL_SECONDS) -> int:
         """Delete finished turns (and their keys) older than ``older_than_s``; return how many."""
+
+    @abstractmethod
+    def set_delivery(self, turn_id: str, status: DeliveryStatus, error: str = "") -> None:
+        """Record the delivery of a turn's reply to a messaging platform (``pending``, ``sent``, ``failed``)."""
+
+    @abstractmethod
+    def delivery(self, turn_id: str) -> tuple[DeliveryStatus, int, str] | None:
+        """Return ``(status, attempts, error)`` of a turn's delivery, or ``None`` when it has none."""
+
+    @abstractmethod
+    def pending_deliveries(self) -> list[TurnRecord]:
+        """Return finished turns whose reply still has to be sent (after a restart)."""
+
+    @abstractmethod
+    def generation(self, base: str) -> int:
+        """Return how many times a channel conversation was restarted (``/new``); 0 at first."""
+
+    @abstractmethod
+    def bump_generation(self, base: str) -> int:
+        """Start a new conversation for a channel chat; return the new generation."""
 
     @abstractmethod
     def remember_media(self, sha: str, path: str) -> None:
@@ -183,6 +208,17 @@ CREATE TABLE IF NOT EXISTS fm3_threads (
     user_id TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fm3_deliveries (
+    turn_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fm3_thread_generations (
+    base TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fm3_media (
     sha TEXT PRIMARY KEY,
     path TEXT NOT NULL
@@ -220,7 +256,7 @@ class SqliteTurnQueue(TurnQueue):
                           started_at=started, finished_at=finished)
 
     def enqueue(self, thread_id: str, user_id: str, request: dict[str, Any], idempotency_key: str = "",
-                busy_policy: str = "enqueue", max_pending: int = 0) -> tuple[TurnRecord, bool]:
+                busy_policy: str = "enqueue", max_pending: int = 0, shared: bool = False) -> tuple[TurnRecord, bool]:
         """Record a turn (see :meth:`TurnQueue.enqueue`)."""
         rhash = request_hash({"user_id": user_id, **request})
         now = time.time()
@@ -244,7 +280,7 @@ class SqliteTurnQueue(TurnQueue):
                 if owner is None:
                     cur.execute("INSERT INTO fm3_threads(thread_id, user_id, created_at) VALUES (?,?,?)",
                                 (thread_id, user_id, now))
-                elif owner[0] != user_id:
+                elif owner[0] != user_id and not shared:
                     raise ThreadOwnerError(f"thread {thread_id!r} belongs to another user; start a new thread id "
                                            "for this user")
                 pending = cur.execute("SELECT COUNT(*) FROM fm3_turns WHERE thread_id=? AND status IN "
@@ -279,7 +315,9 @@ class SqliteTurnQueue(TurnQueue):
                 row = cur.execute(
                     f"SELECT {_COLUMNS} FROM fm3_turns t WHERE t.status='queued' AND t.seq = "
                     "(SELECT MIN(p.seq) FROM fm3_turns p WHERE p.thread_id=t.thread_id AND "
-                    "p.status IN ('queued','running')) ORDER BY t.seq LIMIT 1").fetchone()
+                    "p.status IN ('queued','running')) AND NOT EXISTS (SELECT 1 FROM fm3_deliveries d JOIN fm3_turns x "
+                    "ON x.id = d.turn_id WHERE x.thread_id = t.thread_id AND d.status = 'pending') "
+                    "ORDER BY t.seq LIMIT 1").fetchone()
                 if row is not None:
                     cur.execute("UPDATE fm3_turns SET status='running', attempts=attempts+1, owner=?, started_at=? "
                                 "WHERE seq=?", (owner, time.time(), row[0]))
@@ -330,7 +368,49 @@ class SqliteTurnQueue(TurnQueue):
         with self._lock:
             cur = self._conn.execute("DELETE FROM fm3_turns WHERE status IN ('done','failed') AND finished_at < ?",
                                      (cutoff,))
+            self._conn.execute("DELETE FROM fm3_deliveries WHERE status != 'pending' AND updated_at < ?", (cutoff,))
             return cur.rowcount
+
+    def set_delivery(self, turn_id: str, status: DeliveryStatus, error: str = "") -> None:
+        """Record a reply's delivery state (attempts count the sends tried)."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO fm3_deliveries(turn_id, status, attempts, error, updated_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(turn_id) DO UPDATE SET status=excluded.status, error=excluded.error, "
+                "updated_at=excluded.updated_at, attempts=fm3_deliveries.attempts + (excluded.status != 'pending')",
+                (turn_id, status, 0 if status == "pending" else 1, error or None, time.time()))
+
+    def delivery(self, turn_id: str) -> tuple[DeliveryStatus, int, str] | None:
+        """Return a turn's delivery state."""
+        with self._lock:
+            row = self._conn.execute("SELECT status, attempts, error FROM fm3_deliveries WHERE turn_id=?",
+                                     (turn_id,)).fetchone()
+        return (row[0], row[1], row[2] or "") if row else None
+
+    def pending_deliveries(self) -> list[TurnRecord]:
+        """Return finished turns whose reply was not sent yet."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))} FROM fm3_turns t JOIN "
+                "fm3_deliveries d ON d.turn_id = t.id WHERE d.status='pending' AND t.status IN ('done','failed') "
+                "ORDER BY t.seq").fetchall()
+        return [r for r in (self._row(row) for row in rows) if r is not None]
+
+    def generation(self, base: str) -> int:
+        """Return a channel chat's conversation generation."""
+        with self._lock:
+            row = self._conn.execute("SELECT generation FROM fm3_thread_generations WHERE base=?",
+                                     (base,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def bump_generation(self, base: str) -> int:
+        """Start a new conversation for a channel chat."""
+        with self._lock:
+            self._conn.execute("INSERT INTO fm3_thread_generations(base, generation) VALUES (?, 1) ON CONFLICT(base) "
+                               "DO UPDATE SET generation = generation + 1", (base,))
+            row = self._conn.execute("SELECT generation FROM fm3_thread_generations WHERE base=?",
+                                     (base,)).fetchone()
+        return int(row[0])
 
     def remember_media(self, sha: str, path: str) -> None:
         """Record the file a media hash serves."""

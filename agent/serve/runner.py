@@ -105,6 +105,12 @@ class MediaLinks:
         out = {"thread": thread_id, "turn_id": turn_id, **response}
         out["items"] = [{**i, "image": self.url(str(i.get("image", "")))} for i in response.get("items", [])]
         out["images"] = [self.url(str(p)) for p in response.get("images", [])]
+        text = str(out.get("text", ""))
+        for path, url in zip(response.get("images", []), out["images"], strict=True):
+            text = text.replace(str(path), url)  # a server path means nothing to a remote client
+        out["text"] = text
+        if out.get("is_outfit") and out["items"]:
+            out["total"] = round(sum(float(i.get("price", 0)) for i in out["items"]), 2)
         return out
 
 
@@ -120,6 +126,10 @@ class TurnRunner:
 
     Args:
         graph: The compiled graph (with a checkpointer and a store).
+            Besides it, ``handlers`` answer turns of other ``request["kind"]`` (a messaging command,
+            a canned notice), ``prepare`` turns a request's remote attachments (``request["files"]``)
+            into media ids and notes, and ``deliver`` sends the answer of a turn whose request names a
+            ``channel``; a reply is recorded ``pending`` before it is sent, and sent again after a restart.
         settings: The service's settings; each turn runs with ``user_id`` set to the turn's user.
         queue: Where turns are recorded.
         links: Image path -> URL mapping for responses and events.
@@ -129,6 +139,9 @@ class TurnRunner:
 
     def __init__(self, graph: Any, settings: Context, queue: TurnQueue, links: MediaLinks, workers: int = 4,
                  ready: Callable[[], bool] | None = None) -> None:
+        self.handlers: dict[str, Callable[[TurnRecord], dict[str, Any]]] = {}
+        self.prepare: Callable[[TurnRecord], tuple[list[str], list[str]]] | None = None
+        self.deliver: Callable[[TurnRecord, dict[str, Any]], None] | None = None
         self.graph = graph
         self.settings = settings
         self.queue = queue
@@ -153,6 +166,12 @@ class TurnRunner:
             log.warning("re-queued %d turn(s) left running by a previous process", self.recovered)
         await asyncio.to_thread(self.queue.purge)
         self._task = asyncio.create_task(self._dispatch(), name="turn-dispatcher")
+        if self.deliver is not None:
+            pending = await asyncio.to_thread(self.queue.pending_deliveries)
+            if pending:
+                log.warning("sending %d reply(ies) left unsent by a previous process", len(pending))
+            for rec in pending:
+                self._pool.submit(self._send, rec, rec.result or {})
         self.notify()
 
     async def stop(self) -> None:
@@ -210,18 +229,43 @@ class TurnRunner:
     def _execute(self, rec: TurnRecord) -> dict[str, Any]:
         """Run one turn (worker thread) and record its outcome; return the terminal event."""
         t0 = time.perf_counter()
+        channel = bool(rec.request.get("channel")) and self.deliver is not None
         try:
-            payload = self._run_graph(rec)
+            handler = self.handlers.get(str(rec.request.get("kind") or "turn"))
+            payload = handler(rec) if handler is not None else self._run_graph(rec)
         except Exception as exc:
             log.exception("turn %s of thread %s failed", rec.id, rec.thread_id)
             error = {"code": "turn_failed",
                      "message": f"The assistant failed on this message ({type(exc).__name__}); the error is "
                                 "logged. Send it again with a new idempotency key, or rephrase it."}
+            if channel:
+                self.queue.set_delivery(rec.id, "pending")
             self.queue.finish(rec.id, "failed", error)
+            if channel:
+                self._send(rec, {"text": "Sorry, something went wrong on my side with that message. Please try "
+                                         "again in a moment.", "items": [], "images": [], "error": error})
             return {"event": "error", "turn_id": rec.id, "error": error}
         payload["seconds"] = round(time.perf_counter() - t0, 3)
+        if channel:
+            self.queue.set_delivery(rec.id, "pending")
         self.queue.finish(rec.id, "done", payload)
+        if channel:
+            self._send(rec, payload)
         return {"event": "final", "turn_id": rec.id, "response": payload}
+
+    def _send(self, rec: TurnRecord, payload: dict[str, Any]) -> None:
+        """Send a finished turn's reply to its platform and record the outcome (never re-plans the turn)."""
+        assert self.deliver is not None
+        try:
+            self.deliver(rec, payload)
+        except Exception as exc:
+            log.error("reply of turn %s to %s could not be sent: %s", rec.id, rec.request.get("channel"), exc)
+            self.queue.set_delivery(rec.id, "failed", f"{type(exc).__name__}: {exc}"[:500])
+        else:
+            self.queue.set_delivery(rec.id, "sent")
+        self._publish(rec.id, {"event": "delivered", "turn_id": rec.id})
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.notify)
 
     def _run_graph(self, rec: TurnRecord) -> dict[str, Any]:
         config: dict[str, Any] = {"configurable": {"thread_id": rec.thread_id}}
@@ -231,10 +275,19 @@ class TurnRunner:
         if values.get("request_id") == rec.id and not snap.next and values.get("response"):
             log.warning("turn %s was answered before a restart; returning that answer", rec.id)
             return self.links.response(rec.thread_id, rec.id, {**values["response"], "turn": values.get("turn", 0)})
+        media_ids: list[str] = list(rec.request.get("media_ids", []))
+        notes: list[str] = []
+        if rec.request.get("files") and self.prepare is not None:
+            fetched, notes = self.prepare(rec)
+            media_ids += fetched
         attachments = [{"path": str(self.settings.media_dir / f"{m}.png"), "sha256": m, "name": f"{m[:12]}.png"}
-                       for m in rec.request.get("media_ids", [])]
+                       for m in media_ids]
+        text = str(rec.request.get("text", ""))
+        if not text and not attachments:
+            return self.links.response(rec.thread_id, rec.id, {"text": " ".join(notes), "errors": notes, "items": [],
+                                                                "images": [], "intent": "small_talk"})
         inp: dict[str, Any] | None = {
-            "messages": [HumanMessage(content=str(rec.request.get("text", "")), id=rec.id)],
+            "messages": [HumanMessage(content=text, id=rec.id)],
             "attachments": attachments,
             "request_id": rec.id,
         }
@@ -247,8 +300,11 @@ class TurnRunner:
                 self._publish(rec.id, self.links.event(chunk))
             elif mode == "values":
                 final = chunk
-        return self.links.response(rec.thread_id, rec.id,
-                                   {**dict(final.get("response") or {}), "turn": final.get("turn", 0)})
+        response = dict(final.get("response") or {})
+        if notes:
+            response["errors"] = [*notes, *response.get("errors", [])]
+            response["text"] = " ".join(notes) + "\n" + str(response.get("text", ""))
+        return self.links.response(rec.thread_id, rec.id, {**response, "turn": final.get("turn", 0)})
 
     def _slot(self, turn_id: str) -> _TurnEvents:
         slot = self._events.get(turn_id)
