@@ -10,6 +10,7 @@ stored them), p50/p95 turn latency, turns per second and the server's peak RSS.
     python benchmarks/bench_serve.py --planner smol --conversations 8
     python benchmarks/bench_serve.py --retries             # each message sent twice with one key
     python benchmarks/bench_serve.py --kill-after 3        # kill -9 the server after 3 s, restart it
+    python benchmarks/bench_serve.py --think 1.5           # shoppers pause ~1.5 s before each message
 
 The load is bounded (conversations x turns requests, plus retries) and goes to 127.0.0.1 only.
 """
@@ -141,9 +142,12 @@ async def send(ac: httpx.AsyncClient, thread: str, user: str, text: str, key: st
     return responses[0].json()["turn_id"]
 
 
-async def conversation(ac: httpx.AsyncClient, n: int, turns: int, stats: Stats, retry_twice: bool, run: str) -> None:
+async def conversation(ac: httpx.AsyncClient, n: int, turns: int, stats: Stats, retry_twice: bool, run: str,
+                       think: float) -> None:
     thread, user = f"bench-{run}-{n}", f"shopper-{run}-{n}"
     for k, text in enumerate(SCRIPT[:turns]):
+        if think:
+            await asyncio.sleep(random.uniform(0.5, 1.5) * think)  # a shopper reading and typing
         turn_id = await send(ac, thread, user, text, f"{thread}-m{k}", stats, retry_twice)
         stats.turn_ids.setdefault(thread, []).append(turn_id or "")
 
@@ -166,7 +170,7 @@ async def drive(server: Server, args: argparse.Namespace, run: str) -> tuple[Sta
 
         sampling = asyncio.create_task(sampler())
         t0 = time.perf_counter()
-        await asyncio.gather(killer(), *[conversation(ac, n, args.turns, stats, args.retries, run)
+        await asyncio.gather(killer(), *[conversation(ac, n, args.turns, stats, args.retries, run, args.think)
                                          for n in range(args.conversations)])
         wall = time.perf_counter() - t0
         sampling.cancel()
@@ -201,6 +205,8 @@ def main() -> None:
                     "(the second after a random 0-0.5 s delay), as Slack-style redelivery does.")
     ap.add_argument("--kill-after", type=float, default=0.0, help="kill -9 the server after this many seconds "
                     "and restart it; clients retry with their keys.")
+    ap.add_argument("--think", type=float, default=0.0, help="Mean seconds a shopper waits before each message "
+                    "(uniform 0.5x-1.5x); 0 = send the next message as soon as the answer arrives (saturation).")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     random.seed(args.seed)
@@ -228,6 +234,7 @@ def main() -> None:
     lat = np.array(stats.latencies) * 1000 if stats.latencies else np.zeros(1)
     sent = args.conversations * args.turns
     mode = " with every message sent twice" if args.retries else ""
+    mode += f", think time {args.think:.1f} s" if args.think else ", no think time"
     mode += f", kill -9 after {args.kill_after:.1f} s" if args.kill_after else ""
     print(f"\n{args.conversations} conversations x {args.turns} turns, {args.planner} planner{mode}")
     print(f"  messages sent {sent}, answered {stats.answered}, client errors {len(stats.errors)}, "

@@ -7,6 +7,7 @@ reply explains; anything else is a bug and propagates.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -77,6 +78,11 @@ class ToolResult(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+@functools.cache
+def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
 class Tool(ABC):
     """Base class of tools. Subclasses set ``name`` and ``Args`` and write a docstring for the planner."""
 
@@ -90,8 +96,8 @@ class Tool(ABC):
 
     @classmethod
     def args_schema(cls) -> dict[str, Any]:
-        """Return the JSON schema of the arguments."""
-        return cls.Args.model_json_schema()
+        """Return the JSON schema of the arguments (built once per args model; callers must not mutate it)."""
+        return _schema_of(cls.Args)
 
     @classmethod
     def spec(cls) -> dict[str, Any]:

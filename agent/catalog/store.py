@@ -237,6 +237,7 @@ class Catalog:
         if backend not in ("mirror", "chroma"):
             raise ValueError(f"unknown search backend {backend!r}; use 'mirror' or 'chroma'")
         self.dir = Path(catalog_dir)
+        self._root = self.dir.resolve()
         self.chroma_path = chroma_path or str(self.dir.parent / "chroma")
         self.chroma_url = chroma_url
         self.embedder = embedder or get_text_embedder()
@@ -291,7 +292,11 @@ class Catalog:
         if not item.image:
             return None
         p = Path(item.image)
-        return p if p.is_absolute() else (self.dir / p).resolve()
+        if p.is_absolute():
+            return p
+        if ".." in p.parts:
+            return (self._root / p).resolve()
+        return self._root / p
 
     # -- index -------------------------------------------------------------------------------
 

@@ -76,17 +76,17 @@ class MediaLinks:
         if not path:
             return ""
         p = Path(path)
-        if p.parent.resolve() == self.media_dir and p.suffix == ".png" and is_media_id(p.stem):
+        if p.suffix == ".png" and is_media_id(p.stem) and p.parent.resolve() == self.media_dir:
             return f"{self.prefix}/{p.stem}.png"
         try:
-            key = (str(p.resolve()), p.stat().st_mtime)
+            key = (path, p.stat().st_mtime)
         except OSError:
             return ""
         with self._lock:
             sha = self._known.get(key)
         if sha is None:
             sha = hashlib.sha256(p.read_bytes()).hexdigest()
-            self.queue.remember_media(sha, key[0])
+            self.queue.remember_media(sha, str(p.resolve()))
             with self._lock:
                 self._known[key] = sha
         return f"{self.prefix}/{sha}.png"
