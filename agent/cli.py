@@ -27,6 +27,8 @@ train_app = typer.Typer(no_args_is_help=True, help="Train our own models (image 
 app.add_typer(train_app, name="train")
 data_app = typer.Typer(no_args_is_help=True, help="Build training data sets.")
 app.add_typer(data_app, name="data")
+channels_app = typer.Typer(no_args_is_help=True, help="Messaging platforms: try them locally.")
+app.add_typer(channels_app, name="channels")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -240,12 +242,129 @@ def serve(
     web = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     err.print(f"[bold]FashionM3[/bold] serving on {web}: web chat at {web}/, API at {web}/v1 "
               f"(docs {web}/docs), planner [cyan]{settings.planner}[/cyan] (loading; {web}/readyz says when ready).")
+    from agent.channels import channel_status
+
+    for name, missing in channel_status(settings).items():
+        err.print(f"channel {name}: " + (f"on at {web}/channels/{name}{'/events' if name == 'slack' else ''}"
+                                         if not missing else f"off (set {', '.join(missing)})"))
     if settings.api_key_list:
         err.print(f"{len(settings.api_key_list)} API key(s) accepted (Authorization: Bearer ...).")
     else:
         err.print("No API keys set (FASHIONM3_API_KEYS): serving on loopback only, without auth.")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=5)
+
+
+@channels_app.command("simulate")
+def channels_simulate(
+    platform: Annotated[str, typer.Argument(help="telegram, slack or whatsapp.")],
+    chats: Annotated[int, typer.Option(help="Chats talking at once.")] = 1,
+    planner: PlannerOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Try a messaging channel locally: a fake platform API and a real service exchange signed traffic.
+
+    Starts a fake Telegram/Slack/WhatsApp API on loopback, starts `fashionm3 serve` pointed at it (on a
+    copy of the data folder's catalog), sends a short conversation per chat (help, a search, a follow-up,
+    a photo, an unsupported file; one event delivered twice), and prints what the platform received.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    import httpx
+
+    from agent.channels import simulate as sim
+    from agent.channels.fake import FakePlatform
+
+    if platform not in ("telegram", "slack", "whatsapp"):
+        raise UserError(f"unknown platform {platform!r}; use telegram, slack or whatsapp")
+    settings = _settings(data_dir, planner=planner)
+    _ensure_catalog(settings)
+    from agent.services import open_catalog
+
+    catalog = open_catalog(settings)
+    boots = next((i for i in catalog.items.values() if i.category == "ankle_boots" and catalog.image_path(i)), None)
+    fake = FakePlatform().start()
+    photo_id = "photo-1"
+    if boots is not None:
+        image = catalog.image_path(boots)
+        assert image is not None
+        fake.files[photo_id] = image.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="fashionm3-simulate-") as tmp:
+        data = Path(tmp) / "data"
+        shutil.copytree(settings.data_dir, data, ignore=shutil.ignore_patterns(
+            "threads.sqlite*", "media", "models", "planner", "fashionm3-store.lock"))
+        models = Path(settings.data_dir) / "models"
+        if models.is_dir():
+            (data / "models").symlink_to(models.resolve())
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, **fake.settings_env(), "FASHIONM3_DATA_DIR": str(data),
+               "FASHIONM3_PLANNER": settings.planner, "FASHIONM3_PUBLIC_URL": url}
+        log_path = Path(tmp) / "serve.log"
+        with open(log_path, "wb") as log_file:
+            proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port)], env=env,
+                                    stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            with err.status(f"Starting the service with the {platform} channel pointed at a fake {platform} API ..."):
+                deadline = time.monotonic() + 300
+                while True:
+                    if proc.poll() is not None:
+                        raise UserError(f"the service stopped: {log_path.read_text()[-1500:]}")
+                    try:
+                        if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise UserError("the service did not become ready in 300 s")
+                    time.sleep(0.3)
+            console.print(f"service {url}, fake {platform} API {fake.url}", markup=False)
+            sent = 0
+            for chat in range(1, chats + 1):
+                steps = sim.script(platform, 7000 + chat, photo_id)
+                for n, (label, payload) in enumerate(steps):
+                    route, body, headers = sim.signed(platform, payload)
+                    body = body.replace(b"{fake}", fake.url.encode())
+                    if platform == "slack":
+                        headers = sim.slack_headers(body)
+                    if platform == "whatsapp":
+                        headers = sim.whatsapp_headers(body)
+                    r = httpx.post(url + route, content=body, headers=headers, timeout=30)
+                    console.print(f"chat {chat} -> {label!r}: HTTP {r.status_code} {r.text[:80]}", markup=False)
+                    sent += 1
+                    if n == 1:  # the platform redelivers this event: nothing new may run
+                        r = httpx.post(url + route, content=body, headers=headers, timeout=30)
+                        console.print(f"chat {chat} -> {label!r} again (redelivery): HTTP {r.status_code} "
+                                      f"{r.text[:80]}", markup=False)
+                    _wait_quiet(fake, platform)
+            console.print(f"\nWhat {platform} received:", markup=False)
+            for call in fake.sent(platform):
+                console.print("  " + sim.describe_call(call), markup=False)
+            console.print(f"{sent} messages sent, {len(fake.sent(platform))} platform calls carrying replies.",
+                          markup=False)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            fake.stop()
+
+
+def _wait_quiet(fake: Any, platform: str, quiet_s: float = 1.0, timeout: float = 120.0) -> None:
+    """Wait until the fake platform has received nothing new for ``quiet_s`` seconds."""
+    deadline = time.monotonic() + timeout
+    seen, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        n = len(fake.calls)
+        if n != seen:
+            seen, since = n, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.1)
 
 
 @catalog_app.command("build")

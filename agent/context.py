@@ -74,6 +74,19 @@ class Context:
         max_request_bytes: Largest HTTP request body, checked before it is read (413 above it).
         turn_wait_seconds: How long ``POST .../turns`` waits for the answer before replying 202 with the turn's URL.
         public_url: Base URL clients reach the service at (for absolute image URLs); empty = the request's own.
+            Slack needs it to show item images (it fetches ``image_url`` itself).
+        telegram_bot_token: Telegram bot token (from @BotFather); with ``telegram_secret_token`` turns Telegram on.
+        telegram_secret_token: The ``secret_token`` given to ``setWebhook``; checked on every update.
+        telegram_api_url: Telegram Bot API base URL.
+        telegram_bot_username: The bot's username (without @); empty = asked with ``getMe``.
+        slack_signing_secret: Slack app's signing secret; with ``slack_bot_token`` turns Slack on.
+        slack_bot_token: Slack bot token (``xoxb-...``).
+        slack_api_url: Slack Web API base URL.
+        whatsapp_app_secret: Meta app secret (signs ``X-Hub-Signature-256``).
+        whatsapp_verify_token: The verify token entered when subscribing the webhook.
+        whatsapp_token: WhatsApp Cloud API access token.
+        whatsapp_phone_number_id: The business phone number id replies are sent from.
+        whatsapp_api_url: WhatsApp Cloud API (Graph API) base URL, with its version.
     """
 
     user_id: str = "local-user"
@@ -116,6 +129,18 @@ class Context:
     max_request_bytes: int = 32 * 1024 * 1024
     turn_wait_seconds: float = 120.0
     public_url: str = ""
+    telegram_bot_token: str = ""
+    telegram_secret_token: str = ""
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_username: str = ""
+    slack_signing_secret: str = ""
+    slack_bot_token: str = ""
+    slack_api_url: str = "https://slack.com/api"
+    whatsapp_app_secret: str = ""
+    whatsapp_verify_token: str = ""
+    whatsapp_token: str = ""
+    whatsapp_phone_number_id: str = ""
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

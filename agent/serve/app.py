@@ -151,6 +151,7 @@ class ServiceState:
     queue: TurnQueue
     links: MediaLinks
     runner: TurnRunner | None = None
+    hub: Any = None
     store: Any = None
     catalog: Any = None
     planner: Any = None
@@ -179,6 +180,9 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
     keys = settings.api_key_list
     q = queue or SqliteTurnQueue(settings.threads_db)
     st = ServiceState(settings=settings, queue=q, links=MediaLinks(settings.media_dir, q))
+    from agent.channels import CHANNELS, ChannelAuthError, ChannelHub
+
+    st.hub = ChannelHub(settings, q, st.links)
 
     def warm_up() -> None:
         from agent.services import open_catalog, open_checkpointer, open_store
@@ -217,6 +221,7 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
             st.store = store if store is not None else open_store(settings)
             st.store.search(("preferences", "readyz-probe"), limit=1)
             st.checks["store"] = "ok"
+            st.hub.store = st.store
         except Exception as exc:
             log.exception("memory store unreachable")
             st.checks["store"] = f"failed: {exc}"
@@ -230,6 +235,7 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         st.runner = TurnRunner(None, settings, q, st.links, workers=settings.turn_workers, ready=st.ready_now)
+        st.hub.attach(st.runner)
         loader = threading.Thread(target=warm_up, name="warm-up", daemon=True)
         loader.start()
         await st.runner.start()
@@ -630,6 +636,63 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
             return JSONResponse({"error": {"code": "not_ready", "message": message}, "checks": checks},
                                 status_code=503, headers={"Retry-After": "2"})
         return JSONResponse({"status": "ready", "checks": checks, "planner": getattr(st.planner, "name", "")})
+
+    async def channel_webhook(name: str, request: Request) -> Response:
+        channel = st.hub.channels.get(name)
+        if channel is None:
+            raise APIError("not_found", f"The {name} channel is off: set {', '.join(CHANNELS[name].missing(settings))} "
+                           "and restart the service.")
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            channel.verify(headers, body)
+        except ChannelAuthError as exc:
+            raise APIError("unauthorized", f"{name} webhook refused: {exc}.") from None
+        try:
+            challenge = channel.challenge(body) if hasattr(channel, "challenge") else None
+            if challenge is not None:
+                return JSONResponse({"challenge": challenge})
+            inbound = await asyncio.to_thread(channel.parse, body, headers)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise APIError("bad_request", f"{name} webhook: the body is not a payload this channel understands "
+                           f"({type(exc).__name__}: {exc}).") from None
+        created = 0
+        for message in inbound:
+            _, new = await asyncio.to_thread(st.hub.enqueue, channel, message)
+            created += new
+        if created and st.runner is not None:
+            st.runner.notify()
+        return JSONResponse({"ok": True, "messages": len(inbound), "new": created})
+
+    @app.post("/channels/telegram", tags=["channels"], summary="Telegram webhook (setWebhook with secret_token)")
+    async def telegram_webhook(request: Request) -> Response:
+        """Receive a Telegram Update; answered 200 at once, the reply is sent when the turn has run."""
+        return await channel_webhook("telegram", request)
+
+    @app.post("/channels/slack/events", tags=["channels"], summary="Slack Events API request URL")
+    async def slack_events(request: Request) -> Response:
+        """Receive a Slack event (or the url_verification challenge); answered within Slack's 3 s."""
+        return await channel_webhook("slack", request)
+
+    @app.post("/channels/whatsapp", tags=["channels"], summary="WhatsApp Cloud API webhook")
+    async def whatsapp_webhook(request: Request) -> Response:
+        """Receive WhatsApp messages and status updates (statuses are ignored)."""
+        return await channel_webhook("whatsapp", request)
+
+    @app.get("/channels/whatsapp", tags=["channels"], summary="WhatsApp webhook subscription handshake")
+    async def whatsapp_subscribe(request: Request) -> Response:
+        """Answer ``hub.challenge`` when ``hub.verify_token`` matches (200, plain text), else 403."""
+        from fastapi.responses import PlainTextResponse
+
+        channel = st.hub.channels.get("whatsapp")
+        if channel is None:
+            raise APIError("not_found", "The whatsapp channel is off: set "
+                           f"{', '.join(CHANNELS['whatsapp'].missing(settings))} and restart the service.")
+        challenge = channel.subscribe(dict(request.query_params))
+        if challenge is None:
+            return error_response("forbidden", "hub.mode must be 'subscribe' and hub.verify_token must match "
+                                  "FASHIONM3_WHATSAPP_VERIFY_TOKEN.", 403)
+        return PlainTextResponse(challenge)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

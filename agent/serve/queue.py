@@ -99,8 +99,12 @@ class TurnQueue(ABC):
 
     @abstractmethod
     def enqueue(self, thread_id: str, user_id: str, request: dict[str, Any], idempotency_key: str = "",
-                busy_policy: str = "enqueue", max_pending: int = 0, shared: bool = False) -> tuple[TurnRecord, bool]:
+                busy_policy: str = "enqueue", max_pending: int = 0, shared: bool = False,
+                event_id: str = "") -> tuple[TurnRecord, bool]:
         """Record a turn, or find the one an idempotency key already names.
+
+        ``event_id`` is a platform's event id, unique across threads (a redelivery found after ``/new``
+        moved the chat to a new thread is still the same event).
 
         ``shared`` threads (a group chat on a messaging platform) take turns from several users; other
         threads belong to the user of their first turn.
@@ -219,6 +223,11 @@ CREATE TABLE IF NOT EXISTS fm3_thread_generations (
     base TEXT PRIMARY KEY,
     generation INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fm3_events (
+    event_id TEXT PRIMARY KEY,
+    turn_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fm3_media (
     sha TEXT PRIMARY KEY,
     path TEXT NOT NULL
@@ -256,7 +265,8 @@ class SqliteTurnQueue(TurnQueue):
                           started_at=started, finished_at=finished)
 
     def enqueue(self, thread_id: str, user_id: str, request: dict[str, Any], idempotency_key: str = "",
-                busy_policy: str = "enqueue", max_pending: int = 0, shared: bool = False) -> tuple[TurnRecord, bool]:
+                busy_policy: str = "enqueue", max_pending: int = 0, shared: bool = False,
+                event_id: str = "") -> tuple[TurnRecord, bool]:
         """Record a turn (see :meth:`TurnQueue.enqueue`)."""
         rhash = request_hash({"user_id": user_id, **request})
         now = time.time()
@@ -264,6 +274,15 @@ class SqliteTurnQueue(TurnQueue):
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
+                if event_id:
+                    row = cur.execute(f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))} FROM "
+                                      "fm3_events e JOIN fm3_turns t ON t.id = e.turn_id WHERE e.event_id=?",
+                                      (event_id,)).fetchone()
+                    if row is not None:
+                        cur.execute("COMMIT")
+                        seen = self._row(row)
+                        assert seen is not None
+                        return seen, False
                 if idempotency_key:
                     row = cur.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE thread_id=? AND idempotency_key=?",
                                       (thread_id, idempotency_key)).fetchone()
@@ -297,6 +316,9 @@ class SqliteTurnQueue(TurnQueue):
                     "created_at) VALUES (?,?,?,?,?,?, 'queued', ?)",
                     (turn_id, thread_id, user_id, idempotency_key or None, rhash,
                      json.dumps(request, ensure_ascii=False), now))
+                if event_id:
+                    cur.execute("INSERT INTO fm3_events(event_id, turn_id, created_at) VALUES (?,?,?)",
+                                (event_id, turn_id, now))
                 row = cur.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE id=?", (turn_id,)).fetchone()
                 cur.execute("COMMIT")
             except BaseException:
@@ -369,6 +391,7 @@ class SqliteTurnQueue(TurnQueue):
             cur = self._conn.execute("DELETE FROM fm3_turns WHERE status IN ('done','failed') AND finished_at < ?",
                                      (cutoff,))
             self._conn.execute("DELETE FROM fm3_deliveries WHERE status != 'pending' AND updated_at < ?", (cutoff,))
+            self._conn.execute("DELETE FROM fm3_events WHERE created_at < ?", (cutoff,))
             return cur.rowcount
 
     def set_delivery(self, turn_id: str, status: DeliveryStatus, error: str = "") -> None:

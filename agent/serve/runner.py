@@ -91,6 +91,18 @@ class MediaLinks:
                 self._known[key] = sha
         return f"{self.prefix}/{sha}.png"
 
+    def path_for(self, url: str) -> Path | None:
+        """Return the local file behind a media URL (relative or absolute), or ``None``."""
+        name = str(url).rsplit("/", 1)[-1]
+        stem = name[:-4] if name.endswith(".png") else ""
+        if not is_media_id(stem):
+            return None
+        path = self.media_dir / name
+        if path.is_file():
+            return path
+        recorded = self.queue.media_path(stem)
+        return Path(recorded) if recorded and Path(recorded).is_file() else None
+
     def event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Return a progress event with image paths replaced by URLs."""
         out = dict(event)
