@@ -335,36 +335,28 @@ def channels_simulate(
                         headers = sim.slack_headers(body)
                     if platform == "whatsapp":
                         headers = sim.whatsapp_headers(body)
+                    before = len(sim.text_replies(fake, platform))
                     r = httpx.post(url + route, content=body, headers=headers, timeout=30)
-                    console.print(f"chat {chat} -> {label!r}: HTTP {r.status_code} {r.text[:80]}", markup=False)
+                    console.print(f"chat {chat} -> {label!r}: HTTP {r.status_code} {r.text[:80]}", markup=False,
+                                  soft_wrap=True)
                     sent += 1
                     if n == 1:  # the platform redelivers this event: nothing new may run
                         r = httpx.post(url + route, content=body, headers=headers, timeout=30)
                         console.print(f"chat {chat} -> {label!r} again (redelivery): HTTP {r.status_code} "
-                                      f"{r.text[:80]}", markup=False)
-                    _wait_quiet(fake, platform)
+                                      f"{r.text[:80]}", markup=False, soft_wrap=True)
+                    deadline = time.monotonic() + 120
+                    while len(sim.text_replies(fake, platform)) <= before and time.monotonic() < deadline:
+                        time.sleep(0.05)
+            time.sleep(1.0)  # photos follow each text reply
             console.print(f"\nWhat {platform} received:", markup=False)
             for call in fake.sent(platform):
-                console.print("  " + sim.describe_call(call), markup=False)
-            console.print(f"{sent} messages sent, {len(fake.sent(platform))} platform calls carrying replies.",
-                          markup=False)
+                console.print("  " + sim.describe_call(call), markup=False, soft_wrap=True)
+            console.print(f"{sent} messages sent (one of them twice), {len(sim.text_replies(fake, platform))} "
+                          f"replies, {len(fake.sent(platform))} platform calls in all.", markup=False)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
             fake.stop()
-
-
-def _wait_quiet(fake: Any, platform: str, quiet_s: float = 1.0, timeout: float = 120.0) -> None:
-    """Wait until the fake platform has received nothing new for ``quiet_s`` seconds."""
-    deadline = time.monotonic() + timeout
-    seen, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        n = len(fake.calls)
-        if n != seen:
-            seen, since = n, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return
-        time.sleep(0.1)
 
 
 @catalog_app.command("build")

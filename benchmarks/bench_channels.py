@@ -49,15 +49,7 @@ def chat_key(platform: str, chat: int) -> tuple[str, Any]:
 
 def text_replies(fake: FakePlatform, platform: str, chat: int) -> list[dict[str, Any]]:
     key, value = chat_key(platform, chat)
-    out = []
-    for c in fake.sent(platform):
-        data = c.get("json") or c.get("form") or {}
-        if str(data.get(key)) != str(value) or c.get("failed"):
-            continue
-        if c["method"] in ("sendMessage", "chat.postMessage") or (c["method"] == "messages" and
-                                                                  data.get("type") == "text"):
-            out.append(c)
-    return out
+    return sim.text_replies(fake, platform, key, value)
 
 
 async def run_chat(ac: httpx.AsyncClient, fake: FakePlatform, platform: str, chat: int, messages: int,

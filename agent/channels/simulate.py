@@ -170,6 +170,22 @@ def script(platform: str, chat: int, photo_id: str) -> list[tuple[str, dict[str,
     return msgs
 
 
+def text_replies(fake: Any, platform: str, key: str | None = None, value: Any = None) -> list[dict[str, Any]]:
+    """Return the text messages a fake platform received (optionally for one chat: ``data[key] == value``).
+
+    Each answer starts with exactly one text message; photos follow it. Failed attempts are left out.
+    """
+    out = []
+    for c in fake.sent(platform):
+        data = c.get("json") or c.get("form") or {}
+        if c.get("failed") or (key is not None and str(data.get(key)) != str(value)):
+            continue
+        if c["method"] in ("sendMessage", "chat.postMessage") or (c["method"] == "messages" and
+                                                                  data.get("type") == "text"):
+            out.append(c)
+    return out
+
+
 def describe_call(call: dict[str, Any]) -> str:
     """One line saying what a platform received."""
     method = call["method"]
