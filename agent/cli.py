@@ -29,6 +29,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Build training data sets.")
 app.add_typer(data_app, name="data")
 channels_app = typer.Typer(no_args_is_help=True, help="Messaging platforms: try them locally.")
 app.add_typer(channels_app, name="channels")
+db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL database of a scaled-out service.")
+app.add_typer(db_app, name="db")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -221,10 +223,15 @@ def serve(
     import ipaddress
 
     settings = _settings(data_dir, planner=planner)
-    if workers != 1:
-        raise UserError(f"--workers {workers}: several processes need shared storage (PostgreSQL for threads and "
-                        "turns, a Chroma server in FASHIONM3_CHROMA_URL); the embedded SQLite/Chroma default runs in "
-                        "one process. For more turns at once in this process set FASHIONM3_TURN_WORKERS.")
+    if workers < 1:
+        raise UserError(f"--workers {workers}: use 1 or more")
+    if workers > 1 and not (settings.postgres_url and settings.chroma_url):
+        missing = [n for n, v in (("FASHIONM3_POSTGRES_URL", settings.postgres_url),
+                                  ("FASHIONM3_CHROMA_URL", settings.chroma_url)) if not v]
+        raise UserError(f"--workers {workers}: several processes need shared storage; set {' and '.join(missing)} "
+                        "(PostgreSQL for threads, keys and the turn queue; a Chroma server for the catalog and "
+                        "memory). The embedded SQLite/Chroma default runs in one process; for more turns at once "
+                        "in it set FASHIONM3_TURN_WORKERS.")
     if settings.busy_policy not in ("enqueue", "reject"):
         raise UserError(f"FASHIONM3_BUSY_POLICY={settings.busy_policy!r}: use enqueue or reject")
     try:
@@ -251,8 +258,41 @@ def serve(
         err.print(f"{len(settings.api_key_list)} API key(s) accepted (Authorization: Bearer ...).")
     else:
         err.print("No API keys set (FASHIONM3_API_KEYS): serving on loopback only, without auth.")
+    if settings.postgres_url:
+        err.print("Threads, idempotency keys and the turn queue: PostgreSQL (FASHIONM3_POSTGRES_URL).")
+    if workers > 1:
+        err.print(f"{workers} service processes share the port, PostgreSQL and the Chroma server.")
+        if data_dir:
+            os.environ["FASHIONM3_DATA_DIR"] = data_dir
+        if planner:
+            os.environ["FASHIONM3_PLANNER"] = planner
+        uvicorn.run("agent.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        return
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=5)
+
+
+@db_app.command("migrate")
+def db_migrate(data_dir: DataDir = None) -> None:
+    """Create or update the PostgreSQL tables (turn queue, keys, checkpoints) in FASHIONM3_POSTGRES_URL."""
+    from agent.serve.queue_pg import PostgresTurnQueue
+    from agent.services import open_checkpointer
+
+    settings = _settings(data_dir)
+    if not settings.postgres_url:
+        raise UserError("set FASHIONM3_POSTGRES_URL (e.g. postgresql://fashionm3@localhost:5432/fashionm3) first; "
+                        "the embedded SQLite default needs no migration")
+    queue = PostgresTurnQueue(settings.postgres_url)
+    try:
+        version = queue.migrate()
+        open_checkpointer(settings)
+    except Exception as exc:
+        raise UserError(f"could not migrate {settings.postgres_url}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        queue.close()
+    console.print(f"PostgreSQL schema at version {version} (turn queue, keys, channel events) and LangGraph "
+                  "checkpoint tables ready.", markup=False)
 
 
 @channels_app.command("simulate")

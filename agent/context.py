@@ -87,6 +87,12 @@ class Context:
         whatsapp_token: WhatsApp Cloud API access token.
         whatsapp_phone_number_id: The business phone number id replies are sent from.
         whatsapp_api_url: WhatsApp Cloud API (Graph API) base URL, with its version.
+        postgres_url: PostgreSQL connection string; when set, thread checkpoints, idempotency keys and the turn
+            queue live there (several service processes share them) instead of the SQLite file.
+        postgres_pool_min: Connections each process keeps open to PostgreSQL (per pool).
+        postgres_pool_max: Most connections each process opens to PostgreSQL (per pool; two pools a process).
+        turn_lease_seconds: How long a process may hold a running turn without renewing it before another
+            process takes it over (PostgreSQL only; leases are renewed every third of it).
     """
 
     user_id: str = "local-user"
@@ -141,6 +147,10 @@ class Context:
     whatsapp_token: str = ""
     whatsapp_phone_number_id: str = ""
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    postgres_url: str = ""
+    postgres_pool_min: int = 1
+    postgres_pool_max: int = 10
+    turn_lease_seconds: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

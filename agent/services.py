@@ -90,9 +90,37 @@ def open_store(settings: Context) -> Any:
     return ChromaStore(path=settings.chroma_path, url=settings.chroma_url)
 
 
+def open_queue(settings: Context) -> Any:
+    """Return the service's turn queue: PostgreSQL when ``postgres_url`` is set, else the SQLite file."""
+    if settings.postgres_url:
+        from agent.serve.queue_pg import PostgresTurnQueue
+
+        return PostgresTurnQueue(settings.postgres_url, min_size=settings.postgres_pool_min,
+                                 max_size=settings.postgres_pool_max, lease_seconds=settings.turn_lease_seconds)
+    from agent.serve.queue import SqliteTurnQueue
+
+    return SqliteTurnQueue(settings.threads_db)
+
+
 def open_checkpointer(settings: Context) -> Any:
-    """Return a SQLite checkpointer on ``settings.threads_db`` (threads survive restarts)."""
+    """Return the thread checkpointer: PostgreSQL when ``postgres_url`` is set, else SQLite on ``threads_db``.
+
+    The PostgreSQL saver (``langgraph-checkpoint-postgres``) runs on a connection pool and creates its
+    tables on first use; several service processes share it.
+    """
     import sqlite3
+
+    if settings.postgres_url:
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg_pool import ConnectionPool
+
+        pool = ConnectionPool(settings.postgres_url, min_size=settings.postgres_pool_min,
+                              max_size=settings.postgres_pool_max, open=True, name="fm3-checkpoints",
+                              kwargs={"autocommit": True, "prepare_threshold": 0}, timeout=10.0,
+                              check=ConnectionPool.check_connection)  # a restarted server leaves dead connections
+        saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        saver.setup()
+        return saver
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 

@@ -44,11 +44,11 @@ from agent.context import Context
 from agent.media import ImageInputError, decode_image, is_media_id, store_image
 from agent.serve.queue import (
     IdempotencyConflictError,
-    SqliteTurnQueue,
     ThreadBusyError,
     ThreadOwnerError,
     TurnQueue,
     TurnRecord,
+    unavailable,
 )
 from agent.serve.runner import MediaLinks, SerialPlanner, TurnRunner
 from agent.serve.schemas import (
@@ -156,7 +156,7 @@ class ServiceState:
     catalog: Any = None
     planner: Any = None
     checks: dict[str, str] = field(default_factory=lambda: {"catalog": "loading", "planner": "loading",
-                                                             "store": "loading"})
+                                                             "store": "loading", "checkpoints": "loading"})
     ready: bool = False
     started_at: float = field(default_factory=time.time)
 
@@ -178,59 +178,77 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
     """
     settings = settings or Context.from_env()
     keys = settings.api_key_list
-    q = queue or SqliteTurnQueue(settings.threads_db)
+    from agent.services import open_queue
+
+    q = queue or open_queue(settings)
+    stopping = threading.Event()
     st = ServiceState(settings=settings, queue=q, links=MediaLinks(settings.media_dir, q))
     from agent.channels import CHANNELS, ChannelAuthError, ChannelHub
 
     st.hub = ChannelHub(settings, q, st.links)
 
     def warm_up() -> None:
+        """Load the catalog, planner and stores; retry what failed (a database still starting) until all work."""
         from agent.services import open_catalog, open_checkpointer, open_store
         from graph import build_graph
 
-        try:
-            st.catalog = catalog if catalog is not None else open_catalog(settings)
-            n = len(st.catalog.items)
-            st.checks["catalog"] = ("ok" if n else
-                                    f"empty: build one with `fashionm3 catalog build` in {settings.data_dir}")
-        except Exception as exc:  # reported by /readyz
-            log.exception("catalog failed to load")
-            st.checks["catalog"] = f"failed: {exc}"
-        try:
-            if planner is not None:
-                st.planner = planner
-            else:
-                from agent.planners import get_planner
+        checkpointer: Any = None
+        while True:
+            if st.checks["catalog"] != "ok":
+                try:
+                    st.catalog = catalog if catalog is not None else open_catalog(settings)
+                    from agent.embeddings import get_text_embedder
 
-                st.planner = get_planner(settings.planner)
-                setup = getattr(st.planner, "setup", None)
-                if callable(setup):
-                    setup()
-            st.checks["planner"] = "ok"
-        except Exception as exc:
-            log.exception("planner failed to load")
-            st.checks["planner"] = f"failed: {exc}"
-        try:
-            from agent.embeddings import get_text_embedder
+                    get_text_embedder().encode_one("warm up")
+                    n = len(st.catalog.items)
+                    st.checks["catalog"] = ("ok" if n else
+                                            f"empty: build one with `fashionm3 catalog build` in {settings.data_dir}")
+                except Exception as exc:  # reported by /readyz
+                    log.exception("catalog failed to load")
+                    st.checks["catalog"] = f"failed: {exc}"
+            if st.checks["planner"] != "ok":
+                try:
+                    if planner is not None:
+                        st.planner = planner
+                    else:
+                        from agent.planners import get_planner
 
-            get_text_embedder().encode_one("warm up")
-        except Exception as exc:
-            log.exception("text embedder failed to load")
-            st.checks["catalog"] = f"failed: the text embedder did not load ({exc})"
-        try:
-            st.store = store if store is not None else open_store(settings)
-            st.store.search(("preferences", "readyz-probe"), limit=1)
-            st.checks["store"] = "ok"
-            st.hub.store = st.store
-        except Exception as exc:
-            log.exception("memory store unreachable")
-            st.checks["store"] = f"failed: {exc}"
-        if all(v == "ok" for v in st.checks.values()):
-            graph = build_graph(planner=SerialPlanner(st.planner), catalog=st.catalog,
-                                checkpointer=open_checkpointer(settings), store=st.store)
-            assert st.runner is not None
-            st.runner.graph = graph
-            st.ready = True
+                        st.planner = get_planner(settings.planner)
+                        setup = getattr(st.planner, "setup", None)
+                        if callable(setup):
+                            setup()
+                    st.checks["planner"] = "ok"
+                except Exception as exc:
+                    log.exception("planner failed to load")
+                    st.checks["planner"] = f"failed: {exc}"
+            if st.checks["store"] != "ok":
+                try:
+                    st.store = store if store is not None else open_store(settings)
+                    st.store.search(("preferences", "readyz-probe"), limit=1)
+                    st.checks["store"] = "ok"
+                    st.hub.store = st.store
+                except Exception as exc:
+                    log.warning("memory store unreachable: %s", exc)
+                    st.checks["store"] = f"failed: {exc}"
+            if st.checks.get("checkpoints") != "ok":
+                try:
+                    migrate = getattr(q, "migrate", None)
+                    if callable(migrate):
+                        migrate()
+                    checkpointer = open_checkpointer(settings)
+                    st.checks["checkpoints"] = "ok"
+                except Exception as exc:
+                    log.warning("thread checkpoints unreachable: %s", exc)
+                    st.checks["checkpoints"] = f"failed: {exc}"
+            if all(v == "ok" for v in st.checks.values()):
+                break
+            if stopping.wait(3.0):
+                return
+        graph = build_graph(planner=SerialPlanner(st.planner), catalog=st.catalog, checkpointer=checkpointer,
+                            store=st.store)
+        assert st.runner is not None
+        st.runner.graph = graph
+        st.ready = True
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -239,6 +257,11 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
         loader = threading.Thread(target=warm_up, name="warm-up", daemon=True)
         loader.start()
         await st.runner.start()
+        background = getattr(q, "start_background", None)
+        if callable(background):
+            loop = asyncio.get_running_loop()
+            runner = st.runner
+            background(runner.owner, lambda payload: loop.call_soon_threadsafe(runner.remote_event, payload))
 
         async def announce_ready() -> None:
             while loader.is_alive():
@@ -250,8 +273,10 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
         try:
             yield
         finally:
+            stopping.set()
             waiter.cancel()
             await st.runner.stop()
+            q.close()
 
     app = FastAPI(title="FashionM3", version="0.1.0", lifespan=lifespan,
                   description="A multimodal fashion assistant: turns with streaming, media, memory.")
@@ -281,6 +306,9 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        if unavailable(exc):
+            return error_response("not_ready", "The database is unreachable right now "
+                                  f"({type(exc).__name__}); try again in a few seconds.", 503, {"Retry-After": "3"})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response("internal", f"The service failed on this request ({type(exc).__name__}); the error "
                               "is logged. Try again later.", 500)
@@ -399,6 +427,12 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
         except ThreadBusyError as exc:
             raise APIError("too_many_pending" if exc.full else "thread_busy", str(exc),
                            headers={"Retry-After": "2"}) from None
+        except Exception as exc:
+            if unavailable(exc):
+                raise APIError("not_ready", "The message could not be recorded: the database is unreachable "
+                               f"({type(exc).__name__}). Nothing was accepted; send it again in a few seconds.",
+                               headers={"Retry-After": "3"}) from None
+            raise
         if created and st.runner is not None:
             st.runner.notify()
         return rec, not created
@@ -442,6 +476,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                     if event.get("event") in ("final", "error"):
                         yield frame(event)
                         return
+                    if event.get("event") == "finished_elsewhere":
+                        continue  # another process ran it: the next round reads the answer from the queue
                     yield frame(event)
             finally:
                 runner.unsubscribe(rec.id, q_)
@@ -629,7 +665,7 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
             await asyncio.to_thread(q.ping)
             checks["queue"] = "ok"
         except Exception as exc:
-            checks["queue"] = f"failed: {exc}"
+            checks["queue"] = f"failed: the turn queue's database is unreachable ({type(exc).__name__}: {exc})"
         bad = {k: v for k, v in checks.items() if v != "ok"}
         if bad or not st.ready:
             message = "; ".join(f"{k}: {v}" for k, v in bad.items()) or "starting"
@@ -703,4 +739,9 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
     return app
 
 
-__all__ = ["APIError", "create_app", "error_response"]
+def app_from_env() -> FastAPI:
+    """Build the app from ``FASHIONM3_*`` variables (the factory each ``--workers`` process calls)."""
+    return create_app(Context.from_env())
+
+
+__all__ = ["APIError", "app_from_env", "create_app", "error_response"]

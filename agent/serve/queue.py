@@ -84,6 +84,14 @@ class TurnRecord:
         return self.status in ("done", "failed")
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the queue's database cannot be reached right now (try again later)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    module = type(exc).__module__
+    return module.startswith(("psycopg", "psycopg_pool"))
+
+
 def request_hash(request: dict[str, Any]) -> str:
     """Return a stable hash of a turn request (to tell a retry from a key reused for another message)."""
     return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -185,6 +193,10 @@ class TurnQueue(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    def migrate(self) -> int:
+        """Create or update the queue's tables; return the schema version (SQLite: created on open)."""
+        return 1
 
 
 _SCHEMA = """

@@ -123,7 +123,8 @@ class PostgresTurnQueue(TurnQueue):
         self.url = url
         self.lease_seconds = lease_seconds
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
-                                   kwargs={"autocommit": True}, name="fm3-queue", timeout=10.0)
+                                   kwargs={"autocommit": True}, name="fm3-queue", timeout=10.0,
+                                   check=ConnectionPool.check_connection)
         self.pool.open(wait=False)
         self._mine: set[str] = set()
         self._mine_lock = threading.Lock()
@@ -182,8 +183,9 @@ class PostgresTurnQueue(TurnQueue):
             elif owner[0] != user_id and not shared:
                 raise ThreadOwnerError(f"thread {thread_id!r} belongs to another user; start a new thread id for "
                                        "this user")
-            pending = conn.execute("SELECT count(*) FROM fm3_turns WHERE thread_id=%s AND status IN "
-                                   "('queued','running')", (thread_id,)).fetchone()[0]
+            counted = conn.execute("SELECT count(*) FROM fm3_turns WHERE thread_id=%s AND status IN "
+                                   "('queued','running')", (thread_id,)).fetchone()
+            pending = int(counted[0]) if counted else 0
             if pending and busy_policy == "reject":
                 raise ThreadBusyError(f"thread {thread_id!r} is still answering an earlier message; wait for it "
                                       "and send again")
@@ -329,7 +331,7 @@ class PostgresTurnQueue(TurnQueue):
             row = conn.execute("INSERT INTO fm3_thread_generations(base, generation) VALUES (%s, 1) ON CONFLICT "
                                "(base) DO UPDATE SET generation = fm3_thread_generations.generation + 1 "
                                "RETURNING generation", (base,)).fetchone()
-        return int(row[0])
+        return int(row[0]) if row else 1
 
     def remember_media(self, sha: str, path: str) -> None:
         """Record the file a media hash serves."""

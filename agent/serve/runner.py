@@ -173,13 +173,20 @@ class TurnRunner:
         """Re-queue turns a dead process left running and start dispatching."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self.recovered = await asyncio.to_thread(self.queue.recover)
+        try:
+            self.recovered = await asyncio.to_thread(self.queue.recover)
+            await asyncio.to_thread(self.queue.purge)
+        except Exception as exc:  # the database is not up yet: the dispatcher and lease keeper retry
+            log.warning("could not recover turns at start: %s", exc)
         if self.recovered:
             log.warning("re-queued %d turn(s) left running by a previous process", self.recovered)
-        await asyncio.to_thread(self.queue.purge)
         self._task = asyncio.create_task(self._dispatch(), name="turn-dispatcher")
         if self.deliver is not None:
-            pending = await asyncio.to_thread(self.queue.pending_deliveries)
+            try:
+                pending = await asyncio.to_thread(self.queue.pending_deliveries)
+            except Exception as exc:
+                log.warning("could not read unsent replies at start: %s", exc)
+                pending = []
             if pending:
                 log.warning("sending %d reply(ies) left unsent by a previous process", len(pending))
             for rec in pending:
@@ -195,6 +202,14 @@ class TurnRunner:
             except asyncio.CancelledError:
                 pass
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def remote_event(self, payload: str) -> None:
+        """Handle another process's news (call on the event loop): a turn queued or finished there."""
+        if payload.startswith("done:"):
+            slot = self._events.get(payload[5:])
+            if slot is not None and slot.subscribers:
+                self._publish_now(payload[5:], {"event": "finished_elsewhere"})
+        self.notify()
 
     def notify(self) -> None:
         """Wake the dispatcher (a turn was queued or the service became ready); call on the event loop."""
@@ -370,7 +385,7 @@ class TurnRunner:
                 try:
                     while True:
                         event = await asyncio.wait_for(q.get(), timeout=min(remaining, 1.0))
-                        if event.get("event") in ("final", "error"):
+                        if event.get("event") in ("final", "error", "finished_elsewhere"):
                             break
                 except TimeoutError:
                     pass
