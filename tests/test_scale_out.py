@@ -166,7 +166,8 @@ def test_workers_above_one_need_shared_storage(tmp_path: Path) -> None:
     import subprocess
     import sys
 
+    env = {"PATH": "/usr/bin:/bin", "FASHIONM3_DATA_DIR": str(tmp_path), "COLUMNS": "300"}
     out = subprocess.run([sys.executable, "-m", "agent.cli", "serve", "--workers", "2"], capture_output=True,
-                         text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "FASHIONM3_DATA_DIR": str(tmp_path), "COLUMNS": "300"})
+                         text=True, timeout=120, env=env)
     assert out.returncode == 2
     assert "set FASHIONM3_POSTGRES_URL and FASHIONM3_CHROMA_URL" in out.stderr
