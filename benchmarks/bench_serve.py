@@ -11,6 +11,7 @@ stored them), p50/p95 turn latency, turns per second and the server's peak RSS.
     python benchmarks/bench_serve.py --retries             # each message sent twice with one key
     python benchmarks/bench_serve.py --kill-after 3        # kill -9 the server after 3 s, restart it
     python benchmarks/bench_serve.py --think 1.5           # shoppers pause ~1.5 s before each message
+    python benchmarks/bench_serve.py --processes 2 --postgres postgresql://... --chroma http://127.0.0.1:8000
 
 The load is bounded (conversations x turns requests, plus retries) and goes to 127.0.0.1 only.
 """
@@ -50,21 +51,22 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, port: int, planner: str, workers: int) -> None:
+    def __init__(self, data: Path, port: int, planner: str, workers: int, extra: dict[str, str] | None = None) -> None:
         self.data, self.port, self.url = data, port, f"http://127.0.0.1:{port}"
         self.env = {**os.environ, "FASHIONM3_DATA_DIR": str(data), "FASHIONM3_PLANNER": planner,
-                    "FASHIONM3_TURN_WORKERS": str(workers), "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+                    "FASHIONM3_TURN_WORKERS": str(workers), "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
+                    **(extra or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.peak_rss_mb = 0.0
 
     def start(self) -> None:
-        log = open(self.data / "serve.log", "ab")  # noqa: SIM115
+        log = open(self.data / f"serve-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(self.port)],
                                      stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"server exited: {(self.data / 'serve.log').read_text()[-2000:]}")
+                raise SystemExit(f"server exited: {(self.data / f'serve-{self.port}.log').read_text()[-2000:]}")
             try:
                 if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
                     return
@@ -105,16 +107,17 @@ class Stats:
     turn_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
-async def send(ac: httpx.AsyncClient, thread: str, user: str, text: str, key: str, stats: Stats,
-               retry_twice: bool) -> str | None:
+async def send(ac: httpx.AsyncClient, urls: list[str], thread: str, user: str, text: str, key: str, stats: Stats,
+               retry_twice: bool, k: int) -> str | None:
     body = {"user_id": user, "text": text}
     headers = {"Idempotency-Key": key}
     t0 = time.perf_counter()
 
-    async def post() -> httpx.Response | None:
+    async def post(offset: int = 0) -> httpx.Response | None:
         for attempt in range(600):  # a server being restarted: retry with the same key (bounded)
+            url = urls[(k + offset + attempt) % len(urls)]  # successive turns (and retries) go to other processes
             try:
-                return await ac.post(f"/v1/threads/{thread}/turns", json=body, headers=headers)
+                return await ac.post(f"{url}/v1/threads/{thread}/turns", json=body, headers=headers)
             except httpx.TransportError:
                 stats.connection_retries += 1
                 await asyncio.sleep(min(0.1 * (attempt + 1), 1.0))
@@ -123,7 +126,7 @@ async def send(ac: httpx.AsyncClient, thread: str, user: str, text: str, key: st
     if retry_twice:
         async def late_retry() -> httpx.Response | None:
             await asyncio.sleep(random.uniform(0.0, 0.5))
-            return await post()
+            return await post(offset=1)
 
         first, second = await asyncio.gather(post(), late_retry())
         responses = [r for r in (first, second) if r is not None]
@@ -142,35 +145,37 @@ async def send(ac: httpx.AsyncClient, thread: str, user: str, text: str, key: st
     return responses[0].json()["turn_id"]
 
 
-async def conversation(ac: httpx.AsyncClient, n: int, turns: int, stats: Stats, retry_twice: bool, run: str,
-                       think: float) -> None:
+async def conversation(ac: httpx.AsyncClient, urls: list[str], n: int, turns: int, stats: Stats, retry_twice: bool,
+                       run: str, think: float) -> None:
     thread, user = f"bench-{run}-{n}", f"shopper-{run}-{n}"
     for k, text in enumerate(SCRIPT[:turns]):
         if think:
             await asyncio.sleep(random.uniform(0.5, 1.5) * think)  # a shopper reading and typing
-        turn_id = await send(ac, thread, user, text, f"{thread}-m{k}", stats, retry_twice)
+        turn_id = await send(ac, urls, thread, user, text, f"{thread}-m{k}", stats, retry_twice, n + k)
         stats.turn_ids.setdefault(thread, []).append(turn_id or "")
 
 
-async def drive(server: Server, args: argparse.Namespace, run: str) -> tuple[Stats, float]:
+async def drive(servers: list[Server], args: argparse.Namespace, run: str) -> tuple[Stats, float]:
     stats = Stats()
     limits = httpx.Limits(max_connections=args.conversations * 2 + 10, max_keepalive_connections=args.conversations)
-    async with httpx.AsyncClient(base_url=server.url, timeout=httpx.Timeout(600.0), limits=limits) as ac:
+    urls = [s.url for s in servers]
+    async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as ac:
         async def killer() -> None:
             if args.kill_after:
                 await asyncio.sleep(args.kill_after)
-                server.kill()
-                print(f"  killed the server (kill -9) after {args.kill_after:.1f} s; restarting ...", flush=True)
-                await asyncio.to_thread(server.start)
+                servers[0].kill()
+                print(f"  killed a server (kill -9) after {args.kill_after:.1f} s; restarting it ...", flush=True)
+                await asyncio.to_thread(servers[0].start)
 
         async def sampler() -> None:
             while True:
-                server.sample_rss()
+                for server in servers:
+                    server.sample_rss()
                 await asyncio.sleep(0.5)
 
         sampling = asyncio.create_task(sampler())
         t0 = time.perf_counter()
-        await asyncio.gather(killer(), *[conversation(ac, n, args.turns, stats, args.retries, run, args.think)
+        await asyncio.gather(killer(), *[conversation(ac, urls, n, args.turns, stats, args.retries, run, args.think)
                                          for n in range(args.conversations)])
         wall = time.perf_counter() - t0
         sampling.cancel()
@@ -207,6 +212,10 @@ def main() -> None:
                     "and restart it; clients retry with their keys.")
     ap.add_argument("--think", type=float, default=0.0, help="Mean seconds a shopper waits before each message "
                     "(uniform 0.5x-1.5x); 0 = send the next message as soon as the answer arrives (saturation).")
+    ap.add_argument("--processes", type=int, default=1, help="Service processes; more than 1 needs --postgres "
+                    "and --chroma. A conversation's turns go to the processes in turn (a round-robin balancer).")
+    ap.add_argument("--postgres", default="", help="PostgreSQL URL (FASHIONM3_POSTGRES_URL of the servers).")
+    ap.add_argument("--chroma", default="", help="Chroma server URL (FASHIONM3_CHROMA_URL of the servers).")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     random.seed(args.seed)
@@ -219,31 +228,40 @@ def main() -> None:
                                                                  "fashionm3-store.lock"))
         if (src / "models").is_dir():
             (data / "models").symlink_to((src / "models").resolve())
-        server = Server(data, free_port(), args.planner, args.workers)
+        if args.processes > 1 and not (args.postgres and args.chroma):
+            raise SystemExit("--processes > 1 needs --postgres URL and --chroma URL (shared storage)")
+        extra = {"FASHIONM3_POSTGRES_URL": args.postgres, "FASHIONM3_CHROMA_URL": args.chroma}
+        servers = [Server(data, free_port(), args.planner, args.workers, {k: v for k, v in extra.items() if v})
+                   for _ in range(args.processes)]
         t = time.perf_counter()
-        server.start()
-        print(f"server up in {time.perf_counter() - t:.1f} s ({args.planner} planner, {args.workers} turn workers)")
-        # one warm-up turn (first query embeddings, caches), not counted
-        httpx.post(server.url + "/v1/threads/warm/turns", json={"user_id": "warm", "text": "show me a shirt"},
-                   timeout=600)
+        for server in servers:
+            server.start()
+            # one warm-up turn each (first query embeddings, caches), not counted
+            httpx.post(server.url + "/v1/threads/warm/turns", json={"user_id": "warm", "text": "show me a shirt"},
+                       headers={"Idempotency-Key": f"warm-{server.port}"}, timeout=600)
+        storage = "PostgreSQL + Chroma server" if args.postgres else "SQLite + embedded Chroma"
+        print(f"{len(servers)} server process(es) up in {time.perf_counter() - t:.1f} s ({args.planner} planner, "
+              f"{args.workers} turn workers each, {storage})")
         try:
-            stats, wall = asyncio.run(drive(server, args, run=f"{int(time.time())}"))
-            lost, duplicated, disorder = audit(server, stats, args.turns)
+            stats, wall = asyncio.run(drive(servers, args, run=f"{int(time.time())}"))
+            lost, duplicated, disorder = audit(servers[0], stats, args.turns)
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
     lat = np.array(stats.latencies) * 1000 if stats.latencies else np.zeros(1)
     sent = args.conversations * args.turns
     mode = " with every message sent twice" if args.retries else ""
     mode += f", think time {args.think:.1f} s" if args.think else ", no think time"
     mode += f", kill -9 after {args.kill_after:.1f} s" if args.kill_after else ""
-    print(f"\n{args.conversations} conversations x {args.turns} turns, {args.planner} planner{mode}")
+    print(f"\n{args.conversations} conversations x {args.turns} turns, {args.planner} planner{mode}, "
+          f"{len(servers)} process(es)")
     print(f"  messages sent {sent}, answered {stats.answered}, client errors {len(stats.errors)}, "
           f"connection retries {stats.connection_retries}")
     print(f"  turns lost {lost}, duplicated {duplicated}, threads out of order {disorder}")
     print(f"  turn latency p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms, "
           f"max {lat.max():.0f} ms")
-    print(f"  throughput {stats.answered / wall:.1f} turns/s over {wall:.1f} s; server peak RSS "
-          f"{server.peak_rss_mb:.0f} MB")
+    rss = ", ".join(f"{s.peak_rss_mb:.0f}" for s in servers)
+    print(f"  throughput {stats.answered / wall:.1f} turns/s over {wall:.1f} s; server peak RSS {rss} MB")
     for e in stats.errors[:5]:
         print("  error:", e)
 
