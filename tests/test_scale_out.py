@@ -171,3 +171,30 @@ def test_workers_above_one_need_shared_storage(tmp_path: Path) -> None:
                          text=True, timeout=120, env=env)
     assert out.returncode == 2
     assert "set FASHIONM3_POSTGRES_URL and FASHIONM3_CHROMA_URL" in out.stderr
+
+
+def test_a_database_down_at_start_keeps_readyz_failing_until_it_is_back(
+        pg: PostgresCluster, chroma_server: str, catalog_settings: Context, tmp_path: Path) -> None:
+    data = copy_data(catalog_settings.data_dir, tmp_path / "data")
+    svc = Service(data, env={"FASHIONM3_POSTGRES_URL": pg.url, "FASHIONM3_CHROMA_URL": chroma_server})
+    pg.stop()
+    try:
+        svc.start(wait=False)
+        deadline = time.monotonic() + 120
+        while True:
+            assert time.monotonic() < deadline, svc.log_tail()
+            try:
+                r = httpx.get(f"{svc.url}/readyz", timeout=5)
+            except httpx.HTTPError:
+                time.sleep(0.3)
+                continue
+            if r.status_code == 503 and r.json()["checks"].get("checkpoints", "").startswith("failed"):
+                break
+            time.sleep(0.3)
+        assert "unreachable" in r.json()["checks"]["queue"]
+    finally:
+        pg.start()
+    pg.wait_ready()
+    svc.wait_ready(timeout=120)
+    assert turn(svc, "late-start", "show me shirts").status_code == 200
+    svc.stop()
