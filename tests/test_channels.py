@@ -108,20 +108,32 @@ def test_telegram_bad_secret_is_refused_and_nothing_runs(server: Service, fake: 
     assert settle(fake, 1.0) == before
 
 
-def test_telegram_redeliveries_run_once_even_while_running_and_after_a_restart(
-        server: Service, fake: FakePlatform) -> None:
-    update = sim.telegram_update(1010, 510, 510, "an outfit for a wedding")
-    with ThreadPoolExecutor(3) as pool:  # delivered three times at once: the first is still running
-        codes = [f.result().status_code for f in [pool.submit(post, server, "telegram", update) for _ in range(3)]]
-    assert codes == [200, 200, 200]
-    replies(fake, "telegram", "chat_id", 510, 2)
+REDELIVERED = {
+    "telegram": (lambda: sim.telegram_update(1010, 510, 510, "an outfit for a wedding"), "chat_id", 510),
+    "slack": (lambda: sim.slack_event("Ev1010", "U510", "an outfit for a wedding", channel="D510"), "channel",
+              "D510"),
+    "whatsapp": (lambda: sim.whatsapp_message("wamid.R1010", "447700900510", "an outfit for a wedding"), "to",
+                 "447700900510"),
+}
+
+
+def test_redeliveries_run_once_even_while_running_and_after_a_restart(server: Service, fake: FakePlatform) -> None:
+    events = {name: make() for name, (make, _, _) in REDELIVERED.items()}
+    for platform, event in events.items():
+        with ThreadPoolExecutor(3) as pool:  # delivered three times at once: the first is still running
+            results = [f.result() for f in [pool.submit(post, server, platform, event) for _ in range(3)]]
+        assert [r.status_code for r in results] == [200, 200, 200]
+        assert sum(r.json()["new"] for r in results) == 1, platform
+    for platform, (_, key, chat) in REDELIVERED.items():
+        replies(fake, platform, key, chat, 1)
     n = settle(fake)
     server.stop()
     server.start()
-    assert post(server, "telegram", update).json()["new"] == 0  # after a restart: still the same event
+    for platform, event in events.items():  # after a restart: still the same events
+        assert post(server, platform, event).json()["new"] == 0, platform
     assert settle(fake) == n
-    assert len([c for c in fake.sent("telegram") if (c["json"] or c["form"]).get("chat_id") in (510, "510")
-                and c["method"] == "sendMessage"]) == 1
+    for platform, (_, key, chat) in REDELIVERED.items():
+        assert len(sim.text_replies(fake, platform, key, chat)) == 1, platform
 
 
 def test_telegram_photo_is_downloaded_and_anchors_an_outfit(server: Service, fake: FakePlatform) -> None:
@@ -248,6 +260,35 @@ def test_slack_direct_message_photo_and_bots_ignored(server: Service, fake: Fake
     post(server, "slack", sim.slack_event("Ev2105", "U23", "and this?", channel="D23", files=evil))
     [call] = replies(fake, "slack", "channel", "D23", 1)
     assert "not on the platform's own servers" in texts([call])[0]
+
+
+@pytest.mark.parametrize("platform", ["slack", "whatsapp"])
+def test_429_is_retried_and_a_multi_turn_chat_resolves_references(server: Service, fake: FakePlatform,
+                                                                  platform: str) -> None:
+    if platform == "slack":
+        fake.fail("chat.postMessage", 429, times=1, retry_after=1)  # Slack sends whole seconds
+        first = sim.slack_event("Ev3001", "U31", "show me black bags", channel="D31")
+        second = sim.slack_event("Ev3002", "U31", "something cheaper than the second one", channel="D31")
+        key, chat = "channel", "D31"
+    else:
+        fake.fail("/messages", 429, times=1, retry_after=0.2)
+        first = sim.whatsapp_message("wamid.T1", "447700900031", "show me black bags")
+        second = sim.whatsapp_message("wamid.T2", "447700900031", "something cheaper than the second one")
+        key, chat = "to", "447700900031"
+    post(server, platform, first)
+    deadline = time.monotonic() + 60
+    while not sim.text_replies(fake, platform, key, chat):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    post(server, platform, second)
+    while len(sim.text_replies(fake, platform, key, chat)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    settle(fake)
+    got = texts(sim.text_replies(fake, platform, key, chat))
+    assert len(got) == 2 and "Alternatives to the" in got[1] and "cheaper" in got[1].lower()
+    failed = [c for c in fake.calls if c["platform"] == platform and c["failed"] == 429]
+    assert len(failed) == 1  # the 429 was retried, and the reply arrived once
 
 
 def test_slack_5xx_is_retried_and_the_reply_arrives_once(server: Service, fake: FakePlatform) -> None:
