@@ -97,6 +97,26 @@ def request_hash(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def check_replay(found: TurnRecord, thread_id: str, key: str, rhash: str) -> None:
+    """Refuse an idempotency key found again with another request body."""
+    if found.request_hash != rhash:
+        raise IdempotencyConflictError(f"idempotency key {key!r} was already used on thread {thread_id!r} for a "
+                                       "different message; use a new key for a new message")
+
+
+def check_admission(thread_id: str, user_id: str, owner: str | None, pending: int, busy_policy: str,
+                    max_pending: int, shared: bool) -> None:
+    """Apply the thread's rules to a new message (owner, busy policy, queue bound); raise when refused."""
+    if owner is not None and owner != user_id and not shared:
+        raise ThreadOwnerError(f"thread {thread_id!r} belongs to another user; start a new thread id for this user")
+    if pending and busy_policy == "reject":
+        raise ThreadBusyError(f"thread {thread_id!r} is still answering an earlier message; wait for it and send "
+                              "again")
+    if max_pending and pending >= max_pending:
+        raise ThreadBusyError(f"thread {thread_id!r} already has {pending} messages waiting; wait for the answers "
+                              "and send again", full=True)
+
+
 def new_turn_id() -> str:
     """Return a fresh turn id."""
     return "turn-" + uuid.uuid4().hex[:16]
@@ -301,27 +321,17 @@ class SqliteTurnQueue(TurnQueue):
                     if row is not None:
                         found = self._row(row)
                         assert found is not None
-                        if found.request_hash != rhash:
-                            raise IdempotencyConflictError(
-                                f"idempotency key {idempotency_key!r} was already used on thread {thread_id!r} for "
-                                "a different message; use a new key for a new message")
+                        check_replay(found, thread_id, idempotency_key, rhash)
                         cur.execute("COMMIT")
                         return found, False
                 owner = cur.execute("SELECT user_id FROM fm3_threads WHERE thread_id=?", (thread_id,)).fetchone()
+                pending = cur.execute("SELECT COUNT(*) FROM fm3_turns WHERE thread_id=? AND status IN "
+                                      "('queued','running')", (thread_id,)).fetchone()[0]
+                check_admission(thread_id, user_id, owner[0] if owner else None, pending, busy_policy, max_pending,
+                                shared)
                 if owner is None:
                     cur.execute("INSERT INTO fm3_threads(thread_id, user_id, created_at) VALUES (?,?,?)",
                                 (thread_id, user_id, now))
-                elif owner[0] != user_id and not shared:
-                    raise ThreadOwnerError(f"thread {thread_id!r} belongs to another user; start a new thread id "
-                                           "for this user")
-                pending = cur.execute("SELECT COUNT(*) FROM fm3_turns WHERE thread_id=? AND status IN "
-                                      "('queued','running')", (thread_id,)).fetchone()[0]
-                if pending and busy_policy == "reject":
-                    raise ThreadBusyError(f"thread {thread_id!r} is still answering an earlier message; wait for "
-                                          "it and send again")
-                if max_pending and pending >= max_pending:
-                    raise ThreadBusyError(f"thread {thread_id!r} already has {pending} messages waiting; wait for "
-                                          "the answers and send again", full=True)
                 turn_id = new_turn_id()
                 cur.execute(
                     "INSERT INTO fm3_turns(id, thread_id, user_id, idempotency_key, request_hash, request, status, "

@@ -30,12 +30,11 @@ from typing import Any
 from agent.serve.queue import (
     KEY_TTL_SECONDS,
     DeliveryStatus,
-    IdempotencyConflictError,
-    ThreadBusyError,
-    ThreadOwnerError,
     TurnQueue,
     TurnRecord,
     TurnStatus,
+    check_admission,
+    check_replay,
     new_turn_id,
     request_hash,
 )
@@ -171,27 +170,16 @@ class PostgresTurnQueue(TurnQueue):
                 if row is not None:
                     found = _row(row)
                     assert found is not None
-                    if found.request_hash != rhash:
-                        raise IdempotencyConflictError(
-                            f"idempotency key {idempotency_key!r} was already used on thread {thread_id!r} for a "
-                            "different message; use a new key for a new message")
+                    check_replay(found, thread_id, idempotency_key, rhash)
                     return found, False
             owner = conn.execute("SELECT user_id FROM fm3_threads WHERE thread_id=%s", (thread_id,)).fetchone()
+            counted = conn.execute("SELECT count(*) FROM fm3_turns WHERE thread_id=%s AND status IN "
+                                   "('queued','running')", (thread_id,)).fetchone()
+            check_admission(thread_id, user_id, str(owner[0]) if owner else None, int(counted[0]) if counted else 0,
+                            busy_policy, max_pending, shared)
             if owner is None:
                 conn.execute("INSERT INTO fm3_threads(thread_id, user_id, created_at) VALUES (%s,%s,%s)",
                              (thread_id, user_id, now))
-            elif owner[0] != user_id and not shared:
-                raise ThreadOwnerError(f"thread {thread_id!r} belongs to another user; start a new thread id for "
-                                       "this user")
-            counted = conn.execute("SELECT count(*) FROM fm3_turns WHERE thread_id=%s AND status IN "
-                                   "('queued','running')", (thread_id,)).fetchone()
-            pending = int(counted[0]) if counted else 0
-            if pending and busy_policy == "reject":
-                raise ThreadBusyError(f"thread {thread_id!r} is still answering an earlier message; wait for it "
-                                      "and send again")
-            if max_pending and pending >= max_pending:
-                raise ThreadBusyError(f"thread {thread_id!r} already has {pending} messages waiting; wait for the "
-                                      "answers and send again", full=True)
             turn_id = new_turn_id()
             row = conn.execute(
                 f"INSERT INTO fm3_turns(id, thread_id, user_id, idempotency_key, request_hash, request, status, "
