@@ -222,3 +222,19 @@ def test_url_runs_the_same_conversations_through_a_deployed_service(catalog_sett
         [(c.name, c.passed, c.turns) for c in r.cases] for r in local]
     # the photo (uploaded through /v1/media), the refused upload and forget-me pass over HTTP as in-process
     assert all(c.passed for r in remote[1:] for c in r.cases), [c.failures() for r in remote for c in r.cases]
+
+
+def test_pytest_plugin_runs_conversations_as_tests(catalog_settings: Context, tmp_path: Path) -> None:
+    folder = tmp_path / "convs"
+    write(folder, "search", SEARCH)
+    write(folder, "impossible", IMPOSSIBLE)
+    env = {**os.environ, "FASHIONM3_DATA_DIR": catalog_settings.data_dir}
+    out = subprocess.run([sys.executable, "-m", "pytest", "--fashionm3-evals", str(folder), "--fashionm3-planner",
+                          "rules", "-p", "no:cacheprovider", "-q", "--junitxml", str(tmp_path / "j.xml")],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "1 failed, 1 passed" in out.stdout
+    assert "impossible (impossible.yaml) failed:" in out.stdout and "routing: turn 1: tools" in out.stdout
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")}
+    assert set(cases) == {"red-dresses[rules]", "impossible[rules]"}
+    assert cases["impossible[rules]"].find("failure") is not None
