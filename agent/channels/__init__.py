@@ -9,7 +9,6 @@ hub sends the reply through the channel. Adding a platform is one more file and 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +116,3 @@ class ChannelHub:
         out["intent"] = "forget"
         return out
 
-
-def parse_json_error(exc: Exception) -> str:
-    """Say why a webhook body is not the JSON the platform sends."""
-    return f"the body is not a JSON webhook payload ({exc})" if isinstance(exc, json.JSONDecodeError) else str(exc)
