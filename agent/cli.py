@@ -71,7 +71,7 @@ def _ensure_catalog(settings: Context, quiet: bool = False) -> None:
             err.print("Re-indexing the catalog ...")
             with tqdm(total=len(catalog.items), desc="text index", unit="item", disable=quiet) as bar:
                 catalog.reindex(progress=bar.update)
-        with tqdm(desc="image index", unit="img", disable=quiet) as bar:
+        with tqdm(desc="image index", unit="img", disable=quiet, delay=1.0) as bar:  # silent when nothing to do
             catalog.ensure_image_index(progress=bar.update)
 
 

@@ -143,6 +143,11 @@ def reply_lines(payload: dict[str, Any]) -> list[str]:
                                                                                             for x in ids)]
 
 
+def needs_total(payload: dict[str, Any]) -> bool:
+    """Whether an outfit's total must be added (the reply text does not state it already)."""
+    return bool(payload.get("is_outfit") and payload.get("total")) and "in total" not in str(payload.get("text", ""))
+
+
 def price(value: Any, currency: str) -> str:
     """Format a price the way the catalog shows it."""
     return f"{currency}{float(value):.2f}"

@@ -32,6 +32,7 @@ from agent.channels.base import (
     Inbound,
     MediaError,
     command_inbound,
+    needs_total,
     price,
     reply_lines,
     split_text,
@@ -148,7 +149,7 @@ class SlackChannel(Channel):
             log.warning("Slack replies carry no images: set FASHIONM3_PUBLIC_URL so Slack can fetch them")
             self._warned_no_public_url = True
         lines = [mrkdwn(line) for line in reply_lines(payload)]
-        if payload.get("is_outfit") and payload.get("total"):
+        if needs_total(payload):
             lines.append(f"*Outfit total: {price(payload['total'], currency)}*")
         blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": part}}
                                         for part in split_text(lines or ["…"], SECTION_LIMIT)]

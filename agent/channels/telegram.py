@@ -30,6 +30,7 @@ from agent.channels.base import (
     Inbound,
     MediaError,
     command_inbound,
+    needs_total,
     price,
     reply_lines,
     split_text,
@@ -166,7 +167,7 @@ class TelegramChannel(Channel):
         currency = self.settings.currency
         items = payload.get("items", [])
         parts = [escape(line) for line in reply_lines(payload)]
-        if payload.get("is_outfit") and payload.get("total"):
+        if needs_total(payload):
             parts.append(f"<b>Outfit total: {escape(price(payload['total'], currency))}</b>")
         parts += [f"{n}. <b>{escape(i['title'])}</b> — {escape(i['color'])}, "
                   f"{escape(price(i['price'], currency))}" for n, i in enumerate(items, start=1)]

@@ -30,6 +30,7 @@ from agent.channels.base import (
     Inbound,
     MediaError,
     command_inbound,
+    needs_total,
     price,
     reply_lines,
     split_text,
@@ -136,7 +137,7 @@ class WhatsAppChannel(Channel):
         url = f"{self.api_url}/{chat['phone_number_id']}/messages"
         items = payload.get("items", [])
         parts = list(reply_lines(payload))
-        if payload.get("is_outfit") and payload.get("total"):
+        if needs_total(payload):
             parts.append(f"Outfit total: {price(payload['total'], currency)}")
         parts += [f"{n}. {i['title']} — {i['color']}, {price(i['price'], currency)}"
                   for n, i in enumerate(items, start=1)]
