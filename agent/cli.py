@@ -31,6 +31,8 @@ channels_app = typer.Typer(no_args_is_help=True, help="Messaging platforms: try 
 app.add_typer(channels_app, name="channels")
 db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL database of a scaled-out service.")
 app.add_typer(db_app, name="db")
+tools_app = typer.Typer(no_args_is_help=True, help="The tools planners can call.")
+app.add_typer(tools_app, name="tools")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -271,6 +273,26 @@ def serve(
         return
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=5)
+
+
+@tools_app.command("list")
+def tools_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List every tool: name, source (builtin, an installed package's entry point, registered), description."""
+    from tools import discover, tool_problems, tool_sources
+
+    found, sources = discover(), tool_sources()
+    rows = [{"name": n, "source": sources.get(n, "?"), "description": cls.description()} for n, cls in found.items()]
+    if as_json:
+        print(json.dumps({"tools": rows, "problems": tool_problems()}, indent=1))
+        return
+    table = Table(header_style="bold")
+    for col in ("name", "source", "description"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], row["source"], row["description"])
+    console.print(table)
+    for problem in tool_problems():
+        console.print(f"left out: {problem}", markup=False)
 
 
 @db_app.command("migrate")

@@ -1,20 +1,67 @@
-"""Tools the planner can call, discovered from the modules of this package.
+"""Tools the planner can call: this package's modules, installed plug-ins, and tools registered at run time.
 
 Adding a tool is adding one file here that defines one :class:`tools.base.Tool` subclass with a
-``name``, an ``Args`` model and a docstring. Importing this package never imports torch.
+``name``, an ``Args`` model and a docstring. From outside the repository, a package registers tools
+under the ``fashionm3.tools`` entry-point group (each entry a Tool subclass, a LangChain tool, or a
+function returning one), and :func:`register_tool` adds one in-process. Importing this package never
+imports torch.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
 
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
-__all__ = ["Tool", "ToolContext", "ToolError", "ToolResult", "discover", "default_tools"]
+__all__ = ["ENTRY_POINT_GROUP", "Tool", "ToolContext", "ToolError", "ToolResult", "default_tools", "discover",
+           "register_tool", "tool_problems", "tool_sources"]
 
+log = logging.getLogger(__name__)
 _SKIP = {"base"}
+#: The entry-point group packages use to add tools (``[project.entry-points."fashionm3.tools"]``).
+ENTRY_POINT_GROUP = "fashionm3.tools"
+_registered: dict[str, type[Tool]] = {}
+_sources: dict[str, str] = {}
+_problems: list[str] = []
+
+
+def register_tool(obj: Any) -> type[Tool]:
+    """Add a tool in this process: a Tool subclass, a LangChain tool (``@tool``), or a factory of either.
+
+    Returns the registered Tool subclass. Planners see it from their next plan on.
+
+    Raises:
+        TypeError: ``obj`` is not a tool.
+    """
+    from tools._external import as_tool_class
+
+    cls = as_tool_class(obj)
+    _registered[cls.name] = cls
+    discover.cache_clear()
+    return cls
+
+
+def unregister_tool(name: str) -> None:
+    """Remove a tool added with :func:`register_tool`."""
+    _registered.pop(name, None)
+    discover.cache_clear()
+
+
+def tool_sources() -> dict[str, str]:
+    """Return where each discovered tool comes from: ``builtin``, ``entry point <dist>``, ``registered``."""
+    discover()
+    return dict(_sources)
+
+
+def tool_problems() -> list[str]:
+    """Return why plug-in tools were left out (an entry point that fails to load, a name already taken)."""
+    discover()
+    return list(_problems)
 
 
 @cache
@@ -42,7 +89,37 @@ def discover() -> dict[str, type[Tool]]:
                 other = found[cls.name].__module__
                 raise RuntimeError(f"two tools are named {cls.name!r}: {other} and {module.__name__}")
             found[cls.name] = cls
+    _sources.clear()
+    _problems.clear()
+    _sources.update({name: "builtin" for name in found})
+    _add_plugins(found)
+    for name, cls in _registered.items():
+        if name in found and _sources.get(name) != "registered":
+            _problems.append(f"registered tool {name!r} left out: a {_sources[name]} tool has that name")
+            continue
+        found[name] = cls
+        _sources[name] = "registered"
     return dict(sorted(found.items()))
+
+
+def _add_plugins(found: dict[str, type[Tool]]) -> None:
+    """Add the tools of installed packages' ``fashionm3.tools`` entry points; a broken one is reported, not fatal."""
+    from tools._external import as_tool_class
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        try:
+            cls = as_tool_class(ep.load())
+        except Exception as exc:  # a plug-in must not take the assistant down: say why it is missing
+            _problems.append(f"entry point {ep.name} = {ep.value} ({dist}) left out: {type(exc).__name__}: {exc}")
+            log.warning("tool plug-in %s (%s) left out: %s", ep.name, dist, exc)
+            continue
+        if cls.name in found:
+            _problems.append(f"entry point {ep.name} ({dist}) left out: a {_sources[cls.name]} tool is already "
+                             f"named {cls.name!r}")
+            continue
+        found[cls.name] = cls
+        _sources[cls.name] = f"entry point {dist}"
 
 
 def default_tools() -> dict[str, Tool]:
