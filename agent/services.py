@@ -51,6 +51,7 @@ class Services:
     catalog: Catalog | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     _planners: dict[str, Planner] = field(default_factory=dict)
+    _tool_instances: dict[str, Tool] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get_planner(self, settings: Context) -> Planner:
@@ -67,12 +68,22 @@ class Services:
             return planner
 
     def get_tools(self) -> dict[str, Tool]:
-        """Return the injected tools, or every registered tool."""
-        if self.tools is None:
-            from tools import default_tools
+        """Return the injected tools, or every registered tool (re-read, so a tool registered later is used).
 
-            self.tools = default_tools()
-        return self.tools
+        One instance per tool class is kept, so models a tool loaded stay loaded.
+        """
+        if self.tools is not None:
+            return self.tools
+        from tools import discover
+
+        with self._lock:
+            out: dict[str, Tool] = {}
+            for name, cls in discover().items():
+                tool = self._tool_instances.get(name)
+                if type(tool) is not cls:
+                    tool = self._tool_instances[name] = cls()
+                out[name] = tool
+            return out
 
     def get_catalog(self, settings: Context) -> Catalog:
         """Return the injected catalog, or the one in ``settings.catalog_dir``."""
@@ -119,7 +130,11 @@ def open_checkpointer(settings: Context) -> Any:
                               kwargs={"autocommit": True, "prepare_threshold": 0}, timeout=10.0,
                               check=ConnectionPool.check_connection)  # a restarted server leaves dead connections
         saver = PostgresSaver(pool)  # type: ignore[arg-type]
-        saver.setup()
+        try:
+            saver.setup()
+        except BaseException:
+            pool.close()  # a database still starting: the caller tries again with a new pool
+            raise
         return saver
 
     from langgraph.checkpoint.sqlite import SqliteSaver

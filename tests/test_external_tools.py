@@ -123,6 +123,24 @@ def test_an_entry_point_plugin_is_discovered_and_callable(plugin_dir: Path, sett
     assert any("licence key" in p for p in listed["problems"])
 
 
+def test_a_tool_registered_after_the_first_turn_is_used(settings: Context, catalog: Catalog) -> None:
+    from agent.services import Services
+    from graph import create_builder
+
+    planner = ScriptedPlanner([
+        {"intent": "search", "calls": [{"name": "search_catalog", "args": {"limit": 1}}]},
+        {"intent": "search", "calls": [{"name": "check_size", "args": {"item_id": "X-1", "size": "S"}}]},
+    ])
+    g = create_builder(Services(planner=planner, catalog=catalog)).compile(checkpointer=InMemorySaver())
+    s = Session(graph=g, settings=settings)
+    assert s.turn("show me something")["tools"] == ["search_catalog"]
+    tools.register_tool(check_size)
+    try:
+        assert "X-1 is available in size S" in s.turn("in S?")["text"]
+    finally:
+        tools.unregister_tool("check_size")
+
+
 def test_register_tool_refuses_what_is_not_a_tool() -> None:
     with pytest.raises(TypeError, match="is not a tool"):
         tools.register_tool(42)

@@ -256,6 +256,13 @@ def test_oversized_bodies_odd_thread_ids_and_traversal_are_refused(client: httpx
     big = client.post("/v1/threads/big-1/turns", content=b"{" + b" " * 3_500_000 + b"}",
                       headers={"content-type": "application/json"})
     assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
+
+    def chunks():  # no Content-Length: counted while it streams in
+        for _ in range(40):
+            yield b" " * 100_000
+
+    chunked = client.post("/v1/threads/big-2/turns", content=chunks(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "too_large"
     up = client.post("/v1/media", files={"file": ("huge.png", png_bytes(size=2000) + b"\0" * 2_100_000)})
     assert up.status_code == 413 and "limit" in up.json()["error"]["message"]
     junk = client.post("/v1/media", files={"file": ("notes.txt", b"just text", "text/plain")})
@@ -289,6 +296,8 @@ def test_api_keys_are_required_when_set(catalog_settings: Context, tmp_path: Pat
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
         assert r.headers["www-authenticate"] == "Bearer"
         r = c.get("/v1/users/u/memory", headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401
+        r = c.get("/v1/users/u/memory", headers={"Authorization": "Bearer ключ".encode()})  # not ASCII: 401, not 500
         assert r.status_code == 401
         deadline = time.monotonic() + 60
         while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:

@@ -85,7 +85,7 @@ class SlackChannel(Channel):
     def verify(self, headers: dict[str, str], body: bytes) -> None:
         """Check ``X-Slack-Signature`` over ``v0:{X-Slack-Request-Timestamp}:{body}`` (5-minute window)."""
         ts, sig = headers.get("x-slack-request-timestamp", ""), headers.get("x-slack-signature", "")
-        if not ts or not sig or not self.verifier.is_valid(body=body, timestamp=ts, signature=sig):
+        if not ts.isdigit() or not sig.isascii() or not self.verifier.is_valid(body=body, timestamp=ts, signature=sig):
             raise ChannelAuthError("missing, wrong or stale X-Slack-Signature")
 
     def challenge(self, body: bytes) -> str | None:

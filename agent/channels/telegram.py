@@ -85,7 +85,7 @@ class TelegramChannel(Channel):
     def verify(self, headers: dict[str, str], body: bytes) -> None:
         """Compare the secret-token header with the setting."""
         got = headers.get("x-telegram-bot-api-secret-token", "")
-        if not got or not hmac.compare_digest(got, self.settings.telegram_secret_token):
+        if not got or not hmac.compare_digest(got.encode(), self.settings.telegram_secret_token.encode()):
             raise ChannelAuthError("missing or wrong X-Telegram-Bot-Api-Secret-Token")
 
     def _addressed(self, msg: dict[str, Any], text: str) -> tuple[bool, str]:

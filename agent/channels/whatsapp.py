@@ -63,7 +63,7 @@ class WhatsAppChannel(Channel):
     def subscribe(self, params: dict[str, str]) -> str | None:
         """Answer the subscription handshake: the challenge when mode and token match, else ``None`` (403)."""
         if params.get("hub.mode") == "subscribe" and hmac.compare_digest(
-                params.get("hub.verify_token", ""), self.settings.whatsapp_verify_token):
+                params.get("hub.verify_token", "").encode(), self.settings.whatsapp_verify_token.encode()):
             return params.get("hub.challenge", "")
         return None
 
@@ -71,7 +71,7 @@ class WhatsAppChannel(Channel):
         """Check ``X-Hub-Signature-256`` against the HMAC-SHA256 of the raw body."""
         got = headers.get("x-hub-signature-256", "")
         want = "sha256=" + hmac.new(self.settings.whatsapp_app_secret.encode(), body, hashlib.sha256).hexdigest()
-        if not got or not hmac.compare_digest(got, want):
+        if not got or not hmac.compare_digest(got.encode(), want.encode()):
             raise ChannelAuthError("missing or wrong X-Hub-Signature-256")
 
     def parse(self, body: bytes, headers: dict[str, str]) -> list[Inbound]:

@@ -137,9 +137,12 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-class _BodyTooLargeError(Exception):
+class _BodyTooLargeError(StarletteHTTPException):
+    """Raised while a body streams in (no Content-Length); an HTTPException so FastAPI's body parsing passes it on."""
+
     def __init__(self, size: int) -> None:
-        super().__init__(size)
+        super().__init__(413, f"The request body is over the limit ({size:,} bytes sent so far); send smaller or "
+                              "fewer images, or upload each through POST /v1/media and send its media_id.")
         self.size = size
 
 
@@ -277,6 +280,9 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
             waiter.cancel()
             await st.runner.stop()
             q.close()
+            pool = getattr(getattr(st.runner.graph, "checkpointer", None), "conn", None)
+            if pool is not None and hasattr(pool, "close"):
+                pool.close()
 
     app = FastAPI(title="FashionM3", version="0.1.0", lifespan=lifespan,
                   description="A multimodal fashion assistant: turns with streaming, media, memory.")
@@ -300,7 +306,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large"}.get(
+            exc.status_code, "http_error")
         message = "No such route; see /openapi.json." if exc.status_code == 404 else str(exc.detail)
         return error_response(code, message, exc.status_code)
 
@@ -317,7 +324,7 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
         if not keys:
             return
         scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), k) for k in keys):
+        if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip().encode(), k.encode()) for k in keys):
             raise APIError("unauthorized", "A valid API key is required: send 'Authorization: Bearer <key>' (the "
                            "keys are set in FASHIONM3_API_KEYS).", headers={"WWW-Authenticate": "Bearer"})
 

@@ -156,8 +156,12 @@ class TurnQueue(ABC):
         """
 
     @abstractmethod
-    def finish(self, turn_id: str, status: TurnStatus, result: dict[str, Any]) -> None:
-        """Record a turn's outcome (``done`` with the response, or ``failed`` with the error)."""
+    def finish(self, turn_id: str, status: TurnStatus, result: dict[str, Any], owner: str = "") -> None:
+        """Record a turn's outcome (``done`` with the response, or ``failed`` with the error).
+
+        With ``owner``, only while that worker still holds the turn (a process whose lease ran out and
+        was taken over records nothing).
+        """
 
     @abstractmethod
     def get(self, turn_id: str) -> TurnRecord | None:
@@ -360,7 +364,8 @@ class SqliteTurnQueue(TurnQueue):
                     f"SELECT {_COLUMNS} FROM fm3_turns t WHERE t.status='queued' AND t.seq = "
                     "(SELECT MIN(p.seq) FROM fm3_turns p WHERE p.thread_id=t.thread_id AND "
                     "p.status IN ('queued','running')) AND NOT EXISTS (SELECT 1 FROM fm3_deliveries d JOIN fm3_turns x "
-                    "ON x.id = d.turn_id WHERE x.thread_id = t.thread_id AND d.status = 'pending') "
+                    "ON x.id = d.turn_id WHERE x.thread_id = t.thread_id AND d.status = 'pending' AND "
+                    "x.status IN ('done','failed')) "
                     "ORDER BY t.seq LIMIT 1").fetchone()
                 if row is not None:
                     cur.execute("UPDATE fm3_turns SET status='running', attempts=attempts+1, owner=?, started_at=? "
@@ -375,8 +380,8 @@ class SqliteTurnQueue(TurnQueue):
             rec.attempts += 1
         return rec
 
-    def finish(self, turn_id: str, status: TurnStatus, result: dict[str, Any]) -> None:
-        """Record a turn's outcome."""
+    def finish(self, turn_id: str, status: TurnStatus, result: dict[str, Any], owner: str = "") -> None:
+        """Record a turn's outcome (one process: ``owner`` needs no check)."""
         with self._lock:
             self._conn.execute("UPDATE fm3_turns SET status=?, result=?, finished_at=? WHERE id=?",
                                (status, json.dumps(result, ensure_ascii=False, default=str), time.time(), turn_id))

@@ -201,7 +201,8 @@ class PostgresTurnQueue(TurnQueue):
                 f"SELECT {_COLUMNS} FROM fm3_turns t WHERE t.status='queued' AND t.seq = "
                 "(SELECT min(p.seq) FROM fm3_turns p WHERE p.thread_id=t.thread_id AND p.status IN "
                 "('queued','running')) AND NOT EXISTS (SELECT 1 FROM fm3_deliveries d JOIN fm3_turns x ON "
-                "x.id = d.turn_id WHERE x.thread_id = t.thread_id AND d.status='pending') "
+                "x.id = d.turn_id WHERE x.thread_id = t.thread_id AND d.status='pending' AND "
+                "x.status IN ('done','failed')) "
                 "ORDER BY t.seq LIMIT 1 FOR UPDATE SKIP LOCKED").fetchone()
             if row is None:
                 return None
@@ -217,7 +218,7 @@ class PostgresTurnQueue(TurnQueue):
             self._mine.add(rec.id)
         return rec
 
-    def finish(self, turn_id: str, status: TurnStatus, result: dict[str, Any]) -> None:
+    def finish(self, turn_id: str, status: TurnStatus, result: dict[str, Any], owner: str = "") -> None:
         """Record an outcome, unless another process took the turn over after this one's lease ran out."""
         from psycopg.types.json import Jsonb
 
@@ -225,8 +226,9 @@ class PostgresTurnQueue(TurnQueue):
             self._mine.discard(turn_id)
         with self.pool.connection() as conn, conn.transaction():
             cur = conn.execute("UPDATE fm3_turns SET status=%s, result=%s, finished_at=%s, lease_until=NULL "
-                               "WHERE id=%s AND status='running'",
-                               (status, Jsonb(json.loads(json.dumps(result, default=str))), time.time(), turn_id))
+                               "WHERE id=%s AND status='running' AND (owner=%s OR %s='')",
+                               (status, Jsonb(json.loads(json.dumps(result, default=str))), time.time(), turn_id,
+                                owner, owner))
             if cur.rowcount == 0:
                 log.warning("turn %s was not running any more (its lease ran out?); outcome not recorded", turn_id)
             self._notify(conn, f"done:{turn_id}")
@@ -300,11 +302,15 @@ class PostgresTurnQueue(TurnQueue):
 
     def pending_deliveries(self) -> list[TurnRecord]:
         """Return finished turns whose reply was not sent yet and that no live process is sending."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT {_T_COLUMNS} FROM fm3_turns t JOIN fm3_deliveries d ON d.turn_id = t.id "
-                "WHERE d.status='pending' AND t.status IN ('done','failed') AND d.updated_at < %s ORDER BY t.seq",
-                (time.time() - self.lease_seconds,)).fetchall()
+        now = time.time()
+        with self.pool.connection() as conn, conn.transaction():
+            # claimed by touching updated_at, so two processes starting together do not both send it
+            claimed = conn.execute(
+                "UPDATE fm3_deliveries d SET updated_at=%s FROM fm3_turns t WHERE d.turn_id = t.id AND "
+                "d.status='pending' AND t.status IN ('done','failed') AND d.updated_at < %s RETURNING d.turn_id",
+                (now, now - self.lease_seconds)).fetchall()
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE id = ANY(%s) ORDER BY seq",
+                                ([r[0] for r in claimed],)).fetchall()
         return [r for r in (_row(row) for row in rows) if r is not None]
 
     def generation(self, base: str) -> int:

@@ -183,6 +183,8 @@ class TurnRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sending: set[str] = set()
+        self._rescan_at = 0.0
         self.recovered = 0
 
     async def start(self) -> None:
@@ -205,8 +207,7 @@ class TurnRunner:
                 pending = []
             if pending:
                 log.warning("sending %d reply(ies) left unsent by a previous process", len(pending))
-            for rec in pending:
-                self._pool.submit(self._send, rec, rec.result or {})
+            self._resend(pending)
         self.notify()
 
     async def stop(self) -> None:
@@ -218,6 +219,22 @@ class TurnRunner:
             except asyncio.CancelledError:
                 pass
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _resend(self, pending: list[TurnRecord]) -> None:
+        """Send replies that a previous or dead process left unsent (never one this process is sending)."""
+        for rec in pending:
+            if rec.id not in self._sending:
+                self._pool.submit(self._send, rec, rec.result or {})
+
+    async def _rescan_deliveries(self) -> None:
+        """Every few seconds, where several processes share the queue, pick up replies a dead one left unsent."""
+        if self.deliver is None or not hasattr(self.queue, "start_background") or time.monotonic() < self._rescan_at:
+            return
+        self._rescan_at = time.monotonic() + 10.0
+        try:
+            self._resend(await asyncio.to_thread(self.queue.pending_deliveries))
+        except Exception as exc:
+            log.warning("could not read unsent replies: %s", exc)
 
     def remote_event(self, payload: str) -> None:
         """Handle another process's news (call on the event loop): a turn queued or finished there."""
@@ -242,6 +259,7 @@ class TurnRunner:
             self._wake.clear()
             if not self._ready():
                 continue
+            await self._rescan_deliveries()
             while self._active < self.workers:
                 try:
                     rec = await asyncio.to_thread(self.queue.claim_next, self.owner)
@@ -283,7 +301,7 @@ class TurnRunner:
                                 "logged. Send it again with a new idempotency key, or rephrase it."}
             if channel:
                 self.queue.set_delivery(rec.id, "pending")
-            self.queue.finish(rec.id, "failed", error)
+            self.queue.finish(rec.id, "failed", error, owner=self.owner)
             if channel:
                 self._send(rec, {"text": "Sorry, something went wrong on my side with that message. Please try "
                                          "again in a moment.", "items": [], "images": [], "error": error})
@@ -291,7 +309,7 @@ class TurnRunner:
         payload["seconds"] = round(time.perf_counter() - t0, 3)
         if channel:
             self.queue.set_delivery(rec.id, "pending")
-        self.queue.finish(rec.id, "done", payload)
+        self.queue.finish(rec.id, "done", payload, owner=self.owner)
         if channel:
             self._send(rec, payload)
         return {"event": "final", "turn_id": rec.id, "response": payload}
@@ -299,6 +317,7 @@ class TurnRunner:
     def _send(self, rec: TurnRecord, payload: dict[str, Any]) -> None:
         """Send a finished turn's reply to its platform and record the outcome (never re-plans the turn)."""
         assert self.deliver is not None
+        self._sending.add(rec.id)
         try:
             self.deliver(rec, payload)
         except Exception as exc:
@@ -306,6 +325,8 @@ class TurnRunner:
             self.queue.set_delivery(rec.id, "failed", f"{type(exc).__name__}: {exc}"[:500])
         else:
             self.queue.set_delivery(rec.id, "sent")
+        finally:
+            self._sending.discard(rec.id)
         self._publish(rec.id, {"event": "delivered", "turn_id": rec.id})
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.notify)
@@ -353,11 +374,11 @@ class TurnRunner:
         slot = self._events.get(turn_id)
         if slot is None:
             slot = self._events[turn_id] = _TurnEvents()
-            while len(self._events) > KEEP_FINISHED_EVENTS:
-                oldest = next(iter(self._events))
-                if not self._events[oldest].finished:
-                    break
-                self._events.popitem(last=False)
+            if len(self._events) > KEEP_FINISHED_EVENTS:
+                # drop the oldest slots nobody listens to (finished or not: a late reader re-reads the queue)
+                idle = [k for k, v in self._events.items() if not v.subscribers and k != turn_id]
+                for key in idle[: len(self._events) - KEEP_FINISHED_EVENTS]:
+                    del self._events[key]
         return slot
 
     def _publish(self, turn_id: str, event: dict[str, Any]) -> None:
