@@ -89,7 +89,8 @@ class Conversation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
+                      description="Unique; letters, digits and '._@-' (it becomes part of thread ids).")
     description: str = ""
     user_id: str = "eval-user"
     tags: list[str] = Field(default_factory=list)

@@ -71,6 +71,10 @@ def test_malformed_files_are_reported_with_file_conversation_turn_and_key(tmp_pa
     write(tmp2, "dup", {"name": "img", "turns": [{"say": "hi"}]})
     with pytest.raises(SpecError, match="the name is also used by"):
         load_conversations([tmp2])
+    tmp3 = tmp_path / "three"
+    write(tmp3, "spaced", {"name": "my case", "turns": [{"say": "hi"}]})
+    with pytest.raises(SpecError, match="conversation 'my case', key name: String should match pattern"):
+        load_conversations([tmp3])
 
 
 def test_the_schema_accepts_every_shipped_conversation_and_rejects_unknown_keys() -> None:

@@ -185,7 +185,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
 
     q = queue or open_queue(settings)
     stopping = threading.Event()
-    st = ServiceState(settings=settings, queue=q, links=MediaLinks(settings.media_dir, q))
+    st = ServiceState(settings=settings, queue=q,
+                      links=MediaLinks(settings.media_dir, q, roots=[Path(settings.catalog_dir)]))
     from agent.channels import CHANNELS, ChannelAuthError, ChannelHub
 
     st.hub = ChannelHub(settings, q, st.links)
@@ -232,7 +233,7 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                     st.hub.store = st.store
                 except Exception as exc:
                     log.warning("memory store unreachable: %s", exc)
-                    st.checks["store"] = f"failed: {exc}"
+                    st.checks["store"] = f"failed: the memory store is unreachable ({type(exc).__name__}; see the log)"
             if st.checks.get("checkpoints") != "ok":
                 try:
                     migrate = getattr(q, "migrate", None)
@@ -242,7 +243,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                     st.checks["checkpoints"] = "ok"
                 except Exception as exc:
                     log.warning("thread checkpoints unreachable: %s", exc)
-                    st.checks["checkpoints"] = f"failed: {exc}"
+                    kind = type(exc).__name__
+                    st.checks["checkpoints"] = f"failed: the checkpoint database is unreachable ({kind}; see the log)"
             if all(v == "ok" for v in st.checks.values()):
                 break
             if stopping.wait(3.0):
@@ -589,13 +591,9 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
         if not m:
             raise APIError("not_found", "Media URLs look like /v1/media/<64 hex digits>.png.")
         sha = m.group(1)
-        path = settings.media_dir / f"{sha}.png"
-        if not path.is_file():
-            recorded = await asyncio.to_thread(q.media_path, sha)
-            path = Path(recorded) if recorded else path
-            roots = [settings.media_dir.resolve(), Path(settings.catalog_dir).resolve()]
-            if not recorded or not path.is_file() or not any(path.resolve().is_relative_to(r) for r in roots):
-                raise APIError("not_found", f"No image {name}.")
+        path = await asyncio.to_thread(st.links.file, sha)
+        if path is None:
+            raise APIError("not_found", f"No image {name}.")
         return FileResponse(path, media_type="image/png",
                             headers={"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{sha}"'})
 
@@ -672,7 +670,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
             await asyncio.to_thread(q.ping)
             checks["queue"] = "ok"
         except Exception as exc:
-            checks["queue"] = f"failed: the turn queue's database is unreachable ({type(exc).__name__}: {exc})"
+            log.warning("turn queue unreachable: %s", exc)  # connection details stay in the log, not in /readyz
+            checks["queue"] = f"failed: the turn queue's database is unreachable ({type(exc).__name__}; see the log)"
         bad = {k: v for k, v in checks.items() if v != "ok"}
         if bad or not st.ready:
             message = "; ".join(f"{k}: {v}" for k, v in bad.items()) or "starting"

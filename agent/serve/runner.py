@@ -80,10 +80,13 @@ class MediaLinks:
     the service has shown, uploaded or made can be fetched.
     """
 
-    def __init__(self, media_dir: Path, queue: TurnQueue, prefix: str = "/v1/media") -> None:
+    def __init__(self, media_dir: Path, queue: TurnQueue, prefix: str = "/v1/media",
+                 roots: list[Path] | None = None) -> None:
         self.media_dir = media_dir.resolve()
         self.queue = queue
         self.prefix = prefix
+        #: Folders a recorded media hash may point into (the media folder, the catalog's images).
+        self.roots = [self.media_dir, *(r.resolve() for r in roots or [])]
         self._known: dict[tuple[str, float], str] = {}
         self._lock = threading.Lock()
 
@@ -111,13 +114,20 @@ class MediaLinks:
         """Return the local file behind a media URL (relative or absolute), or ``None``."""
         name = str(url).rsplit("/", 1)[-1]
         stem = name[:-4] if name.endswith(".png") else ""
-        if not is_media_id(stem):
-            return None
-        path = self.media_dir / name
+        return self.file(stem) if is_media_id(stem) else None
+
+    def file(self, sha: str) -> Path | None:
+        """Return the file a media hash serves: ``<media>/<sha>.png``, or a recorded file inside ``roots``."""
+        path = self.media_dir / f"{sha}.png"
         if path.is_file():
             return path
-        recorded = self.queue.media_path(stem)
-        return Path(recorded) if recorded and Path(recorded).is_file() else None
+        recorded = self.queue.media_path(sha)
+        if not recorded:
+            return None
+        found = Path(recorded)
+        if not found.is_file() or not any(found.resolve().is_relative_to(r) for r in self.roots):
+            return None
+        return found
 
     def event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Return a progress event with image paths replaced by URLs."""
@@ -185,6 +195,7 @@ class TurnRunner:
         self._task: asyncio.Task[None] | None = None
         self._sending: set[str] = set()
         self._rescan_at = 0.0
+        self._purge_at = time.monotonic() + 3600.0
         self.recovered = 0
 
     async def start(self) -> None:
@@ -260,6 +271,12 @@ class TurnRunner:
             if not self._ready():
                 continue
             await self._rescan_deliveries()
+            if time.monotonic() > self._purge_at:  # keys and seen events older than 7 days, hourly
+                self._purge_at = time.monotonic() + 3600.0
+                try:
+                    await asyncio.to_thread(self.queue.purge)
+                except Exception as exc:
+                    log.warning("could not purge old turns: %s", exc)
             while self._active < self.workers:
                 try:
                     rec = await asyncio.to_thread(self.queue.claim_next, self.owner)
