@@ -379,3 +379,27 @@ def test_media_path_helper_maps_urls(tmp_path: Path) -> None:
     (tmp_path / ("a" * 64 + ".png")).write_bytes(b"x")
     assert links.path_for("http://h/v1/media/" + "a" * 64 + ".png") == tmp_path / ("a" * 64 + ".png")
     assert links.path_for("/v1/media/../../etc/passwd") is None
+
+
+def test_a_send_is_retried_only_when_it_never_reached_the_platform(tmp_path: Path) -> None:
+    import httpx as hx
+
+    from agent.channels.base import DeliveryError
+    from agent.channels.telegram import TelegramChannel
+
+    attempts: list[str] = []
+
+    def handler(request: hx.Request) -> hx.Response:
+        attempts.append(request.url.path)
+        if len(attempts) == 1:
+            raise hx.ConnectError("refused", request=request)
+        if len(attempts) == 2:
+            raise hx.ReadTimeout("no answer", request=request)
+        return hx.Response(200, json={"ok": True})
+
+    settings = Context(telegram_bot_token="1:T", telegram_secret_token="s", telegram_api_url="http://tg.test")
+    channel = TelegramChannel(settings, client=hx.Client(transport=hx.MockTransport(handler)))
+    channel.max_attempts = 3
+    with pytest.raises(DeliveryError, match="broke after sending"):
+        channel.call("POST", channel.method_url("sendMessage"), json={"chat_id": 1, "text": "hi"})
+    assert len(attempts) == 2  # the refused connection was retried; the read timeout was not

@@ -241,16 +241,25 @@ class Channel(ABC):
     def call(self, method: str, url: str, **kw: Any) -> httpx.Response:
         """Call the platform with retries: 429 (honouring ``Retry-After``) and 5xx back off, up to ``max_attempts``.
 
+        A connection that could not be made is retried; one that broke after the request was sent (a
+        read timeout) is not, since the platform may have accepted the message: sending it again could
+        show the shopper the reply twice.
+
         Raises:
-            DeliveryError: a 4xx other than 429, or still failing after the last attempt.
+            DeliveryError: a 4xx other than 429, a broken connection after sending, or still failing after
+                the last attempt.
         """
         delay = 0.5
         last = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
                 r = self.client.request(method, url, **kw)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                last = f"{type(exc).__name__}: {exc}"  # never reached the platform: safe to send again
             except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                method_name = url.rsplit("/", 1)[-1]
+                raise DeliveryError(f"{self.name}: {method_name} broke after sending ({type(exc).__name__}); not "
+                                    "sent again, as the platform may have accepted it") from exc
             else:
                 if r.status_code < 400:
                     return r
