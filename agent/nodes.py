@@ -64,6 +64,14 @@ def memory_namespace(user_id: str) -> tuple[str, str]:
     return tuple(user_namespace(user_id))  # type: ignore[return-value]
 
 
+def forget_all(store: Any, ns: tuple[str, ...]) -> int:
+    """Delete every fact stored in a user's namespace (forget-me); return how many were deleted."""
+    hits = store.search(ns, limit=10_000)
+    for hit in hits:
+        store.delete(ns, hit.key)
+    return len(hits)
+
+
 def fact_key(fact: PreferenceFact) -> str:
     """Return the store key of a fact: same kind and value share a key, so newer facts supersede."""
     return hashlib.sha1(fact.key().encode()).hexdigest()[:16]
@@ -253,8 +261,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
             current = Plan.model_validate(p)
             for key in current.forget:
                 if key == "*":
-                    for hit in store.search(ns, limit=10_000):
-                        store.delete(ns, hit.key)
+                    forget_all(store, ns)
                     continue
                 kind, _, value = key.partition(":")
                 for hit in store.search(ns, filter={"kind": kind}, limit=1000):

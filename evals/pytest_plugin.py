@@ -117,29 +117,22 @@ def _run_id(config: pytest.Config) -> str:
 
 
 def _target(config: pytest.Config, planner: str) -> Any:
-    """Return (and keep for the session) the target of a planner, or the service."""
-    import tempfile
-
+    """Return the session's target of a planner (or the service): the eval runner's own worker set-up."""
     from agent.context import Context
-    from evals.runner import GraphTarget, HttpTarget
+    from evals import runner
 
     cache = config.stash.setdefault(_STATE, {})
-    if planner not in cache:
-        url = config.getoption("--fashionm3-url")
-        if url:
-            cache[planner] = HttpTarget(url, config.getoption("--fashionm3-api-key"))
-        else:
+    url = config.getoption("--fashionm3-url")
+    if "ready" not in cache:
+        settings = Context.from_env()
+        if not url:
             from agent.catalog.manage import build_catalog, is_built
-            from agent.services import open_store
 
-            settings = Context.from_env()
             if not is_built(settings):
                 build_catalog(settings, progress=False)
-            if "store" not in cache:
-                folder = tempfile.mkdtemp(prefix="fashionm3-pytest-evals-")
-                cache["store"] = open_store(settings.with_(chroma_path=folder, chroma_url=""))
-            cache[planner] = GraphTarget(settings, planner, cache["store"])
-    return cache[planner]
+        runner._worker_init(settings, seed=0)
+        cache["ready"] = True
+    return runner._worker_target("" if url else planner, url, config.getoption("--fashionm3-api-key"))
 
 
 _STATE = pytest.StashKey[dict[str, Any]]()

@@ -102,16 +102,13 @@ class ChannelHub:
                 "intent": "small_talk", "items": [], "images": [], "errors": [], "calls": [], "tools": []}
 
     def _forget(self, rec: TurnRecord) -> dict[str, Any]:
-        from agent.nodes import memory_namespace
+        from agent.nodes import forget_all, memory_namespace
 
         if self.store is None:
             raise RuntimeError("the memory store is not open")
-        ns = memory_namespace(rec.user_id)
-        hits = self.store.search(ns, limit=10_000)
-        for h in hits:
-            self.store.delete(ns, h.key)
+        forgotten = forget_all(self.store, memory_namespace(rec.user_id))
         out = self._notice(rec)
-        out["text"] = (f"Done: I've forgotten everything I knew about you ({len(hits)} fact(s)). "
+        out["text"] = (f"Done: I've forgotten everything I knew about you ({forgotten} fact(s)). "
                        "Tell me what you like any time.")
         out["intent"] = "forget"
         return out

@@ -625,16 +625,10 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                 summary="Forget everything about a shopper")
     async def forget_user(user_id: str) -> dict[str, Any]:
         """Delete every stored fact of the shopper (forget-me); return how many."""
+        from agent.nodes import forget_all
+
         ns = memory_ns(user_id)
-        store_ = require_store()
-
-        def forget() -> int:
-            hits = store_.search(ns, limit=10_000)
-            for h in hits:
-                store_.delete(ns, h.key)
-            return len(hits)
-
-        return {"user_id": user_id, "forgotten": await asyncio.to_thread(forget)}
+        return {"user_id": user_id, "forgotten": await asyncio.to_thread(forget_all, require_store(), ns)}
 
     @app.delete("/v1/users/{user_id}/memory/{fact_id}", dependencies=auth, response_model=ForgetOut,
                 responses={**ERRORS}, summary="Forget one fact")

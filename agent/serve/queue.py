@@ -270,8 +270,10 @@ CREATE TABLE IF NOT EXISTS fm3_media (
 );
 """
 
-_COLUMNS = ("seq, id, thread_id, user_id, idempotency_key, request_hash, request, status, result, attempts, "
+COLUMNS = ("seq, id, thread_id, user_id, idempotency_key, request_hash, request, status, result, attempts, "
             "created_at, started_at, finished_at")
+#: The same columns of ``fm3_turns`` aliased as ``t`` (for joins); shared with the PostgreSQL queue.
+T_COLUMNS = ", ".join("t." + c.strip() for c in COLUMNS.split(","))
 
 
 class SqliteTurnQueue(TurnQueue):
@@ -311,7 +313,7 @@ class SqliteTurnQueue(TurnQueue):
             cur.execute("BEGIN IMMEDIATE")
             try:
                 if event_id:
-                    row = cur.execute(f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))} FROM "
+                    row = cur.execute(f"SELECT {T_COLUMNS} FROM "
                                       "fm3_events e JOIN fm3_turns t ON t.id = e.turn_id WHERE e.event_id=?",
                                       (event_id,)).fetchone()
                     if row is not None:
@@ -320,7 +322,7 @@ class SqliteTurnQueue(TurnQueue):
                         assert seen is not None
                         return seen, False
                 if idempotency_key:
-                    row = cur.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE thread_id=? AND idempotency_key=?",
+                    row = cur.execute(f"SELECT {COLUMNS} FROM fm3_turns WHERE thread_id=? AND idempotency_key=?",
                                       (thread_id, idempotency_key)).fetchone()
                     if row is not None:
                         found = self._row(row)
@@ -345,7 +347,7 @@ class SqliteTurnQueue(TurnQueue):
                 if event_id:
                     cur.execute("INSERT INTO fm3_events(event_id, turn_id, created_at) VALUES (?,?,?)",
                                 (event_id, turn_id, now))
-                row = cur.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE id=?", (turn_id,)).fetchone()
+                row = cur.execute(f"SELECT {COLUMNS} FROM fm3_turns WHERE id=?", (turn_id,)).fetchone()
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -361,7 +363,7 @@ class SqliteTurnQueue(TurnQueue):
             cur.execute("BEGIN IMMEDIATE")
             try:
                 row = cur.execute(
-                    f"SELECT {_COLUMNS} FROM fm3_turns t WHERE t.status='queued' AND t.seq = "
+                    f"SELECT {COLUMNS} FROM fm3_turns t WHERE t.status='queued' AND t.seq = "
                     "(SELECT MIN(p.seq) FROM fm3_turns p WHERE p.thread_id=t.thread_id AND "
                     "p.status IN ('queued','running')) AND NOT EXISTS (SELECT 1 FROM fm3_deliveries d JOIN fm3_turns x "
                     "ON x.id = d.turn_id WHERE x.thread_id = t.thread_id AND d.status = 'pending' AND "
@@ -389,13 +391,13 @@ class SqliteTurnQueue(TurnQueue):
     def get(self, turn_id: str) -> TurnRecord | None:
         """Return a turn by id."""
         with self._lock:
-            row = self._conn.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE id=?", (turn_id,)).fetchone()
+            row = self._conn.execute(f"SELECT {COLUMNS} FROM fm3_turns WHERE id=?", (turn_id,)).fetchone()
         return self._row(row)
 
     def thread_turns(self, thread_id: str) -> list[TurnRecord]:
         """Return a thread's turns in arrival order."""
         with self._lock:
-            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE thread_id=? ORDER BY seq",
+            rows = self._conn.execute(f"SELECT {COLUMNS} FROM fm3_turns WHERE thread_id=? ORDER BY seq",
                                       (thread_id,)).fetchall()
         return [r for r in (self._row(row) for row in rows) if r is not None]
 
@@ -441,7 +443,7 @@ class SqliteTurnQueue(TurnQueue):
         """Return finished turns whose reply was not sent yet."""
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))} FROM fm3_turns t JOIN "
+                f"SELECT {T_COLUMNS} FROM fm3_turns t JOIN "
                 "fm3_deliveries d ON d.turn_id = t.id WHERE d.status='pending' AND t.status IN ('done','failed') "
                 "ORDER BY t.seq").fetchall()
         return [r for r in (self._row(row) for row in rows) if r is not None]

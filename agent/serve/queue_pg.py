@@ -28,7 +28,9 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.serve.queue import (
+    COLUMNS,
     KEY_TTL_SECONDS,
+    T_COLUMNS,
     DeliveryStatus,
     TurnQueue,
     TurnRecord,
@@ -76,9 +78,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_COLUMNS = ("seq, id, thread_id, user_id, idempotency_key, request_hash, request, status, result, attempts, "
-            "created_at, started_at, finished_at")
-_T_COLUMNS = ", ".join("t." + c.strip() for c in _COLUMNS.split(","))
 
 
 def migrate(conn: Any) -> int:
@@ -158,14 +157,14 @@ class PostgresTurnQueue(TurnQueue):
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (thread_id,))
             if event_id:
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("event:" + event_id,))
-                row = conn.execute(f"SELECT {_T_COLUMNS} FROM fm3_events e JOIN fm3_turns t ON t.id = e.turn_id "
+                row = conn.execute(f"SELECT {T_COLUMNS} FROM fm3_events e JOIN fm3_turns t ON t.id = e.turn_id "
                                    "WHERE e.event_id = %s", (event_id,)).fetchone()
                 if row is not None:
                     seen = _row(row)
                     assert seen is not None
                     return seen, False
             if idempotency_key:
-                row = conn.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE thread_id=%s AND idempotency_key=%s",
+                row = conn.execute(f"SELECT {COLUMNS} FROM fm3_turns WHERE thread_id=%s AND idempotency_key=%s",
                                    (thread_id, idempotency_key)).fetchone()
                 if row is not None:
                     found = _row(row)
@@ -183,7 +182,7 @@ class PostgresTurnQueue(TurnQueue):
             turn_id = new_turn_id()
             row = conn.execute(
                 f"INSERT INTO fm3_turns(id, thread_id, user_id, idempotency_key, request_hash, request, status, "
-                f"created_at) VALUES (%s,%s,%s,%s,%s,%s,'queued',%s) RETURNING {_COLUMNS}",
+                f"created_at) VALUES (%s,%s,%s,%s,%s,%s,'queued',%s) RETURNING {COLUMNS}",
                 (turn_id, thread_id, user_id, idempotency_key or None, rhash, Jsonb(request), now)).fetchone()
             if event_id:
                 conn.execute("INSERT INTO fm3_events(event_id, turn_id, created_at) VALUES (%s,%s,%s)",
@@ -198,7 +197,7 @@ class PostgresTurnQueue(TurnQueue):
         self._ensure()
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM fm3_turns t WHERE t.status='queued' AND t.seq = "
+                f"SELECT {COLUMNS} FROM fm3_turns t WHERE t.status='queued' AND t.seq = "
                 "(SELECT min(p.seq) FROM fm3_turns p WHERE p.thread_id=t.thread_id AND p.status IN "
                 "('queued','running')) AND NOT EXISTS (SELECT 1 FROM fm3_deliveries d JOIN fm3_turns x ON "
                 "x.id = d.turn_id WHERE x.thread_id = t.thread_id AND d.status='pending' AND "
@@ -236,12 +235,12 @@ class PostgresTurnQueue(TurnQueue):
     def get(self, turn_id: str) -> TurnRecord | None:
         """Return a turn by id."""
         with self.pool.connection() as conn:
-            return _row(conn.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE id=%s", (turn_id,)).fetchone())
+            return _row(conn.execute(f"SELECT {COLUMNS} FROM fm3_turns WHERE id=%s", (turn_id,)).fetchone())
 
     def thread_turns(self, thread_id: str) -> list[TurnRecord]:
         """Return a thread's turns in arrival order."""
         with self.pool.connection() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE thread_id=%s ORDER BY seq",
+            rows = conn.execute(f"SELECT {COLUMNS} FROM fm3_turns WHERE thread_id=%s ORDER BY seq",
                                 (thread_id,)).fetchall()
         return [r for r in (_row(row) for row in rows) if r is not None]
 
@@ -309,7 +308,7 @@ class PostgresTurnQueue(TurnQueue):
                 "UPDATE fm3_deliveries d SET updated_at=%s FROM fm3_turns t WHERE d.turn_id = t.id AND "
                 "d.status='pending' AND t.status IN ('done','failed') AND d.updated_at < %s RETURNING d.turn_id",
                 (now, now - self.lease_seconds)).fetchall()
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM fm3_turns WHERE id = ANY(%s) ORDER BY seq",
+            rows = conn.execute(f"SELECT {COLUMNS} FROM fm3_turns WHERE id = ANY(%s) ORDER BY seq",
                                 ([r[0] for r in claimed],)).fetchall()
         return [r for r in (_row(row) for row in rows) if r is not None]
 
