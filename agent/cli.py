@@ -82,7 +82,7 @@ def _planner(settings: Context, quiet: bool = False) -> Any:
     from agent.planners import get_planner
     from agent.planners.smol.base import BaseModelError
 
-    planner = get_planner(settings.planner)
+    planner = get_planner(settings.planner, settings=settings)
     setup = getattr(planner, "setup", None)
     if callable(setup) and settings.planner in ("smol", "transformers"):
         status = err.status(f"Loading the {settings.planner} planner (the first run on a machine prepares the "
@@ -667,7 +667,8 @@ def eval_planner(
     if not samples:
         raise UserError(f"no {'photo-anchored ' if photo_only else ''}{split} samples in {data}")
     try:
-        backend = get_planner(planner or _settings().planner)
+        run_settings = _settings()
+        backend = get_planner(planner or run_settings.planner, settings=run_settings)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     scores = evaluate(backend, samples, split=split, progress=True)

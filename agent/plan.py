@@ -82,6 +82,10 @@ class Plan(BaseModel):
     facts: list[PreferenceFact] = Field(default_factory=list)
     forget: list[str] = Field(default_factory=list)
     final: bool = True
+    #: The planner that wrote this plan (``smol``, ``rules``, ...), set by the planner pipeline.
+    planner: str = ""
+    #: Set when a check completed a model's plan from another reading (``"rules"``).
+    completed_by: str | None = None
 
 
 class ShownItem(BaseModel):
@@ -137,6 +141,17 @@ class PlannerInput(BaseModel):
     preferences: list[PreferenceFact] = Field(default_factory=list)
     tools: dict[str, dict[str, Any]] = Field(default_factory=dict)
     results: list[ToolResultView] = Field(default_factory=list)
+
+    @property
+    def parsed(self) -> Any:
+        """Return the message read by :func:`agent.understanding.parse_message` (once per text; not in prompts).
+
+        Typed ``Any`` here to keep this module free of the reader; it is a
+        :class:`agent.understanding.ParsedMessage`.
+        """
+        from agent.understanding.message import parse_message
+
+        return parse_message(self.text)
 
     def shown_by_id(self, item_id: str) -> ShownItem | None:
         """Return the most recent showing of an item id, if any."""

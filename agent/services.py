@@ -63,7 +63,7 @@ class Services:
             if planner is None:
                 from agent.planners import get_planner
 
-                planner = get_planner(settings.planner)
+                planner = get_planner(settings.planner, settings=settings)
                 self._planners[settings.planner] = planner
             return planner
 

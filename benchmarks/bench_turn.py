@@ -47,8 +47,8 @@ def main() -> None:
     catalog = open_catalog(settings)
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(settings.with_(chroma_path=tmp))
-        graph = build_graph(planner=get_planner(args.planner), catalog=catalog, checkpointer=InMemorySaver(),
-                            store=store)
+        graph = build_graph(planner=get_planner(args.planner, settings=settings), catalog=catalog,
+                            checkpointer=InMemorySaver(), store=store)
         Session(graph=graph, settings=settings.with_(user_id="warmup")).turn("show me a shirt")
         times: dict[str, list[float]] = {}
         for r in range(args.rounds):

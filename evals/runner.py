@@ -82,8 +82,8 @@ class GraphTarget:
 
         self.settings = settings
         self.catalog = open_catalog(settings)
-        self.graph = build_graph(planner=get_planner(planner), catalog=self.catalog, checkpointer=InMemorySaver(),
-                                 store=store)
+        self.graph = build_graph(planner=get_planner(planner, settings=settings), catalog=self.catalog,
+                                 checkpointer=InMemorySaver(), store=store)
 
     def turn(self, thread: str, user: str, text: str, image: Path | None) -> dict[str, Any]:
         """Run one turn through the graph."""

@@ -149,7 +149,7 @@ def test_registered_and_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASHIONM3_PLANNER_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("FASHIONM3_PLANNER_MODEL", "my-model")
     monkeypatch.setenv("FASHIONM3_PLANNER_TIMEOUT", "7.5")
-    p = get_planner("openai")
+    p = get_planner("openai", settings=Context.from_env())  # the run's settings reach the backend
     assert isinstance(p, Planner) and isinstance(p, OpenAIPlanner)
     assert (p.endpoint, p.model, p.timeout) == ("http://127.0.0.1:9/v1/chat/completions", "my-model", 7.5)
     assert p._client is None  # no client opened before the first plan
@@ -214,7 +214,7 @@ def test_streaming_text_reply(server: FakeServer) -> None:
               for piece in ("Hello! ", "What are you ", "shopping for?")]
     server.answer(chunks)
     plan = planner(server, stream=True).plan(view("hi"))
-    assert plan == Plan(intent="small_talk", reply="Hello! What are you shopping for?", final=True)
+    assert plan == Plan(intent="small_talk", reply="Hello! What are you shopping for?", final=True, planner="openai")
 
 
 def test_json_plan_in_content(server: FakeServer) -> None:
@@ -469,7 +469,7 @@ def test_transformers_needs_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_transformers_random_causal_lm_falls_back(tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASHIONM3_PLANNER_MODEL", str(tiny_llama))
-    p = get_planner("transformers", max_new_tokens=12)
+    p = get_planner("transformers", settings=Context.from_env(), max_new_tokens=12)
     v = view()
     plan = p.plan(v)
     assert not p.is_vlm and p.device == "cpu" and p.template_takes_tools

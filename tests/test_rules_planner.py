@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolResultView
 from agent.planners import available_planners, get_planner
 from agent.planners.base import Planner
-from agent.planners.rules import RulesPlanner, find_prices, normalize_text, parse_message, price_slots
+from agent.planners.rules import RulesPlanner
 from agent.planners.scripted import ScriptedPlanner
+from agent.understanding import find_prices, normalize_text, parse_message, price_slots
 from tools.find_alternatives import FindAlternativesArgs
 from tools.recall_outfit import RecallOutfitArgs
 from tools.recommend_outfit import RecommendOutfitArgs

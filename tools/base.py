@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -78,6 +79,30 @@ class ToolResult(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+#: What an argument refers to, for the plan checks and the readers: a shown ``item`` id, an ``image``
+#: of the conversation, a catalog ``category`` or ``color`` (mapped onto the vocabulary), a ``style``,
+#: ``material`` or ``occasion`` word, a ``price`` bound, or ``exclude_*`` of those (a negated mention).
+ArgKind = Literal["item", "image", "category", "color", "style", "material", "occasion", "price", "exclude_category",
+                  "exclude_color", "exclude_material", "text", "other"]
+
+#: Kinds of the conventional argument names; a tool that uses them needs to declare nothing.
+CONVENTIONAL_KINDS: dict[str, ArgKind] = {
+    "item_id": "item", "anchor_item_id": "item",
+    "image": "image", "anchor_image": "image", "edit_image": "image", "person_image": "image", "garment_image": "image",
+    "category": "category", "anchor_category": "category", "categories": "category", "include_categories": "category",
+    "color": "color", "anchor_color": "color", "colors": "color",
+    "exclude_categories": "exclude_category", "exclude_colors": "exclude_color",
+    "style": "style", "styles": "style", "material": "material", "materials": "material",
+    "exclude_materials": "exclude_material", "occasion": "occasion",
+    "min_price": "price", "max_price": "price", "max_total": "price", "query": "text", "prompt": "text",
+}
+
+
+def default_argument_kinds(fields: Iterable[str]) -> dict[str, ArgKind]:
+    """Return the kinds of the conventional argument names among ``fields``."""
+    return {f: CONVENTIONAL_KINDS[f] for f in fields if f in CONVENTIONAL_KINDS}
+
+
 @functools.cache
 def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
@@ -88,6 +113,13 @@ class Tool(ABC):
 
     name: ClassVar[str]
     Args: ClassVar[type[BaseModel]]
+    #: What an argument refers to, beyond the conventional names (:data:`CONVENTIONAL_KINDS`).
+    arg_kinds: ClassVar[dict[str, ArgKind]] = {}
+
+    @classmethod
+    def argument_kinds(cls) -> dict[str, ArgKind]:
+        """Return the kind of each argument: conventional names, then the tool's own ``arg_kinds``."""
+        return {**default_argument_kinds(cls.Args.model_fields), **cls.arg_kinds}
 
     @classmethod
     def description(cls) -> str:

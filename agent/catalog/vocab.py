@@ -7,9 +7,11 @@ image shows. Everything here is plain data, safe to import anywhere.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Literal, NamedTuple
 
 Category = Literal[
     "top", "trousers", "pullover", "dress", "coat", "sandals", "shirt", "sneakers", "bag", "ankle_boots"
@@ -196,36 +198,108 @@ MATERIAL_PATTERNS = {m: _pattern(w) for m, w in MATERIAL_SYNONYMS.items()}
 OCCASION_PATTERNS = {o: _pattern(w) for o, w in OCCASION_SYNONYMS.items()}
 
 
+VocabKind = Literal["category", "color", "style", "material", "occasion"]
+
+
+class Resolved(NamedTuple):
+    """A word resolved onto the vocabulary: the canonical ``value`` and ``how`` it matched."""
+
+    value: str
+    how: Literal["exact", "synonym", "typo"]
+
+
+def _norm_word(word: str) -> str:
+    return " ".join(word.strip().lower().replace("-", " ").replace("_", " ").split())
+
+
+def _plural_of(word: str, term: str) -> bool:
+    """Whether ``word`` and ``term`` are the same word up to a plural ``s``/``es`` on either."""
+    return word == term or word in (term + "s", term + "es") or term in (word + "s", word + "es")
+
+
+def similar(word: str, term: str) -> bool:
+    """Whether ``word`` is ``term`` up to a plural ending or a typo (the one fuzziness rule of the vocabulary).
+
+    Equal, or equal once a plural ``s``/``es`` is dropped, or (both at least 4 letters, lengths within
+    2) a :class:`difflib.SequenceMatcher` ratio of at least 0.8: ``dres`` ~ ``dress``, ``sneekers`` ~
+    ``sneakers``, but not ``red`` ~ ``bed``.
+    """
+    if _plural_of(word, term):
+        return True
+    if min(len(word), len(term)) < 4 or abs(len(word) - len(term)) > 2:
+        return False
+    return difflib.SequenceMatcher(None, word, term).ratio() >= 0.8
+
+
+def _tables() -> dict[str, tuple[tuple[str, ...], Mapping[str, tuple[str, ...]]]]:
+    return {
+        "category": (CATEGORIES, CATEGORY_SYNONYMS),
+        "color": (tuple(COLORS), COLOR_SYNONYMS),
+        "style": (STYLES, STYLE_SYNONYMS),
+        "material": (MATERIALS, MATERIAL_SYNONYMS),
+        "occasion": (tuple(OCCASIONS), OCCASION_SYNONYMS),
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def resolve(kind: VocabKind, word: str, *, typos: bool = True) -> Resolved | None:
+    """Resolve a word onto the catalog vocabulary of ``kind``: exact name, synonym, then (``typos``) a typo.
+
+    The one resolver every part uses (tool arguments, plan checks, grounding): ``resolve("category",
+    "jeans")`` is ``("trousers", "synonym")``, ``resolve("color", "gray")`` ``("grey", "synonym")``,
+    ``resolve("category", "dres")`` ``("dress", "typo")``; a word naming nothing is None. Hyphens and
+    underscores count as spaces; a plural ``s`` is allowed for synonyms.
+
+    Raises:
+        KeyError: for an unknown ``kind``.
+    """
+    canonical, synonyms = _tables()[kind]
+    w = _norm_word(word)
+    if not w:
+        return None
+    for c in canonical:
+        if w == _norm_word(c):
+            return Resolved(c, "exact")
+    if kind == "color" and w == "gray":
+        return Resolved("grey", "synonym")
+    for c, words in synonyms.items():
+        if any(w == _norm_word(s) for s in words):
+            return Resolved(c, "synonym")
+    for c, words in synonyms.items():
+        if any(_plural_of(w, _norm_word(s)) for s in words):
+            return Resolved(c, "synonym")
+    if typos:
+        for c in canonical:
+            if similar(w, _norm_word(c)):
+                return Resolved(c, "typo")
+        for c, words in synonyms.items():
+            if any(similar(w, _norm_word(s)) for s in words):
+                return Resolved(c, "typo")
+    return None
+
+
 def normalize_category(value: str) -> str:
-    """Map a category word or synonym to its canonical name.
+    """Map a category word or synonym to its canonical name (no typo repair: tool arguments are strict).
 
     Raises:
         ValueError: if the word names no known category.
     """
-    v = value.strip().lower().replace("-", " ")
-    if v.replace(" ", "_") in CATEGORIES:
-        return v.replace(" ", "_")
-    for cat, pat in CATEGORY_PATTERNS.items():
-        if pat.fullmatch(v):
-            return cat
-    raise ValueError(f"unknown category {value!r}; use one of: {', '.join(CATEGORIES)}")
+    found = resolve("category", value, typos=False)
+    if found is None:
+        raise ValueError(f"unknown category {value!r}; use one of: {', '.join(CATEGORIES)}")
+    return found.value
 
 
 def normalize_color(value: str) -> str:
-    """Map a colour word or synonym to its basic colour name.
+    """Map a colour word or synonym to its basic colour name (no typo repair).
 
     Raises:
         ValueError: if the word names no known colour.
     """
-    v = value.strip().lower()
-    if v in COLORS:
-        return v
-    if v == "gray":
-        return "grey"
-    for col, pat in COLOR_PATTERNS.items():
-        if pat.fullmatch(v):
-            return col
-    raise ValueError(f"unknown colour {value!r}; use one of: {', '.join(COLORS)}")
+    found = resolve("color", value, typos=False)
+    if found is None:
+        raise ValueError(f"unknown colour {value!r}; use one of: {', '.join(COLORS)}")
+    return found.value
 
 
 def normalize_style(value: str) -> str:
@@ -234,13 +308,10 @@ def normalize_style(value: str) -> str:
     Raises:
         ValueError: if the word names no known style.
     """
-    v = value.strip().lower()
-    if v in STYLES:
-        return v
-    for style, pat in STYLE_PATTERNS.items():
-        if pat.fullmatch(v):
-            return style
-    raise ValueError(f"unknown style {value!r}; use one of: {', '.join(STYLES)}")
+    found = resolve("style", value, typos=False)
+    if found is None:
+        raise ValueError(f"unknown style {value!r}; use one of: {', '.join(STYLES)}")
+    return found.value
 
 
 def optional(normalize: Callable[[str], str]) -> Callable[[str | None], str | None]:

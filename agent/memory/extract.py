@@ -18,7 +18,7 @@ NO_FACT_INTENTS = frozenset({"forget", "show_memory"})
 
 def extract_facts(text: str, turn: int) -> list[PreferenceFact]:
     """Return the preference facts stated in one user message."""
-    from agent.planners.rules import parse_message
+    from agent.understanding.message import parse_message
 
     if not text.strip():
         return []

@@ -7,6 +7,7 @@ never loads it for callers that use another one.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -36,8 +37,11 @@ def available_planners() -> list[str]:
     return sorted({*_BUILTIN, *_FACTORIES})
 
 
-def get_planner(name: str, **kw: Any) -> Planner:
+def get_planner(name: str, settings: Any = None, **kw: Any) -> Planner:
     """Create the planner called ``name`` with keyword arguments ``kw``.
+
+    ``settings`` (the run's :class:`~agent.context.Context`) is passed to factories that take a
+    ``settings`` argument (the model backends read their defaults from it).
 
     Raises:
         ValueError: if no planner has that name (the message lists the known ones).
@@ -49,4 +53,14 @@ def get_planner(name: str, **kw: Any) -> Planner:
         factory = getattr(importlib.import_module(module), attr)
     if factory is None:
         raise ValueError(f"unknown planner {name!r}; known planners: {', '.join(available_planners())}")
+    if settings is not None and _takes_settings(factory):
+        kw["settings"] = settings
     return factory(**kw)
+
+
+def _takes_settings(factory: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "settings" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

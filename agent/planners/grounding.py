@@ -194,9 +194,12 @@ IMAGE_ARGS = frozenset({"image", "anchor_image", "edit_image", "person_image", "
 
 def gather_evidence(view: PlannerInput) -> Evidence:
     """Read the message, earlier user messages, recalled preferences, photos and shown items."""
-    from agent.planners.rules import _NEG_CUE_RE, _VEGAN_RE, parse_message, price_slots
+    from agent.understanding.cues import VEGAN_RE
+    from agent.understanding.mentions import NEG_CUE_RE
+    from agent.understanding.message import parse_message
+    from agent.understanding.prices import price_slots
 
-    parsed = parse_message(view.text)
+    parsed = view.parsed
     ev = Evidence()
     ev.said, ev.negated = _mention_pairs(parsed.mentions)
     # Mentions inside preference statements ("I hate wool, show me coats") count with their polarity.
@@ -209,9 +212,9 @@ def gather_evidence(view: PlannerInput) -> Evidence:
     ev.numbers = _numbers(parsed.norm)
     ev.price_cue = bool(parsed.prices) or bool(_PRICE_CUE_RE.search(view.text.lower()))
     words = set(_TOKEN_RE.findall(parsed.norm))
-    ev.negation_cue = (bool(_NEG_CUE_RE.search(parsed.norm)) or any(f.polarity == "dislike" for f in parsed.facts)
+    ev.negation_cue = (bool(NEG_CUE_RE.search(parsed.norm)) or any(f.polarity == "dislike" for f in parsed.facts)
                        or any(_close(w, "allergic") for w in words))
-    ev.vegan = bool(_VEGAN_RE.search(parsed.norm)) or any(_close(w, "vegan") for w in words)
+    ev.vegan = bool(VEGAN_RE.search(parsed.norm)) or any(_close(w, "vegan") for w in words)
     ev.another = bool(_ANOTHER_COLOR_RE.search(parsed.norm))
     ev.forget_any = bool(_FORGET_CUE_RE.search(parsed.norm))
     ev.forget_all = ev.forget_any and bool(_FORGET_EVERYTHING_RE.search(parsed.norm))

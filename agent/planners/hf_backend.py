@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from agent.plan import Plan, PlannerInput
 from agent.planners.llm_common import (
     Answer,
-    RepairingPlanner,
+    ChatProposer,
     build_messages,
     plan_from_output,
     system_prompt,
@@ -51,7 +51,7 @@ def pick_device_dtype(device: str | None = None, dtype: str | None = None) -> tu
     return device, torch.float32
 
 
-class TransformersPlanner(RepairingPlanner):
+class TransformersPlanner(ChatProposer):
     """Plan with a local transformers chat model (VLM or causal LM), loaded lazily."""
 
     name = "transformers"
@@ -80,13 +80,13 @@ class TransformersPlanner(RepairingPlanner):
             send_images: Give this turn's photos to a VLM.
             repair: Send an invalid answer back once with the validation error.
             fallback: Planner used when the answer stays invalid (the rules planner by default).
-            settings: Settings to read defaults from (``Context.from_env()`` when ``None``).
+            settings: The run's settings to read defaults from (``Context()`` defaults when ``None``).
         """
         super().__init__(repair=repair, fallback=fallback)
         if settings is None:
             from agent.context import Context
 
-            settings = Context.from_env()
+            settings = Context()
         self.model_id = model or settings.planner_model
         if not self.model_id:
             raise ValueError("the transformers planner needs a model: set FASHIONM3_PLANNER_MODEL to a local "

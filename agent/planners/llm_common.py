@@ -2,10 +2,11 @@
 
 A model answers with native tool calls (OpenAI ``tool_calls``), with tool-call markup in text
 (``<tool_call>{...}</tool_call>``, ``[TOOL_CALLS][...]``), or with a JSON plan. Whatever the form, the
-result is checked before the graph sees it: only tools offered this step, arguments valid for the
-tool's ``Args`` model, item ids that were shown, image hashes that were attached. A failed check is a
-:class:`PlanError` whose message is sent back to the model once (a repair) before the backend falls
-back to the rules planner.
+result goes through the plan checks (:mod:`agent.planners.checks`) before the graph sees it: only
+tools offered this step, arguments valid for the tool's ``Args`` model, item ids that were shown,
+image hashes that were attached. :class:`ChatProposer` is the base of the chat-model backends: it
+proposes the model's answer, and after a rejection the answer repaired with the check's message;
+:class:`~agent.planners.pipeline.FallbackPlanner` falls back to the rules planner when both fail.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from agent.plan import TOOL_INTENTS, Intent, Plan, PlannerInput, PreferenceFact, ToolCall
+from agent.planners.checks import MAX_CALLS, PlanError, validate_call
 
 __all__ = [
+    "ChatProposer",
     "PlanError",
     "build_messages",
     "extract_json_values",
@@ -34,15 +37,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 INTENTS: tuple[str, ...] = get_args(Intent)
-ITEM_ARGS = frozenset({"item_id", "anchor_item_id"})
-IMAGE_ARGS = frozenset({"image", "anchor_image", "edit_image", "person_image", "garment_image"})
-LATEST_IMAGE = frozenset({"", "latest", "last"})
-MAX_CALLS = 4
 HISTORY_TURNS = 8
-
-
-class PlanError(ValueError):
-    """The model's answer is not a valid plan; the message says what was wrong (it is sent back to the model)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,43 +221,6 @@ def _parse_args(name: str, raw: Any) -> dict[str, Any]:
     return raw
 
 
-def validate_call(name: str, args: Mapping[str, Any], view: PlannerInput) -> ToolCall:
-    """Check one tool call against the tools offered, the tool's ``Args`` model and the conversation.
-
-    Raises:
-        PlanError: naming an unknown tool, the invalid arguments, or a reference to an item or photo
-            that is not in the conversation.
-    """
-    if name not in view.tools:
-        offered = ", ".join(view.tools) or "none"
-        raise PlanError(f"there is no tool called {name!r}; the tools are: {offered}")
-    from tools import discover
-
-    cls = discover().get(name)
-    clean = dict(args)
-    if cls is not None:
-        try:
-            model = cls.Args.model_validate(clean)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'args'}: {err['msg']}" for err in exc.errors()
-            )
-            raise PlanError(f"invalid arguments for {name}: {problems}") from None
-        clean = model.model_dump(exclude_unset=True)
-    shown = {s.id for s in view.shown}
-    lowered = view.text.lower()
-    for key, value in clean.items():
-        if key in ITEM_ARGS and isinstance(value, str) and value not in shown and value.lower() not in lowered:
-            listed = ", ".join(sorted(shown)) or "none yet"
-            raise PlanError(f"{name}.{key}: item {value!r} was never shown in this conversation "
-                            f"(shown ids: {listed})")
-        if key in IMAGE_ARGS and isinstance(value, str) and value.strip().lower() not in LATEST_IMAGE:
-            if not any(img.sha256.startswith(value.strip()) for img in view.images):
-                listed = ", ".join(img.sha256[:12] for img in view.images) or "none attached"
-                raise PlanError(f"{name}.{key}: no photo {value!r} in this conversation (photos: {listed})")
-    return ToolCall(name=name, args=clean)
-
-
 def _facts(raw: Any, view: PlannerInput) -> list[PreferenceFact]:
     """Return the valid preference facts of a JSON plan (invalid ones are dropped, not fatal)."""
     facts: list[PreferenceFact] = []
@@ -394,31 +352,43 @@ class Answer:
         return {"role": "assistant", "content": (self.text + "\n" if self.text else "") + json.dumps(calls)}
 
 
-class RepairingPlanner:
-    """Base of the model-backed planners: ask, validate, repair once, else fall back to the rules planner.
+class ChatProposer:
+    """Base of the chat-model planners: propose the model's answer, then one repaired with the check's message.
 
     Subclasses implement :meth:`_messages` (the prompt for a view), :meth:`_answer` (one model call)
-    and :meth:`_to_plan` (validated plan from an answer). ``stats`` counts ``calls`` (steps planned),
-    ``repairs`` (answers sent back for fixing) and ``fallbacks`` (steps the rules planner planned).
+    and :meth:`_to_plan` (plan from an answer, raising :class:`PlanError`). :meth:`plan` runs the
+    :class:`~agent.planners.pipeline.FallbackPlanner` around it (:data:`~agent.planners.checks.MODEL_CHECKS`,
+    then the rules planner); ``stats`` counts ``calls``, ``repairs`` and ``fallbacks``.
     """
 
     name = "model"
 
     def __init__(self, *, repair: bool = True, fallback: Any = None) -> None:
         """Configure the repair retry and the fallback planner (the rules planner when ``None``)."""
+        from agent.planners.checks import MODEL_CHECKS
+        from agent.planners.pipeline import FallbackPlanner
+
         self.repair = repair
-        self._fallback = fallback
-        self.stats: dict[str, int] = {"calls": 0, "repairs": 0, "fallbacks": 0}
-        self.last_error: str | None = None
+        self.pipeline = FallbackPlanner(self, fallback, MODEL_CHECKS, reading=False)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Return the pipeline's counts (``calls``, ``repairs``, ``fallbacks``, plus backend-specific ones)."""
+        return self.pipeline.stats
 
     @property
     def fallback(self) -> Any:
         """Return the planner used when the model's answer stays invalid."""
-        if self._fallback is None:
-            from agent.planners.rules import RulesPlanner
+        return self.pipeline.fallback
 
-            self._fallback = RulesPlanner()
-        return self._fallback
+    @property
+    def last_error(self) -> str | None:
+        """Return why the last step's answers were refused (None when one passed)."""
+        return self.pipeline.last_error
+
+    @last_error.setter
+    def last_error(self, value: str | None) -> None:
+        self.pipeline.last_error = value
 
     def _messages(self, view: PlannerInput) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -429,32 +399,30 @@ class RepairingPlanner:
     def _to_plan(self, answer: Answer, view: PlannerInput) -> Plan:
         raise NotImplementedError
 
-    def _checked(self, answer: Answer, view: PlannerInput) -> Plan:
-        """Return the validated plan of an answer; a closing reply after tools keeps their intent."""
-        plan = self._to_plan(answer, view)
+    def _candidate(self, answer: Answer, view: PlannerInput, round_: int) -> Any:
+        """Return the candidate of one answer; a closing reply after tools keeps their intent."""
+        from agent.planners.pipeline import Candidate
+
+        text = answer.as_message()["content"]
+        try:
+            plan = self._to_plan(answer, view)
+        except PlanError as exc:
+            return Candidate(text, error=str(exc), round=round_)
         if view.step > 0 and view.results and not plan.calls and plan.intent == "small_talk":
             plan.intent = TOOL_INTENTS.get(view.results[-1].name, plan.intent)
-        return plan
+        return Candidate(text, plan=plan, round=round_)
 
-    def plan(self, view: PlannerInput) -> Plan:
-        """Return a validated plan from the model, after at most one repair, else the fallback's plan."""
-        self.stats["calls"] += 1
+    def propose(self, view: PlannerInput) -> Generator[Any, str | None, None]:
+        """Yield the model's answer; after a rejection (its message sent in), the answer to a repair request."""
         messages = self._messages(view)
         answer = self._answer(messages, view)
-        try:
-            return self._checked(answer, view)
-        except PlanError as exc:
-            error = exc
+        error = yield self._candidate(answer, view, 0)
+        if not self.repair or error is None:
+            return
         log.warning("%s planner: invalid plan (%s)", self.name, error)
-        if self.repair:
-            self.stats["repairs"] += 1
-            messages = [*messages, answer.as_message(), {"role": "user", "content": repair_message(error)}]
-            answer = self._answer(messages, view)
-            try:
-                return self._checked(answer, view)
-            except PlanError as exc:
-                error = exc
-            log.warning("%s planner: still invalid after repair (%s); using the rules planner", self.name, error)
-        self.last_error = str(error)
-        self.stats["fallbacks"] += 1
-        return self.fallback.plan(view)
+        messages = [*messages, answer.as_message(), {"role": "user", "content": repair_message(error)}]
+        yield self._candidate(self._answer(messages, view), view, 1)
+
+    def plan(self, view: PlannerInput) -> Plan:
+        """Return a checked plan from the model, after at most one repair, else the fallback's plan."""
+        return self.pipeline.plan(view)

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from agent.plan import ImageInfo, Plan, PlannerInput
 from agent.planners.llm_common import (
     Answer,
+    ChatProposer,
     PlanError,
-    RepairingPlanner,
     build_messages,
     plan_from_output,
     plan_from_tool_calls,
@@ -77,7 +77,7 @@ def image_data_url(image: ImageInfo, max_side: int = MAX_IMAGE_SIDE) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-class OpenAIPlanner(RepairingPlanner):
+class OpenAIPlanner(ChatProposer):
     """Plan with a model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
 
     name = "openai"
@@ -116,14 +116,14 @@ class OpenAIPlanner(RepairingPlanner):
                 unreachable or answers errors (counted in ``stats["errors"]`` and ``stats["fallbacks"]``).
             repair: Send an invalid answer back once with the validation error.
             fallback: Planner used when the answer stays invalid (the rules planner by default).
-            settings: Settings to read defaults from (``Context.from_env()`` when ``None``).
+            settings: The run's settings to read defaults from (``Context()`` defaults when ``None``).
             transport: An ``httpx`` transport (tests).
         """
         super().__init__(repair=repair, fallback=fallback)
         if settings is None:
             from agent.context import Context
 
-            settings = Context.from_env()
+            settings = Context()
         self.url = (url or settings.planner_url).rstrip("/")
         self.endpoint = self.url if self.url.endswith("/chat/completions") else self.url + "/chat/completions"
         self.model = model if model is not None else settings.planner_model

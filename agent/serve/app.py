@@ -217,7 +217,7 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                     else:
                         from agent.planners import get_planner
 
-                        st.planner = get_planner(settings.planner)
+                        st.planner = get_planner(settings.planner, settings=settings)
                         setup = getattr(st.planner, "setup", None)
                         if callable(setup):
                             setup()

@@ -59,14 +59,14 @@ class LoadedBase:
 def default_base_path(settings: Any = None) -> str:
     """Return the base model to use: ``settings.planner_base``, ``FASHIONM3_PLANNER_BASE``, else the cache folder.
 
-    ``settings`` is an :class:`agent.context.Context` (``None``: from the environment); a
+    ``settings`` is an :class:`agent.context.Context` (``None``: its defaults); a
     ``planner_base`` field on it, or a ``planner_base`` key in its ``extra``, wins over the environment.
     The cache folder lives under the settings' data folder.
     """
     if settings is None:
         from agent.context import Context
 
-        settings = Context.from_env()
+        settings = Context()
     if settings is not None:
         extra = getattr(settings, "extra", None) or {}
         value = getattr(settings, "planner_base", "") or extra.get("planner_base", "")

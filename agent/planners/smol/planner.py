@@ -3,29 +3,26 @@
 One planning step: the view is rendered as the short compact prompt, wrapped in the chat format,
 and (``native`` image route) each photo's image-encoder embedding is projected into a few prefix
 tokens after its ``[photo]`` marker. The model greedily writes one compact plan line, which is
-read with :func:`~agent.planners.compact.from_compact` against the offered tools and then checked
-against the conversation and the catalog vocabulary: category and colour words are mapped onto
-the catalog's (``jeans`` -> ``trousers``) or refused, item ids and ``#n`` references must point at
-items that were shown. An invalid answer gets one repair (a beam-search re-decode, taking the best
-candidate that passes every check); if none passes, the rules planner plans the step. ``stats``
-counts ``calls``, ``repairs`` and ``fallbacks``.
+read with :func:`~agent.planners.compact.from_compact` against the offered tools. The planner only
+proposes candidates (:meth:`SmolPlanner.propose`: the greedy plan, then a beam-search re-decode);
+:class:`~agent.planners.pipeline.FallbackPlanner` runs each through the plan checks
+(:mod:`agent.planners.checks`: vocabulary, references, arguments, grounding, completion) and, if
+none passes, the rules planner plans the step. ``stats`` counts ``calls``, ``repairs`` and ``fallbacks``.
 
 Nothing heavy is imported or loaded until the first :meth:`SmolPlanner.plan` (or :meth:`setup`).
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
-import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
-from agent.plan import ImageInfo, Plan, PlannerInput, ToolCall
+from agent.plan import ImageInfo, Plan, PlannerInput
 
 __all__ = [
     "DEFAULT_WEIGHTS_DIR",
@@ -46,130 +43,33 @@ WEIGHTS_ENV = "FASHIONM3_PLANNER_WEIGHTS"
 QUANTIZE_ENV = "FASHIONM3_PLANNER_QUANTIZE"
 ROUTE_ENV = "FASHIONM3_PLANNER_IMAGE_ROUTE"
 
-CATEGORY_LIST_ARGS = frozenset({"categories", "exclude_categories", "include_categories"})
-CATEGORY_ARGS = frozenset({"anchor_category", "category"})
-COLOR_LIST_ARGS = frozenset({"colors", "exclude_colors"})
-COLOR_ARGS = frozenset({"anchor_color", "color"})
-ITEM_ARGS = frozenset({"item_id", "anchor_item_id"})
-_REF_RE = re.compile(r"#\s*(\d+)")
-
-
-# --------------------------------------------------------------------------------------------------
-# Checks against the conversation and the catalog vocabulary
-# --------------------------------------------------------------------------------------------------
-
-
-def _lookup(value: str, canonical: tuple[str, ...], synonyms: Mapping[str, tuple[str, ...]]) -> str | None:
-    word = " ".join(value.strip().lower().replace("-", " ").replace("_", " ").split())
-    for c in canonical:
-        if word == c.replace("_", " "):
-            return c
-    for c, words in synonyms.items():
-        if word in (w.replace("-", " ") for w in words):
-            return c
-    close = difflib.get_close_matches(word, [c.replace("_", " ") for c in canonical], n=1, cutoff=0.8)
-    return close[0].replace(" ", "_") if close else None
 
 
 def canonical_category(value: str) -> str | None:
     """Return the catalog category a word names (``jeans`` -> ``trousers``, ``dres`` -> ``dress``), or None."""
-    from agent.catalog.vocab import CATEGORIES, CATEGORY_SYNONYMS
+    from agent.catalog.vocab import resolve
 
-    return _lookup(value, CATEGORIES, CATEGORY_SYNONYMS)
+    hit = resolve("category", value)
+    return hit.value if hit else None
 
 
 def canonical_color(value: str) -> str | None:
     """Return the catalog colour a word names (``gray`` -> ``grey``, ``burgundy`` -> ``red``), or None."""
-    from agent.catalog.vocab import COLOR_SYNONYMS, COLORS
+    from agent.catalog.vocab import resolve
 
-    return _lookup(value, tuple(COLORS), COLOR_SYNONYMS)
-
-
-def _fix_categories(key: str, value: Any, tool: str) -> Any:
-    from agent.catalog.vocab import CATEGORIES, GROUP_SYNONYMS
-    from agent.planners.llm_common import PlanError
-
-    values = value if isinstance(value, list) else [value]
-    out: list[str] = []
-    for v in values:
-        text = str(v)
-        group = GROUP_SYNONYMS.get(text.strip().lower())
-        found = [*group] if group and key in CATEGORY_LIST_ARGS else [canonical_category(text)]
-        if None in found:
-            raise PlanError(f"{tool}.{key}: {text!r} is not a catalog category (categories: {', '.join(CATEGORIES)})")
-        out += [c for c in found if c is not None and c not in out]
-    return out if isinstance(value, list) else out[0]
-
-
-def _fix_colors(key: str, value: Any, tool: str) -> Any:
-    from agent.catalog.vocab import COLORS
-    from agent.planners.llm_common import PlanError
-
-    values = value if isinstance(value, list) else [value]
-    out: list[str] = []
-    for v in values:
-        c = canonical_color(str(v))
-        if c is None:
-            raise PlanError(f"{tool}.{key}: {v!r} is not a catalog colour (colours: {', '.join(COLORS)})")
-        if c not in out:
-            out.append(c)
-    return out if isinstance(value, list) else out[0]
-
-
-def _fix_item(key: str, value: Any, tool: str, view: PlannerInput) -> Any:
-    from agent.planners.llm_common import PlanError
-
-    if not isinstance(value, str):
-        return value
-    ref = _REF_RE.fullmatch(value.strip())
-    if ref:
-        n = int(ref.group(1))
-        for pool in (view.last_shown, view.shown):
-            for s in pool:
-                if s.position == n:
-                    return s.id
-        raise PlanError(f"{tool}.{key}: there is no item #{n} among the items shown")
-    shown = {s.id for s in view.shown}
-    if value in shown:
-        return value
-    for sid in shown:
-        if sid.lower() == value.strip().lower():
-            return sid
-    if value.strip().lower() in view.text.lower():
-        return value.strip()
-    listed = ", ".join(sorted(shown)) or "none yet"
-    raise PlanError(f"{tool}.{key}: item {value!r} was never shown in this conversation (shown ids: {listed})")
+    hit = resolve("color", value)
+    return hit.value if hit else None
 
 
 def check_plan(plan: Plan, view: PlannerInput) -> Plan:
-    """Return ``plan`` with its arguments mapped onto the catalog vocabulary and the items shown.
-
-    Category and colour words are corrected to catalog ones, ``#n`` references and item ids to the
-    ids of shown items; each call is then validated against the tools offered in ``view``, the
-    tool's ``Args`` model and the photos attached (see :func:`agent.planners.llm_common.validate_call`).
+    """Return ``plan`` after the model checks (:data:`agent.planners.checks.MODEL_CHECKS`).
 
     Raises:
-        agent.planners.llm_common.PlanError: for a call that cannot be made safe (an unknown
-            category or colour, an item never shown, a tool not offered, invalid arguments).
+        agent.planners.checks.PlanError: for a call that cannot be made safe.
     """
-    from agent.planners.llm_common import MAX_CALLS, PlanError, validate_call
+    from agent.planners.checks import run_checks
 
-    if len(plan.calls) > MAX_CALLS:
-        raise PlanError(f"{len(plan.calls)} tool calls in one step; at most {MAX_CALLS}")
-    calls: list[ToolCall] = []
-    for call in plan.calls:
-        args = dict(call.args)
-        for key, value in call.args.items():
-            if value is None:
-                continue
-            if key in CATEGORY_LIST_ARGS or key in CATEGORY_ARGS:
-                args[key] = _fix_categories(key, value, call.name)
-            elif key in COLOR_LIST_ARGS or key in COLOR_ARGS:
-                args[key] = _fix_colors(key, value, call.name)
-            elif key in ITEM_ARGS:
-                args[key] = _fix_item(key, value, call.name, view)
-        calls.append(validate_call(call.name, args, view))
-    return plan.model_copy(update={"calls": calls})
+    return run_checks(plan, view)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -203,6 +103,8 @@ class SmolPlanner:
         speculative: Decode greedily with the adapter's :class:`~agent.planners.smol.model.PlanDrafter`
             (``draft.json``) guessing tokens that one forward pass checks: the same plan in fewer passes.
         fallback: Planner used when the model's plan stays invalid (the rules planner by default).
+        settings: The run's settings (defaults of weights, route, quantisation, grounding); default
+            ``Context()``.
     """
 
     name = "smol"
@@ -224,10 +126,12 @@ class SmolPlanner:
         speculative: bool = True,
         fallback: Any = None,
         name: str = "smol",
+        settings: Any = None,
     ) -> None:
         from agent.context import Context
 
-        settings = Context.from_env()
+        settings = settings if settings is not None else Context()
+        self.settings = settings
         self.name = name
         self.weights_dir = Path(weights_dir or settings.planner_weights or DEFAULT_WEIGHTS_DIR)
         self.base = base
@@ -241,9 +145,7 @@ class SmolPlanner:
         self.device = device
         self.threads = threads
         self._fallback = fallback
-        self.stats: dict[str, int] = {"calls": 0, "repairs": 0, "fallbacks": 0}
-        self.last_error: str | None = None
-        self.last_text: str | None = None
+        self._pipeline: Any = None
         self.load_seconds = 0.0
         self.config: dict[str, Any] = {}
         self.model: Any = None
@@ -312,7 +214,7 @@ class SmolPlanner:
             )
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         base_name = self.base or self._trained_base()
-        loaded = load_base(base_name, device=device)
+        loaded = load_base(base_name, device=device, settings=self.settings)
         model = loaded.model
         if self.use_adapter:
             model = merge_lora(model, self.weights_dir)
@@ -358,13 +260,37 @@ class SmolPlanner:
         return route
 
     @property
+    def pipeline(self) -> Any:
+        """Return the :class:`~agent.planners.pipeline.FallbackPlanner` this planner's plans go through."""
+        if self._pipeline is None:
+            from agent.planners.checks import GROUNDED_CHECKS, MODEL_CHECKS
+            from agent.planners.pipeline import FallbackPlanner
+
+            self._pipeline = FallbackPlanner(self, self._fallback, GROUNDED_CHECKS if self.grounding else MODEL_CHECKS,
+                                             reading=self.grounding, name=self.name)
+        return self._pipeline
+
+    @property
     def fallback(self) -> Any:
         """Return the planner used when the model's plan stays invalid."""
-        if self._fallback is None:
-            from agent.planners.rules import RulesPlanner
+        return self.pipeline.fallback
 
-            self._fallback = RulesPlanner()
-        return self._fallback
+    @property
+    def stats(self) -> dict[str, int]:
+        """Return the pipeline's counts: ``calls``, ``repairs``, ``fallbacks``."""
+        return self.pipeline.stats  # type: ignore[no-any-return]
+
+    @property
+    def last_error(self) -> str | None:
+        """Return why the last step's candidates were all refused (None when one passed)."""
+        return self.pipeline.last_error  # type: ignore[no-any-return]
+
+    @property
+    def last_text(self) -> str | None:
+        """Return the compact plan the model wrote last step (the accepted candidate, else its first)."""
+        trace = self.pipeline.last_trace
+        chosen = trace.accepted or trace.first
+        return chosen.text if chosen is not None else None
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -416,78 +342,65 @@ class SmolPlanner:
     # -- planning ----------------------------------------------------------------------------------
 
     def reading(self, view: PlannerInput) -> Plan | None:
-        """Return the fallback's plan of a step when grounding is on, else None.
-
-        Computed once per step: grounding completes the model's plan from it, and it is the answer
-        when no decoded plan passes.
-        """
+        """Return the fallback's plan of a step when grounding is on, else None (what checks compare with)."""
         return self.fallback.plan(view) if self.grounding else None
 
-    def _accept(self, text: str, view: PlannerInput, reading: Plan | None) -> Plan:
-        """Read, check and complete one decoded plan (raises on anything invalid).
-
-        ``reading`` is the fallback's plan of the same step (with grounding on): arguments the model
-        dropped are completed from it.
-        """
-        from agent.planners.compact import fill_reply, from_compact
-        from agent.planners.grounding import complete_plan, ground_plan
-        from agent.planners.llm_common import PlanError
+    def read(self, text: str, view: PlannerInput) -> Any:
+        """Return the :class:`~agent.planners.pipeline.Candidate` of one decoded compact plan."""
+        from agent.planners.compact import CompactPlanError, from_compact
+        from agent.planners.pipeline import Candidate
         from tools import discover
 
         offered = {name: cls.Args for name, cls in discover().items() if name in view.tools}
-        plan = check_plan(from_compact(text, offered), view)
-        if reading is not None:
-            plan = complete_plan(ground_plan(plan, view), reading)
-            if plan.intent == "clarify" and not plan.calls and any(c.name == "virtual_try_on" for c in reading.calls):
-                # the model asks for a photo of the shopper while one is attached and the item is clear
-                raise PlanError("clarify is not grounded: the try-on has a person photo and an item")
-        facts = [f.model_copy(update={"source_turn": view.turn}) for f in plan.facts]
-        return fill_reply(plan.model_copy(update={"facts": facts}), view)
+        try:
+            return Candidate(text, plan=from_compact(text, offered))
+        except CompactPlanError as exc:
+            return Candidate(text, error=str(exc))
 
-    def plan(self, view: PlannerInput) -> Plan:
-        """Return a checked plan from the model, after at most one repair, else the fallback's plan.
+    def accept_text(self, text: str, view: PlannerInput, reading: Plan | None = None) -> Plan:
+        """Return the checked plan of one decoded compact plan (training evaluation uses it).
 
-        A continuation step (tool results already in ``view``) is closed by the rules planner: the
-        model is trained on first steps only, and every compact plan it writes is final unless it
-        says ``more``.
+        Raises:
+            agent.planners.checks.PlanError: the text is not a plan, or a check refuses it.
         """
-        from agent.planners.compact import CompactPlanError
-        from agent.planners.llm_common import PlanError
+        from agent.planners.checks import PlanError
+
+        candidate = self.read(text, view)
+        if candidate.plan is None:
+            raise PlanError(candidate.error or "unreadable plan")
+        return self.pipeline.accept(candidate.plan, view, reading)  # type: ignore[no-any-return]
+
+    _accept = accept_text
+
+    def propose(self, view: PlannerInput) -> Generator[Any, str | None, None]:
+        """Yield the greedy plan, then (after a rejection) the distinct beam-search plans.
+
+        A continuation step (tool results already in ``view``) is declined: the model is trained on
+        first steps only, so the fallback closes the turn.
+        """
         from agent.planners.smol.model import generate
 
         if view.step > 0 and view.results:
-            return self.fallback.plan(view)
+            return
         self.setup()
-        self.stats["calls"] += 1
-        self.last_error = None
-        reading = self.reading(view)
         prompt_ids, embeds = self._encode(view)
         text = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
                         drafter=self.drafter, prompt_ids=prompt_ids, stats=self.decode_stats)[0]
-        self.last_text = text
-        try:
-            return self._accept(text, view, reading)
-        except (CompactPlanError, PlanError) as exc:
-            error: Exception = exc
-        log.info("smol planner: invalid plan %r (%s)", text, error)
-        if self.repair and self.beams > 1:
-            self.stats["repairs"] += 1
-            candidates = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                                  num_beams=self.beams, num_return=self.beams)
-            for candidate in candidates:
-                if candidate == text:
-                    continue
-                try:
-                    plan = self._accept(candidate, view, reading)
-                except (CompactPlanError, PlanError) as exc:
-                    error = exc
-                    continue
-                self.last_text = candidate
-                return plan
-        log.warning("smol planner: no valid plan (%s); using the rules planner", error)
-        self.last_error = str(error)
-        self.stats["fallbacks"] += 1
-        return reading if reading is not None else self.fallback.plan(view)
+        yield self.read(text, view)
+        if not (self.repair and self.beams > 1):
+            return
+        candidates = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
+                              num_beams=self.beams, num_return=self.beams)
+        for beam in dict.fromkeys(candidates):
+            if beam == text:
+                continue
+            candidate = self.read(beam, view)
+            candidate.round = 1
+            yield candidate
+
+    def plan(self, view: PlannerInput) -> Plan:
+        """Return the step's plan through the pipeline (model candidates, checks, else the rules planner)."""
+        return self.pipeline.plan(view)  # type: ignore[no-any-return]
 
 
 def merge_lora(model: Any, weights_dir: str | Path) -> Any:

@@ -1,0 +1,273 @@
+"""The plan checks: one ordered list every model-written plan goes through before the graph runs it.
+
+A check is a function ``check(plan, view, reading) -> plan``: it returns the plan (possibly with
+arguments mapped onto the catalog or the conversation) or raises :class:`PlanError`, whose message
+says what was wrong (it is sent back to a model that can repair). ``reading`` is the rules
+planner's plan of the same step when the pipeline computed one (grounding and completion need it).
+
+In order (:data:`MODEL_CHECKS`, then :data:`GROUNDED_CHECKS` adds the last two):
+
+1. :func:`check_tools_offered`: at most :data:`MAX_CALLS` calls, each to a tool offered this step;
+2. :func:`check_vocabulary`: category and colour arguments mapped onto the catalog vocabulary
+   (``jeans`` -> ``trousers``, ``gray`` -> ``grey``) by :func:`agent.catalog.vocab.resolve`, or refused;
+3. :func:`check_references`: item arguments (``#2``, a shown id in any case) and image arguments
+   (``latest``, a hash prefix) must point at something in this conversation;
+4. :func:`check_arguments`: the tool's ``Args`` model accepts the arguments;
+5. :func:`check_grounding`: every argument comes from the conversation (:mod:`agent.planners.grounding`);
+6. :func:`complete_from_reading`: vocabulary arguments the model dropped but the reader found are
+   added, and the plan is marked ``completed_by="rules"``.
+
+Which arguments are items, images, categories or colours is declared by each tool
+(:meth:`tools.base.Tool.argument_kinds`), so a new tool's arguments are checked with no edit here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent import replies
+from agent.plan import Plan, PlannerInput, ToolCall
+
+__all__ = [
+    "GROUNDED_CHECKS", "MAX_CALLS", "MODEL_CHECKS", "Check", "PlanError", "check_arguments", "check_grounding",
+    "check_references", "check_tools_offered", "check_vocabulary", "complete_from_reading", "fill_reply",
+    "run_checks", "validate_call",
+]
+
+#: Most tool calls one planning step may make.
+MAX_CALLS = 4
+#: Image argument values that mean "the latest photo of the conversation".
+LATEST_IMAGE = frozenset({"", "latest", "last"})
+_REF_RE = re.compile(r"#\s*(\d+)")
+
+
+class PlanError(ValueError):
+    """A plan that cannot be run as written; the message says what was wrong (it is sent back to the model)."""
+
+
+Check = Callable[[Plan, PlannerInput, "Plan | None"], Plan]
+
+
+def _tool_classes() -> Mapping[str, Any]:
+    from tools import discover
+
+    return discover()
+
+
+def argument_kinds(tool: str) -> dict[str, str]:
+    """Return what each argument of ``tool`` refers to (``item``, ``image``, ``category``, ``color``, ...)."""
+    cls = _tool_classes().get(tool)
+    if cls is None:
+        from tools.base import default_argument_kinds
+
+        return dict(default_argument_kinds(()))
+    return dict(cls.argument_kinds())
+
+
+def _replace_calls(plan: Plan, calls: Sequence[ToolCall]) -> Plan:
+    return plan.model_copy(update={"calls": list(calls)})
+
+
+# --------------------------------------------------------------------------------------------------
+# The checks
+# --------------------------------------------------------------------------------------------------
+
+
+def check_tools_offered(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse more than :data:`MAX_CALLS` calls, and calls of tools not offered this step."""
+    if len(plan.calls) > MAX_CALLS:
+        raise PlanError(f"{len(plan.calls)} tool calls in one step; call at most {MAX_CALLS}")
+    for call in plan.calls:
+        if call.name not in view.tools:
+            offered = ", ".join(view.tools) or "none"
+            raise PlanError(f"there is no tool called {call.name!r}; the tools are: {offered}")
+    return plan
+
+
+def _vocab_values(kind: str, key: str, value: Any, tool: str) -> Any:
+    from agent.catalog.vocab import CATEGORIES, COLORS, GROUP_SYNONYMS, resolve
+
+    values = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for v in values:
+        text = str(v)
+        group = GROUP_SYNONYMS.get(text.strip().lower()) if kind == "category" else None
+        if group and isinstance(value, list):
+            found: list[str] = [*group]  # "shoes" in a list of categories is every footwear category
+        else:
+            hit = resolve("category" if kind == "category" else "color", text)
+            if hit is None:
+                if kind == "category":
+                    raise PlanError(f"{tool}.{key}: {text!r} is not a catalog category "
+                                    f"(categories: {', '.join(CATEGORIES)})")
+                raise PlanError(f"{tool}.{key}: {text!r} is not a catalog colour (colours: {', '.join(COLORS)})")
+            found = [hit.value]
+        out += [c for c in found if c not in out]
+    return out if isinstance(value, list) else out[0]
+
+
+def check_vocabulary(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Map category and colour arguments onto the catalog's words, or refuse a word that names none."""
+    calls = []
+    for call in plan.calls:
+        kinds = argument_kinds(call.name)
+        args = dict(call.args)
+        for key, value in call.args.items():
+            if value is not None and kinds.get(key) in ("category", "color"):
+                args[key] = _vocab_values(kinds[key], key, value, call.name)
+        calls.append(call.model_copy(update={"args": args}))
+    return _replace_calls(plan, calls)
+
+
+def _item_ref(key: str, value: Any, tool: str, view: PlannerInput) -> Any:
+    if not isinstance(value, str):
+        return value
+    ref = _REF_RE.fullmatch(value.strip())
+    if ref:
+        n = int(ref.group(1))
+        for pool in (view.last_shown, view.shown):
+            for s in pool:
+                if s.position == n:
+                    return s.id
+        raise PlanError(f"{tool}.{key}: there is no item #{n} among the items shown")
+    shown = {s.id for s in view.shown}
+    if value in shown:
+        return value
+    for sid in shown:
+        if sid.lower() == value.strip().lower():
+            return sid
+    if value.strip() and value.strip().lower() in view.text.lower():
+        return value.strip()  # an id the shopper typed (checked against the catalog by the tool)
+    listed = ", ".join(sorted(shown)) or "none yet"
+    raise PlanError(f"{tool}.{key}: item {value!r} was never shown in this conversation (shown ids: {listed})")
+
+
+def _image_ref(key: str, value: Any, tool: str, view: PlannerInput) -> Any:
+    if not isinstance(value, str) or value.strip().lower() in LATEST_IMAGE:
+        return value
+    if not any(img.sha256.startswith(value.strip()) for img in view.images):
+        listed = ", ".join(img.sha256[:12] for img in view.images) or "none attached"
+        raise PlanError(f"{tool}.{key}: no photo {value!r} in this conversation (photos: {listed})")
+    return value
+
+
+def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Resolve item references (``#2``, ``trs-0012``) to shown ids; refuse items and photos not in the conversation."""
+    calls = []
+    for call in plan.calls:
+        kinds = argument_kinds(call.name)
+        args = dict(call.args)
+        for key, value in call.args.items():
+            if value is None:
+                continue
+            if kinds.get(key) == "item":
+                args[key] = _item_ref(key, value, call.name, view)
+            elif kinds.get(key) == "image":
+                args[key] = _image_ref(key, value, call.name, view)
+        calls.append(call.model_copy(update={"args": args}))
+    return _replace_calls(plan, calls)
+
+
+def check_arguments(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Validate each call's arguments with its tool's ``Args`` model (only the arguments given are kept)."""
+    classes = _tool_classes()
+    calls = []
+    for call in plan.calls:
+        cls = classes.get(call.name)
+        if cls is None:
+            calls.append(call)
+            continue
+        try:
+            model = cls.Args.model_validate(dict(call.args))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'args'}: {err['msg']}" for err in exc.errors()
+            )
+            raise PlanError(f"invalid arguments for {call.name}: {problems}") from None
+        calls.append(ToolCall(name=call.name, args=model.model_dump(exclude_unset=True)))
+    return _replace_calls(plan, calls)
+
+
+def check_grounding(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse arguments the conversation does not support; take price bounds from the message."""
+    from agent.planners.grounding import ground_plan
+
+    plan = ground_plan(plan, view)
+    if (reading is not None and plan.intent == "clarify" and not plan.calls
+            and any(c.name == "virtual_try_on" for c in reading.calls)):
+        # the model asks for a photo of the shopper while one is attached and the item is clear
+        raise PlanError("clarify is not grounded: the try-on has a person photo and an item")
+    return plan
+
+
+def complete_from_reading(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Add vocabulary arguments the model dropped and the reader found; mark the plan ``completed_by="rules"``."""
+    from agent.planners.grounding import complete_plan
+
+    if reading is None or (view.step > 0 and view.results):
+        return plan
+    done = complete_plan(plan, reading)
+    if done.calls != plan.calls:
+        done = done.model_copy(update={"completed_by": "rules"})
+    return done
+
+
+#: What every model-written plan must pass.
+MODEL_CHECKS: tuple[Check, ...] = (check_tools_offered, check_vocabulary, check_references, check_arguments)
+#: :data:`MODEL_CHECKS` plus grounding in the conversation and completion from the reader (small models).
+GROUNDED_CHECKS: tuple[Check, ...] = (*MODEL_CHECKS, check_grounding, complete_from_reading)
+
+
+def run_checks(plan: Plan, view: PlannerInput, checks: Sequence[Check] = MODEL_CHECKS,
+               reading: Plan | None = None) -> Plan:
+    """Return ``plan`` after every check in order.
+
+    Raises:
+        PlanError: from the first check that refuses it.
+    """
+    for check in checks:
+        plan = check(plan, view, reading)
+    return plan
+
+
+def validate_call(name: str, args: Mapping[str, Any], view: PlannerInput) -> ToolCall:
+    """Check one tool call with :data:`MODEL_CHECKS` and return it with its arguments resolved.
+
+    Raises:
+        PlanError: naming an unknown tool, invalid arguments, or an item or photo not in the conversation.
+    """
+    plan = run_checks(Plan(intent="search", calls=[ToolCall(name=name, args=dict(args))]), view)
+    return plan.calls[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Replies of call-less plans
+# --------------------------------------------------------------------------------------------------
+
+
+def fill_reply(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Return ``plan`` with a reply composed for a call-less plan (memory, forget, small talk, ...).
+
+    Model plans in the compact format carry no reply text: the reader's wording (``reading``) is used
+    when it reads the message the same way, else the canned reply of :mod:`agent.replies`.
+    """
+    if plan.calls or plan.reply:
+        return plan
+    if reading is not None and reading.intent == plan.intent and not reading.calls and reading.reply:
+        reply = reading.reply
+    elif plan.intent == "show_memory":
+        reply = replies.memory_summary(view.preferences)
+    elif plan.intent == "forget":
+        reply = (replies.forgot_everything() if "*" in plan.forget else
+                 replies.forgot([k.partition(":")[2] for k in plan.forget]))
+    elif plan.intent == "out_of_scope":
+        reply = replies.out_of_scope(view.tools)
+    elif plan.intent == "small_talk" and plan.facts:
+        reply = replies.noted()
+    else:
+        reply = replies.small_talk("about" if plan.intent == "small_talk" else "unsure", view.tools)
+    return plan.model_copy(update={"reply": reply})
