@@ -228,12 +228,11 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
                 turn_items.append(ShownItem(id=item.id, title=item.title, category=item.category, color=item.color,
                                             price=item.price, turn=turn, position=len(turn_items) + 1,
                                             source=r.tool).model_dump())
-            if r.tool == "recommend_outfit" and r.items:
-                outfits.append([i.id for i in r.items])
-                focus = r.data.get("anchor_item_id") or focus
-            elif r.tool == "find_alternatives":
-                focus = r.data.get("original_id") or focus
-            elif len(r.items) == 1:
+            if r.outfit:
+                outfits.append(list(r.outfit))
+            if r.focus_item_id:
+                focus = r.focus_item_id
+            elif len(r.items) == 1 and not r.outfit:
                 focus = r.items[0].id
         if turn_items:
             shown = (shown + turn_items)[-MAX_SHOWN:]

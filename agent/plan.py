@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Intent = Literal[
+#: The intents of the core (the built-in tools' and the call-less ones). A tool may declare another
+#: (``Tool.intent``); :func:`known_intents` is the full list.
+CORE_INTENTS: tuple[str, ...] = (
     "recommend_outfit",
     "find_alternatives",
     "search",
@@ -20,17 +23,43 @@ Intent = Literal[
     "out_of_scope",
     "unavailable",
     "clarify",
-]
+)
+#: An intent: one of :data:`CORE_INTENTS` or a registered tool's (validated on :class:`Plan`).
+Intent = str
+
+
+def _registry() -> dict[str, Any]:
+    try:
+        from tools import discover
+    except ImportError:  # pragma: no cover - tools ships with the agent
+        return {}
+    return discover()
+
+
+class _ToolIntents(Mapping[str, str]):
+    """The intent a call of each registered tool implies (read from the tools' declarations)."""
+
+    def _table(self) -> dict[str, str]:
+        return {name: cls.tool_intent() for name, cls in _registry().items()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
 
 #: The intent a call of each registered tool implies (planners that emit only calls use it).
-TOOL_INTENTS: dict[str, Intent] = {
-    "search_catalog": "search",
-    "recommend_outfit": "recommend_outfit",
-    "find_alternatives": "find_alternatives",
-    "generate_image": "generate_image",
-    "virtual_try_on": "try_on",
-    "recall_outfit": "history",
-}
+TOOL_INTENTS: Mapping[str, str] = _ToolIntents()
+
+
+def known_intents() -> tuple[str, ...]:
+    """Return :data:`CORE_INTENTS` plus the intents registered tools declare."""
+    return tuple(dict.fromkeys([*CORE_INTENTS, *TOOL_INTENTS.values()]))
+
 
 FactKind = Literal["color", "category", "style", "material", "brand", "size", "budget", "occasion", "fit", "other"]
 
@@ -86,6 +115,13 @@ class Plan(BaseModel):
     planner: str = ""
     #: Set when a check completed a model's plan from another reading (``"rules"``).
     completed_by: str | None = None
+
+    @field_validator("intent")
+    @classmethod
+    def _known_intent(cls, value: str) -> str:
+        if value not in CORE_INTENTS and value not in known_intents():
+            raise ValueError(f"unknown intent {value!r}; intents are: {', '.join(known_intents())}")
+        return value
 
 
 class ShownItem(BaseModel):

@@ -572,7 +572,7 @@ def test_closing_reply_after_tools_keeps_their_intent(server: FakeServer) -> Non
     server.answer(completion("Here are three red dresses."))
     v = view(step=1, results=[ToolResultView(name="search_catalog", ok=True, item_ids=["DRS-1"])])
     plan = planner(server).plan(v)
-    assert plan == Plan(intent="search", reply="Here are three red dresses.", final=True)
+    assert plan == Plan(intent="search", reply="Here are three red dresses.", final=True, planner="openai")
     assert "Tool results of this turn" in server.requests[0]["messages"][0]["content"]
 
 

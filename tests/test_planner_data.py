@@ -364,7 +364,7 @@ def test_cli_builds_data_and_scores_the_rules_planner(small_data: Path, tmp_path
 
 
 def test_fill_reply_composes_replies_for_call_less_plans() -> None:
-    from agent.planners.compact import fill_reply
+    from agent.planners.checks import fill_reply
 
     prefs = [PreferenceFact(kind="color", value="navy")]
     view = PlannerInput(text="what do you know about me?", turn=1, preferences=prefs)

@@ -64,7 +64,12 @@ class ToolContext:
 
 
 class ToolResult(BaseModel):
-    """What a tool returns: items to show, images, and a short message."""
+    """What a tool returns: items to show, images, a short message, and its effects on the conversation.
+
+    State effects (the graph applies them; no tool-name branches): ``outfit`` (item ids) is kept as an
+    outfit the shopper can recall; ``focus_item_id`` becomes the item "it" refers to next turn (when
+    unset, a result of exactly one item puts that item in focus).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +82,8 @@ class ToolResult(BaseModel):
     explanation: str = ""
     images: list[ImageInfo] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
+    outfit: list[str] | None = None
+    focus_item_id: str | None = None
 
 
 #: What an argument refers to, for the plan checks and the readers: a shown ``item`` id, an ``image``
@@ -115,6 +122,18 @@ class Tool(ABC):
     Args: ClassVar[type[BaseModel]]
     #: What an argument refers to, beyond the conventional names (:data:`CONVENTIONAL_KINDS`).
     arg_kinds: ClassVar[dict[str, ArgKind]] = {}
+    #: The intent a call of this tool implies (default: the tool's name); see :func:`agent.plan.known_intents`.
+    intent: ClassVar[str] = ""
+    #: A few requests this tool answers, in shoppers' words. Planners not trained on the tool route a
+    #: message to it when it is close in meaning to one of these (see :mod:`agent.planners.routing`).
+    examples: ClassVar[tuple[str, ...]] = ()
+    #: What the assistant says it can do with this tool ("check which sizes an item comes in").
+    capability: ClassVar[str] = ""
+
+    @classmethod
+    def tool_intent(cls) -> str:
+        """Return the intent a call of this tool implies."""
+        return cls.intent or cls.name
 
     @classmethod
     def argument_kinds(cls) -> dict[str, ArgKind]:

@@ -40,6 +40,13 @@ class FindAlternatives(Tool):
     """
 
     name = "find_alternatives"
+    examples = (
+        'something cheaper than the second one',
+        'show me that in blue instead',
+        'alternatives to the coat',
+        'a more formal version of this',
+        "I don't like the shoes, other options?",
+    )
     Args = FindAlternativesArgs
 
     def run(self, args: FindAlternativesArgs, ctx: ToolContext) -> ToolResult:
@@ -81,7 +88,7 @@ class FindAlternatives(Tool):
                             "Try a different change.")
         return ToolResult(tool=self.name, items=items,
                           message=f"Alternatives to the {original.title} ({price}), {change}:",
-                          data={"original_id": original.id, "change": change})
+                          data={"original_id": original.id, "change": change}, focus_item_id=original.id)
 
 
 def describe_change(args: FindAlternativesArgs, currency: str) -> str:

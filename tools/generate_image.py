@@ -35,6 +35,14 @@ class GenerateImage(Tool):
     """
 
     name = "generate_image"
+    examples = (
+        'draw me a floral summer dress',
+        'design a red leather jacket',
+        'generate an image of a striped shirt',
+        'make it with long sleeves',
+    )
+    #: ``style`` is a drawing style in the shopper's words, not a catalog style the conversation must name.
+    arg_kinds = {"style": "other"}
     Args = GenerateImageArgs
 
     def run(self, args: GenerateImageArgs, ctx: ToolContext) -> ToolResult:

@@ -22,6 +22,12 @@ class RecallOutfit(Tool):
     """
 
     name = "recall_outfit"
+    examples = (
+        'show me the first outfit again',
+        'go back to the earlier look',
+        'what was the outfit you suggested before?',
+    )
+    intent = "history"
     Args = RecallOutfitArgs
 
     def run(self, args: RecallOutfitArgs, ctx: ToolContext) -> ToolResult:

@@ -68,6 +68,13 @@ class RecommendOutfit(Tool):
     """
 
     name = "recommend_outfit"
+    examples = (
+        'put together an outfit for a wedding',
+        'what goes with these jeans?',
+        'style me for a dinner date',
+        'an outfit around this jacket',
+        'dress me for the office',
+    )
     Args = RecommendOutfitArgs
 
     def run(self, args: RecommendOutfitArgs, ctx: ToolContext) -> ToolResult:
@@ -142,4 +149,5 @@ class RecommendOutfit(Tool):
             message=f"An outfit of {len(pieces)} pieces, {ctx.settings.currency}{total:.2f} in total.",
             data={"anchor_item_id": anchor.id if anchor else None, "anchor_category": anchor_category,
                   "anchor_color": anchor_color, "styles": styles, "total": total},
+            outfit=[i.id for i in pieces], focus_item_id=anchor.id if anchor else None,
         )

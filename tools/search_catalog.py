@@ -40,6 +40,14 @@ class SearchCatalog(Tool):
     """
 
     name = "search_catalog"
+    examples = (
+        'show me navy coats under 120',
+        'do you have white sneakers?',
+        'find me a red dress',
+        'any linen shirts in stock?',
+        "I'm looking for a black bag",
+    )
+    intent = "search"
     Args = SearchCatalogArgs
 
     def run(self, args: SearchCatalogArgs, ctx: ToolContext) -> ToolResult:

@@ -44,6 +44,13 @@ class VirtualTryOn(Tool):
     """
 
     name = "virtual_try_on"
+    examples = (
+        'how would the dress look on me?',
+        'try the coat on my photo',
+        'put that top on me',
+        'show me wearing it',
+    )
+    intent = "try_on"
     Args = VirtualTryOnArgs
 
     def run(self, args: VirtualTryOnArgs, ctx: ToolContext) -> ToolResult:

@@ -21,7 +21,7 @@ The format is one line of segments separated by `` | ``::
   ``; | , = " \`` inside values. ``None`` arguments are left out.
 
 Replies are not part of the format: a call-less plan carries its intent, and the reply text is
-composed by the caller (see :func:`fill_reply`). Fact metadata (confidence, turn, timestamp, text)
+composed by the caller (see :func:`agent.planners.checks.fill_reply`). Fact metadata (confidence, turn, timestamp, text)
 is not carried either; :func:`plan_key` is the part of a plan that round-trips exactly.
 """
 
@@ -34,14 +34,13 @@ from typing import Any, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from agent.plan import TOOL_INTENTS, FactKind, Intent, Plan, PlannerInput, PreferenceFact, ToolCall
+from agent.plan import TOOL_INTENTS, FactKind, Intent, Plan, PlannerInput, PreferenceFact, ToolCall, known_intents
 
 __all__ = [
-    "CompactPlanError", "TOOL_INTENTS", "fill_reply", "from_compact", "plan_key", "render_prompt",
+    "CompactPlanError", "TOOL_INTENTS", "from_compact", "plan_key", "render_prompt",
     "repair_hint", "to_compact",
 ]
 
-INTENTS: frozenset[str] = frozenset(get_args(Intent))
 FACT_KINDS: frozenset[str] = frozenset(get_args(FactKind))
 POLARITY_MARK = {"like": "+", "dislike": "-", "neutral": "~"}
 MARK_POLARITY = {v: k for k, v in POLARITY_MARK.items()}
@@ -303,9 +302,9 @@ def from_compact(text: str, tools: Mapping[str, type[BaseModel]] | None = None) 
     final = True
     if head.startswith("@"):
         intent = head[1:]
-        if intent not in INTENTS:
-            raise CompactPlanError(f"segment 1: unknown intent {intent!r}; known: {', '.join(sorted(INTENTS))}")
-    elif " " not in head and head in INTENTS and head not in TOOL_INTENTS:
+        if intent not in known_intents():
+            raise CompactPlanError(f"segment 1: unknown intent {intent!r}; known: {', '.join(sorted(known_intents()))}")
+    elif " " not in head and head in known_intents() and head not in TOOL_INTENTS:
         intent = head
     elif head.split(" ", 1)[0] in TOOL_INTENTS or (tools is not None and head.split(" ", 1)[0] in tools):
         call = _read_call(head, tools, "segment 1")
@@ -313,7 +312,7 @@ def from_compact(text: str, tools: Mapping[str, type[BaseModel]] | None = None) 
         intent = TOOL_INTENTS.get(call.name, "search")
     else:
         raise CompactPlanError(f"segment 1: {head.split(' ', 1)[0]!r} is neither a tool nor an intent "
-                               f"(intents: {', '.join(sorted(INTENTS))})")
+                               f"(intents: {', '.join(sorted(known_intents()))})")
     for n, seg in enumerate(segments[1:], start=2):
         where = f"segment {n}"
         if not seg:
@@ -418,31 +417,3 @@ def repair_hint(text: str, error: Exception | str) -> str:
     """Return a one-line instruction for a repair retry after ``text`` failed to parse."""
     return (f"Your plan `{_clip(text, 120)}` is invalid: {error}. Answer again with one line: "
             "tool key=value;key=value (or an intent), then ' | ' segments for +kind:value facts.")
-
-
-def fill_reply(plan: Plan, view: PlannerInput) -> Plan:
-    """Return ``plan`` with a reply composed for a call-less plan (memory, forget, small talk, ...).
-
-    The compact format carries no reply text; the rules planner's wording is reused when it reads
-    the message the same way, so replies stay consistent across planner backends.
-    """
-    if plan.calls or plan.reply:
-        return plan
-    from agent.planners.rules import RulesPlanner
-
-    rules = RulesPlanner()
-    ruled = rules.plan(view)
-    if ruled.intent == plan.intent and not ruled.calls and ruled.reply:
-        reply = ruled.reply
-    elif plan.intent == "show_memory":
-        reply = rules._show_memory(view).reply or ""
-    elif plan.intent == "forget":
-        reply = ("Done: I've forgotten everything I knew about you." if "*" in plan.forget else
-                 "Done: I've forgotten " + ", ".join(k.partition(":")[2] for k in plan.forget) + ".")
-    elif plan.intent == "out_of_scope":
-        reply = rules._out_of_scope(view).reply or ""
-    elif plan.intent == "small_talk" and plan.facts:
-        reply = "Noted: I'll remember that."
-    else:
-        reply = rules._small_talk(view, "about" if plan.intent == "small_talk" else "unsure").reply or ""
-    return plan.model_copy(update={"reply": reply})

@@ -17,7 +17,7 @@ such a plan silently filters the catalog (or wipes the shopper's memory) on a ha
 * forgetting everything needs an explicit request ("forget everything about me"), forgetting one
   fact needs a forget verb, and a noted preference must be mentioned in the message.
 
-A plan that fails raises :class:`~agent.planners.llm_common.PlanError`, so the caller's usual path
+A plan that fails raises :class:`~agent.planners.checks.PlanError`, so the caller's usual path
 applies: one repair (another decoding), then the rules planner. Price bounds written in the message
 are corrected rather than refused.
 
@@ -39,11 +39,8 @@ from agent.plan import Plan, PlannerInput, ToolCall
 #: Materials a vegan or cruelty-free request excludes.
 ANIMAL_MATERIALS = frozenset({"leather", "suede", "wool", "silk", "cashmere"})
 PRICE_ARGS = ("min_price", "max_price", "max_total")
-_INCLUDE_LISTS = {"colors": "color", "materials": "material", "categories": "category",
-                  "include_categories": "category", "styles": "style"}
-_EXCLUDE_LISTS = {"exclude_colors": "color", "exclude_materials": "material", "exclude_categories": "category"}
-_SCALARS = {"color": "color", "anchor_color": "color", "category": "category", "anchor_category": "category",
-            "material": "material", "style": "style", "occasion": "occasion"}
+#: Argument kinds (:meth:`tools.base.Tool.argument_kinds`) whose values must be mentioned in the conversation.
+_GROUNDED_KINDS = frozenset({"color", "material", "category", "style", "occasion"})
 
 
 _FORGET_CUE_RE = re.compile(
@@ -188,8 +185,6 @@ def _numbers(text: str) -> set[float]:
     return {float(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
 
 
-#: Arguments that name a photo of the conversation.
-IMAGE_ARGS = frozenset({"image", "anchor_image", "edit_image", "person_image", "garment_image"})
 
 
 def gather_evidence(view: PlannerInput) -> Evidence:
@@ -251,7 +246,7 @@ def gather_evidence(view: PlannerInput) -> Evidence:
 
 
 def _check_values(call: ToolCall, key: str, kind: str, values: list[str], ev: Evidence, *, exclude: bool) -> None:
-    from agent.planners.llm_common import PlanError
+    from agent.planners.checks import PlanError
 
     change = call.name == "find_alternatives" and key in ("color", "style", "material")
     for value in values:
@@ -262,7 +257,7 @@ def _check_values(call: ToolCall, key: str, kind: str, values: list[str], ev: Ev
 
 
 def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: set[str]) -> dict[str, Any]:
-    from agent.planners.llm_common import PlanError
+    from agent.planners.checks import PlanError
 
     stated = ev.outfit_prices if call.name == "recommend_outfit" else ev.prices
     stated = {k: v for k, v in stated.items() if k in fields}
@@ -286,24 +281,26 @@ def _blank(value: Any) -> bool:
 
 def ground_call(call: ToolCall, ev: Evidence, fields: set[str]) -> ToolCall:
     """Return ``call`` with its price bounds corrected; raise PlanError for an ungrounded argument."""
+    from agent.planners.checks import argument_kinds
+
+    kinds = argument_kinds(call.name)
     args = dict(call.args)
     for key, value in call.args.items():
         if _blank(value):
             continue
         values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        if key in _EXCLUDE_LISTS:
-            _check_values(call, key, _EXCLUDE_LISTS[key], values, ev, exclude=True)
-        elif key in _INCLUDE_LISTS:
-            _check_values(call, key, _INCLUDE_LISTS[key], values, ev, exclude=False)
-        elif key in _SCALARS and not (call.name == "generate_image" and key == "style"):
-            _check_values(call, key, _SCALARS[key], values, ev, exclude=False)
+        kind = kinds.get(key, "")
+        if kind.startswith("exclude_"):
+            _check_values(call, key, kind.removeprefix("exclude_"), values, ev, exclude=True)
+        elif kind in _GROUNDED_KINDS:
+            _check_values(call, key, kind, values, ev, exclude=False)
     args = _ground_prices(call, args, ev, fields)
     return call.model_copy(update={"args": args})
 
 
 def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
     """Return ``plan`` with price bounds taken from the message, or raise PlanError (see module doc)."""
-    from agent.planners.llm_common import PlanError
+    from agent.planners.checks import PlanError, argument_kinds
     from tools import discover
 
     if view.step > 0 and view.results:
@@ -319,7 +316,8 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         drawn = any(c.name == "generate_image" for c in plan.calls[:i])  # design-then-find in one plan
         if drawn and call.name == "search_catalog" and not _FIND_CUE_RE.search(view.text.lower()):
             raise PlanError("search_catalog after generate_image is not grounded: the shopper asked for a design only")
-        for key in IMAGE_ARGS & set(call.args):
+        kinds = argument_kinds(call.name)
+        for key in [k for k in call.args if kinds.get(k) == "image"]:
             if not _blank(call.args[key]) and not view.images and not drawn:
                 raise PlanError(f"{call.name}.{key} is not grounded: no photo is attached or generated yet")
     for entry in plan.forget:

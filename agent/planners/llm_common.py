@@ -15,11 +15,11 @@ import json
 import logging
 import re
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import ValidationError
 
-from agent.plan import TOOL_INTENTS, Intent, Plan, PlannerInput, PreferenceFact, ToolCall
+from agent.plan import TOOL_INTENTS, Intent, Plan, PlannerInput, PreferenceFact, ToolCall, known_intents
 from agent.planners.checks import MAX_CALLS, PlanError, validate_call
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-INTENTS: tuple[str, ...] = get_args(Intent)
 HISTORY_TURNS = 8
 
 
@@ -91,7 +90,7 @@ def system_prompt(view: PlannerInput, *, tools_in_text: bool, json_only: bool, c
         max_calls=MAX_CALLS,
         step=view.step,
         json_only=json_only,
-        intents=list(INTENTS),
+        intents=list(known_intents()),
         tools=tools,
         preferences=[p.sentence() for p in view.preferences],
         shown=view.shown[-20:],
@@ -236,7 +235,7 @@ def _facts(raw: Any, view: PlannerInput) -> list[PreferenceFact]:
 
 def _intent(calls: Sequence[ToolCall], stated: Any = None) -> Intent:
     """Return the stated intent when valid, else the one implied by the first tool call."""
-    if isinstance(stated, str) and stated in INTENTS:
+    if isinstance(stated, str) and stated in known_intents():
         return stated  # type: ignore[return-value]
     if calls:
         return TOOL_INTENTS.get(calls[0].name, "search")
@@ -286,8 +285,8 @@ def _plan_from_value(value: Any, view: PlannerInput) -> Plan:
     if len(calls) > MAX_CALLS:
         raise PlanError(f"{len(calls)} tool calls in one step; call at most {MAX_CALLS}")
     stated = value.get("intent")
-    if stated is not None and stated not in INTENTS:
-        raise PlanError(f"unknown intent {stated!r}; intents are: {', '.join(INTENTS)}")
+    if stated is not None and stated not in known_intents():
+        raise PlanError(f"unknown intent {stated!r}; intents are: {', '.join(known_intents())}")
     reply = value.get("reply")
     if reply is not None and not isinstance(reply, str):
         raise PlanError("'reply' must be a string or null")

@@ -21,6 +21,7 @@ from agent.catalog.vocab import (
     OCCASIONS,
 )
 from agent.plan import FactKind, ImageInfo, Intent, Plan, PlannerInput, PreferenceFact, ToolCall
+from agent.planners.tool_router import route_untrained
 from agent.understanding.cues import (
     ABOUT_RE,
     ACK_RE,
@@ -184,7 +185,8 @@ class RulesPlanner:
     def plan(self, view: PlannerInput) -> Plan:
         """Return the plan for this step: one round of tool calls, or a direct reply."""
         parsed: ParsedMessage = view.parsed
-        plan = self._route(parsed, view)
+        routed = None if view.step > 0 and view.results else route_untrained(view)
+        plan = routed if routed is not None else self._route(parsed, view)
         if view.step > 0 and view.results:
             return Plan(intent=plan.intent, final=True, planner=self.name)
         if plan.intent not in ("forget", "show_memory"):

@@ -375,13 +375,17 @@ class SmolPlanner:
     def propose(self, view: PlannerInput) -> Generator[Any, str | None, None]:
         """Yield the greedy plan, then (after a rejection) the distinct beam-search plans.
 
-        A continuation step (tool results already in ``view``) is declined: the model is trained on
-        first steps only, so the fallback closes the turn.
+        Declined (the fallback plans) for a continuation step (tool results already in ``view``; the
+        model is trained on first steps only) and for a request closest to the examples of a tool
+        the model was not trained on (:func:`agent.planners.tool_router.route_untrained`).
         """
         from agent.planners.smol.model import generate
+        from agent.planners.tool_router import route_untrained
 
         if view.step > 0 and view.results:
             return
+        if route_untrained(view) is not None:
+            return  # a tool the model was not trained on matches: the rules planner routes it the same way
         self.setup()
         prompt_ids, embeds = self._encode(view)
         text = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
