@@ -1,0 +1,114 @@
+"""The planner pipeline: model candidates through one list of checks, else the fallback; parse once."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+import tools
+from agent.memory.extract import extract_facts
+from agent.plan import Plan, PlannerInput, ShownItem, ToolCall
+from agent.planners.checks import GROUNDED_CHECKS, MODEL_CHECKS
+from agent.planners.pipeline import Candidate, FallbackPlanner
+from agent.planners.rules import RulesPlanner
+from agent.understanding.message import parse_message
+
+SCHEMAS = {name: cls.args_schema() for name, cls in tools.discover().items()}
+SHOWN = [ShownItem(id="DRS-0001", title="Red dress", category="dress", color="red", price=40.0, turn=1, position=1)]
+
+
+def _view(text: str, **kw: Any) -> PlannerInput:
+    return PlannerInput(text=text, turn=2, tools=SCHEMAS, **kw)
+
+
+class Scripted:
+    """A proposer that yields fixed candidates and records the feedback sent back to it."""
+
+    name = "fake"
+
+    def __init__(self, *plans: Plan | None) -> None:
+        self.plans = plans
+        self.feedback: list[str | None] = []
+
+    def propose(self, view: PlannerInput) -> Generator[Candidate, str | None, None]:
+        for n, plan in enumerate(self.plans):
+            error = yield Candidate(f"candidate {n}", plan=plan, error=None if plan else "unreadable", round=min(n, 1))
+            self.feedback.append(error)
+
+
+class CountingRules(RulesPlanner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs = 0
+
+    def plan(self, view: PlannerInput) -> Plan:
+        self.runs += 1
+        return super().plan(view)
+
+
+def _search(**args: Any) -> Plan:
+    return Plan(intent="search", calls=[ToolCall(name="search_catalog", args=args)])
+
+
+def test_rejected_candidate_is_repaired_with_the_checks_message() -> None:
+    proposer = Scripted(_search(colors=["sparkly"]), _search(colors=["red"], categories=["dress"]))
+    pipeline = FallbackPlanner(proposer, CountingRules(), MODEL_CHECKS, reading=False)
+    plan = pipeline.plan(_view("red dresses please"))
+    assert plan.calls[0].args == {"colors": ["red"], "categories": ["dress"]} and plan.planner == "fake"
+    assert proposer.feedback[0] is not None and "'sparkly' is not a catalog colour" in proposer.feedback[0]
+    assert pipeline.stats == {"calls": 1, "repairs": 1, "fallbacks": 0}
+    assert pipeline.last_trace.outcome == "model" and pipeline.last_trace.first is not None
+    assert pipeline.last_trace.first.plan is not None and pipeline.last_trace.first.plan.calls[0].args == {
+        "colors": ["sparkly"]}  # the model's own first answer, kept for model-alone metrics
+
+
+def test_fallback_uses_the_one_reading_of_the_step() -> None:
+    rules = CountingRules()
+    proposer = Scripted(None, _search(item_id="x"))
+    pipeline = FallbackPlanner(proposer, rules, GROUNDED_CHECKS, reading=True)
+    plan = pipeline.plan(_view("cheaper alternatives to the first one", shown=SHOWN, last_shown=SHOWN))
+    assert [c.name for c in plan.calls] == ["find_alternatives"] and plan.planner == "rules"
+    assert rules.runs == 1  # one rules run per step: the reading, reused as the fallback's answer
+    assert pipeline.stats["fallbacks"] == 1 and pipeline.last_trace.outcome == "fallback"
+    assert pipeline.last_error and "invalid arguments for search_catalog" in pipeline.last_error
+
+
+def test_declined_step_is_delegated_and_completion_is_marked() -> None:
+    rules = CountingRules()
+    assert FallbackPlanner(Scripted(), rules).plan(_view("hello")).planner == "rules"
+    # the model routed like the reader but dropped "linen": completed, and marked as such
+    pipeline = FallbackPlanner(Scripted(_search(categories=["shirt"], query="linen shirts")), rules)
+    plan = pipeline.plan(_view("show me linen shirts"))
+    assert plan.calls[0].args.get("materials") == ["linen"] and plan.completed_by == "rules"
+    assert pipeline.outcomes["completed"] == 1
+
+
+def test_call_less_model_plan_gets_the_shared_reply() -> None:
+    prefs = [dict(kind="color", value="navy")]
+    view = _view("what do you remember about me?", preferences=prefs)
+    plan = FallbackPlanner(Scripted(Plan(intent="show_memory")), RulesPlanner(), MODEL_CHECKS, reading=False).plan(view)
+    assert plan.reply and "navy" in plan.reply and plan.planner == "fake"
+
+
+def test_a_message_is_parsed_once_per_turn() -> None:
+    text = "I love linen, show me shirts under 60 please"
+    parse_message.cache_clear()
+    view = _view(text)
+    pipeline = FallbackPlanner(Scripted(_search(categories=["shirt"], max_price=60)), RulesPlanner())
+    plan = pipeline.plan(view)
+    extract_facts(text, 2)  # the memory extractor reads the same parse
+    assert plan.calls and parse_message.cache_info().misses == 1, parse_message.cache_info()
+
+
+@pytest.mark.parametrize("word,value,how", [("jeans", "trousers", "synonym"), ("sneekers", "sneakers", "typo"),
+                                            ("Ankle-Boots", "ankle_boots", "exact"), ("gray", "grey", "synonym")])
+def test_one_vocabulary_resolver(word: str, value: str, how: str) -> None:
+    from agent.catalog.vocab import normalize_category, resolve
+
+    kind = "color" if value == "grey" else "category"
+    assert resolve(kind, word) == (value, how)
+    if how == "typo":
+        with pytest.raises(ValueError, match="unknown category"):
+            normalize_category(word)  # tool arguments stay strict
