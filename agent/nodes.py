@@ -1,7 +1,8 @@
 """The graph's nodes: ingest -> recall -> plan -> act (-> plan ...) -> respond -> remember.
 
-Nodes are built by :func:`make_nodes` around a :class:`~agent.services.Services`, read settings
-through ``Runtime[Context]`` and the memory store through ``runtime.store``.
+Nodes are built by :func:`make_nodes` around a :class:`~agent.services.Services`, read the run's
+settings through ``Runtime[Context]`` (``Services.context``: the graph's default settings when a run
+has none, else a clear error) and the memory store through ``runtime.store``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from langgraph.runtime import Runtime
 
 from agent.context import Context
 from agent.media import ImageInputError, ingest_attachment
+from agent.memory import MEMORY_ROOT, user_namespace
 from agent.memory.extract import NO_FACT_INTENTS, extract_facts, merge_facts
 from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolResultView
 from agent.reply import compose_reply, item_payload
@@ -25,16 +27,11 @@ from tools.base import ToolContext, ToolResult
 
 log = logging.getLogger(__name__)
 
-PREFERENCES_NS = "preferences"
+PREFERENCES_NS = MEMORY_ROOT
 #: Up to this many stored facts, recall returns them all; beyond it, by kind plus by meaning.
 RECALL_ALL_LIMIT = 60
 RECALL_SEMANTIC_K = 20
 RANKING_KINDS = frozenset({"color", "category", "style", "material", "brand", "budget", "size"})
-
-
-def _settings(runtime: Runtime[Context] | None) -> Context:
-    ctx = getattr(runtime, "context", None) if runtime is not None else None
-    return ctx if isinstance(ctx, Context) else Context.from_env()
 
 
 def _text(message: BaseMessage) -> str:
@@ -53,15 +50,12 @@ def _last_user_text(state: AgentState) -> str:
 
 
 def memory_namespace(user_id: str) -> tuple[str, str]:
-    """Return the store namespace of a user's preferences (validated by the memory module if present)."""
-    try:
-        from agent.memory import user_namespace  # type: ignore[attr-defined]
-    except ImportError:
-        uid = user_id.strip()
-        if not uid or "." in uid or "/" in uid:
-            raise ValueError(f"invalid user id {user_id!r}") from None
-        return (PREFERENCES_NS, uid)
-    return tuple(user_namespace(user_id))  # type: ignore[return-value]
+    """Return the store namespace of a user's preferences (:func:`agent.memory.user_namespace`).
+
+    Raises:
+        InvalidUserIdError: (a ``ValueError``) for an id that cannot name a namespace.
+    """
+    return user_namespace(user_id)
 
 
 def forget_all(store: Any, ns: tuple[str, ...]) -> int:
@@ -90,14 +84,15 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
 
     def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Start a turn: count it, validate and store attached images, reset per-turn fields."""
-        settings = _settings(runtime)
+        settings = services.context(runtime)
         turn = int(state.get("turn", 0)) + 1
         new_images: list[dict[str, Any]] = []
         errors: list[str] = []
         for att in state.get("attachments") or []:
             try:
                 info = ingest_attachment(att, settings.media_dir, turn, settings.max_upload_bytes,
-                                         settings.max_image_pixels)
+                                         settings.max_image_pixels, encoder=services.get_image_encoder(settings),
+                                         photos=services.photos)
             except ImageInputError as exc:
                 errors.append(str(exc))
                 continue
@@ -122,7 +117,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         store = runtime.store
         if store is None:
             return {"preferences": []}
-        settings = _settings(runtime)
+        settings = services.context(runtime)
         ns = memory_namespace(settings.user_id)
         everything = store.search(ns, limit=RECALL_ALL_LIMIT + 1)
         if len(everything) <= RECALL_ALL_LIMIT:
@@ -144,7 +139,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
 
     def plan(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Ask the planner for the next step and keep only calls to registered tools."""
-        settings = _settings(runtime)
+        settings = services.context(runtime)
         tools = services.get_tools()
         view = planner_input(state, tools)
         planner = services.get_planner(settings)
@@ -164,7 +159,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
 
     def act(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Run the latest plan's tool calls (bounded by ``max_tool_calls`` per turn)."""
-        settings = _settings(runtime)
+        settings = services.context(runtime)
         tools = services.get_tools()
         current = Plan.model_validate(state["plans"][-1])
         ctx = tool_context(state, settings, services)
@@ -183,6 +178,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
             if not tool.available(ctx):
                 result = ToolResult(tool=call.name, ok=False, message=f"{call.name} isn't available right now.")
             else:
+                services.prepare_tool(tool)  # Tool.setup(), once per instance, before its first run
                 result = tool(call.args, ctx)
             results.append(result.model_dump())
             emit({"event": "tool_end", "tool": call.name, "ok": result.ok, "message": result.message,
@@ -203,12 +199,8 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
 
     def respond(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Compose the reply from tool results and update what has been shown."""
-        settings = _settings(runtime)
-        catalog = services.catalog
-        if catalog is None:
-            from agent.services import open_catalog
-
-            catalog = open_catalog(settings)
+        settings = services.context(runtime)
+        catalog = services.get_catalog(settings)
         plans = [Plan.model_validate(p) for p in state.get("plans", [])]
         results = [ToolResult.model_validate(r) for r in state.get("results", [])]
         response = compose_reply(plans, results, state.get("input_errors", []), settings, catalog,
@@ -251,7 +243,7 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         store = runtime.store
         if store is None:
             return {}
-        settings = _settings(runtime)
+        settings = services.context(runtime)
         ns = memory_namespace(settings.user_id)
         turn = int(state.get("turn", 0))
         planned: list[PreferenceFact] = []
@@ -319,4 +311,5 @@ def tool_context(state: AgentState, settings: Context, services: Services) -> To
         images=[ImageInfo.model_validate(i) for i in state.get("images", [])],
         turn=int(state.get("turn", 0)),
         services=services.extra,
+        resources=services,
     )

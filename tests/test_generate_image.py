@@ -150,8 +150,8 @@ def test_full_size_from_pretrained_local_folder(tiny_full, tmp_path: Path, monke
 
     folder = tmp_path / "tiny-sd"
     tiny_full.pipe.save_pretrained(str(folder))
-    monkeypatch.setenv("FASHIONM3_IMAGE_MODEL", str(folder))
-    gen = FullSizeGenerator.from_pretrained(device="cpu")
+    monkeypatch.setenv("FASHIONM3_IMAGE_MODEL", "not/this-one")  # the caller's settings decide, not the environment
+    gen = FullSizeGenerator.from_pretrained(device="cpu", settings=Context(image_model=str(folder)))
     img = gen.generate("a coat", GenerationOptions(steps=2, width=64, height=64))
     assert img.size == (64, 64) and gen.name == str(folder)
 

@@ -216,10 +216,10 @@ def test_real_photo_is_not_claimed_confidently_as_a_wrong_garment(encoder: Image
 
 
 def test_get_image_encoder_defaults_to_ours(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FASHIONM3_IMAGE_ENCODER", raising=False)
+    monkeypatch.setenv("FASHIONM3_IMAGE_ENCODER", "some/clip-model")  # settings come from the caller, not here
     enc = get_image_encoder()
     assert isinstance(enc, ImageEncoder) and isinstance(enc, ImageEncoderBackend)
-    assert enc is get_image_encoder()
+    assert enc is get_image_encoder() is get_image_encoder("fashionm3")
 
 
 def test_missing_weights_say_how_to_train(tmp_path: Path) -> None:
@@ -400,9 +400,13 @@ def _tiny_clip(folder: Path) -> Path:
 
 def test_clip_backend_with_tiny_random_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("transformers")
+    from agent.context import Context
+    from agent.services import Services
+
     folder = _tiny_clip(tmp_path / "tiny-clip")
-    monkeypatch.setenv("FASHIONM3_IMAGE_ENCODER", str(folder))
-    enc = get_image_encoder()
+    monkeypatch.setenv("FASHIONM3_IMAGE_ENCODER", "")  # the environment is never read below start-up
+    enc = Services().get_image_encoder(Context(image_encoder=str(folder)))
+    assert enc is get_image_encoder(str(folder))
     assert isinstance(enc, ClipImageEncoder) and isinstance(enc, ImageEncoderBackend)
     imgs = [Image.new("RGB", (50, 40), (200, 0, 0)), Image.new("RGBA", (20, 60), (0, 0, 200, 128))]
     vecs = enc.encode(imgs)
@@ -415,5 +419,5 @@ def test_clip_backend_with_tiny_random_model(tmp_path: Path, monkeypatch: pytest
     assert isinstance(result, ImageUnderstanding)
     assert result.category in CATEGORIES and result.color in COLORS and result.backend.startswith("clip:")
     assert abs(sum(s.probability for s in result.top3) - 1.0) < 1.0
-    monkeypatch.delenv("FASHIONM3_IMAGE_ENCODER")
     assert isinstance(get_image_encoder(), ImageEncoder)
+    assert isinstance(Services().get_image_encoder(Context()), ImageEncoder)

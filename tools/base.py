@@ -21,8 +21,13 @@ from agent.catalog.store import CatalogError
 from agent.plan import ImageInfo, PreferenceFact, ShownItem
 
 if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
     from agent.catalog.store import Catalog
     from agent.context import Context
+    from agent.services import Services
+    from agent.vision.encoder import ImageEncoderBackend
 
 
 class ToolError(Exception):
@@ -31,7 +36,13 @@ class ToolError(Exception):
 
 @dataclass
 class ToolContext:
-    """Infrastructure injected into tools (never part of the args schema the planner sees)."""
+    """Infrastructure injected into tools (never part of the args schema the planner sees).
+
+    ``settings`` are the run's; heavy resources come through :meth:`image_encoder`, :meth:`photo` and
+    :meth:`embed_image`, which use ``resources`` (the running graph's :class:`~agent.services.Services`)
+    when set, else the process-wide instances the settings name. ``services`` holds objects injected by
+    name (``Services.extra``).
+    """
 
     settings: Context
     catalog: Catalog | None = None
@@ -43,6 +54,7 @@ class ToolContext:
     turn: int = 0
     store: Any = None
     services: dict[str, Any] = field(default_factory=dict)
+    resources: Services | None = None
 
     def require_catalog(self) -> Catalog:
         """Return the catalog, or fail with a message on how to create one."""
@@ -61,6 +73,43 @@ class ToolContext:
             if img.sha256.startswith(sha):
                 return img
         raise ToolError(f"No attached image matches {sha!r}; attach the photo again.")
+
+    def _resources(self) -> Services:
+        if self.resources is None:
+            from agent.services import Services
+
+            self.resources = Services()
+        return self.resources
+
+    def image_encoder(self) -> ImageEncoderBackend:
+        """Return the run's image encoder (the one ``settings.image_encoder`` names, shared per process)."""
+        return self._resources().get_image_encoder(self.settings)
+
+    def photo(self, info: ImageInfo) -> Image.Image:
+        """Return a stored photo decoded, reading its file only the first time (shared: do not modify it).
+
+        Raises:
+            ToolError: if its file can no longer be read.
+        """
+        from agent.media import ImageInputError
+
+        try:
+            return self._resources().photo(info, self.settings)
+        except (OSError, ImageInputError) as exc:
+            raise ToolError(f"The image {info.sha256[:12]} can no longer be read ({exc}); attach it again.") from exc
+
+    def embed_image(self, info: ImageInfo) -> np.ndarray:
+        """Return the image encoder's vector of a stored photo, encoding it only the first time (read-only).
+
+        Raises:
+            ToolError: if its file has to be read and can no longer be.
+        """
+        from agent.media import ImageInputError
+
+        try:
+            return self._resources().embed_image(info, self.settings)
+        except (OSError, ImageInputError) as exc:
+            raise ToolError(f"The image {info.sha256[:12]} can no longer be read ({exc}); attach it again.") from exc
 
 
 class ToolResult(BaseModel):
@@ -156,7 +205,10 @@ class Tool(ABC):
         return {"name": cls.name, "description": cls.description(), "parameters": cls.args_schema()}
 
     def setup(self) -> None:  # noqa: B027 - optional hook
-        """Load heavy resources (models) lazily; called before the first run."""
+        """Load heavy resources (models); the graph calls it once per instance, before its first run.
+
+        (``Services.prepare_tool``; a setup that raises is tried again before the next run.)
+        """
 
     def available(self, ctx: ToolContext) -> bool:
         """Whether the tool can run in this deployment (e.g. its model is installed)."""

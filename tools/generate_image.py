@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 from PIL import Image
@@ -56,7 +57,7 @@ class GenerateImage(Tool):
             raise ToolError(str(exc)) from exc
         full = ctx.services.get("image_generator") or _full_size(ctx.settings)
         if full is not None:
-            img, model = self._full_size(full, args, spec.category, spec.color, base, ctx.settings)
+            img, model = self._full_size(full, args, spec.category, spec.color, base, ctx)
         else:
             img, model = self._default(args, spec.category, spec.color)
         meta = {"prompt": args.prompt, "seed": str(args.seed), "model": model, "category": spec.category,
@@ -82,14 +83,13 @@ class GenerateImage(Tool):
         return out.image, out.model
 
     def _full_size(self, full: Any, args: GenerateImageArgs, category: str, color: str,
-                   base: ImageInfo | None, settings: Context) -> tuple[Image.Image, str]:
+                   base: ImageInfo | None, ctx: ToolContext) -> tuple[Image.Image, str]:
         from agent.imagegen.full_size import GenerationOptions, product_prompt
 
         prompt = product_prompt(args.prompt, category, color, args.style)
-        options = GenerationOptions(seed=args.seed, **_size_overrides(settings))
+        options = GenerationOptions(seed=args.seed, **_size_overrides(ctx.settings))
         if base is not None:
-            with Image.open(base.path) as im:
-                return full.edit(im.convert("RGB"), prompt, options), full.name
+            return full.edit(ctx.photo(base), prompt, options), full.name
         return full.generate(prompt, options), full.name
 
 
@@ -103,16 +103,18 @@ def _size_overrides(settings: Context) -> dict[str, Any]:
 
 
 _FULL: dict[str, Any] = {}
+_FULL_LOCK = threading.Lock()
 
 
 def _full_size(settings: Context) -> Any:
-    """Return the full-size generator named by ``settings.image_model`` (loaded once), or None."""
+    """Return the full-size generator named by ``settings.image_model`` (loaded once per process), or None."""
     name = settings.image_model
     if not name:
         return None
     key = f"{name}|{settings.image_device}|{settings.image_dtype}"
-    if key not in _FULL:
-        from agent.imagegen.full_size import FullSizeGenerator
+    with _FULL_LOCK:
+        if key not in _FULL:
+            from agent.imagegen.full_size import FullSizeGenerator
 
-        _FULL[key] = FullSizeGenerator.from_pretrained(name, settings=settings)
-    return _FULL[key]
+            _FULL[key] = FullSizeGenerator.from_pretrained(name, settings=settings)
+        return _FULL[key]

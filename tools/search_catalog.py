@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.catalog.models import SearchFilters
 from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
-from tools.base import Tool, ToolContext, ToolError, ToolResult
+from tools.base import Tool, ToolContext, ToolResult
 
 
 class SearchCatalogArgs(BaseModel):
@@ -81,16 +79,13 @@ class SearchCatalog(Tool):
 
 
 def image_query(ctx: ToolContext, ref: str, text: str | None) -> np.ndarray:
-    """Embed an attached image (plus optional words) as a query in the shared MiniLM space."""
-    from agent.media import ImageInputError, decode_image
-    from agent.vision import get_image_encoder
+    """Embed an attached image (plus optional words) as a query in the shared MiniLM space.
 
+    The photo's vector is the one made when it was received (the per-process photo cache): it is not
+    decoded or encoded again.
+    """
     info = ctx.image(ref)
-    try:
-        img = decode_image(Path(info.path).read_bytes(), Path(info.path).name, ctx.settings.max_image_pixels)
-    except (OSError, ImageInputError) as exc:
-        raise ToolError(f"The image {info.sha256[:12]} can no longer be read ({exc}); attach it again.") from exc
-    vec = get_image_encoder().encode([img])[0]
+    vec = ctx.embed_image(info)
     if text and text.strip():
         # Words shift the look ("but in red", "more formal"); the image stays the main signal.
         vec = vec + 0.5 * ctx.require_catalog().embedder.encode_one(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
@@ -65,7 +64,7 @@ class VirtualTryOn(Tool):
             path = catalog.image_path(item)
             if path is None or not path.is_file():
                 raise ToolError(f"The {item.title} ({item.id}) has no product image to try on.")
-            garment_path: str | Path = path
+            garment_path: Path | ImageInfo = path
             category, color, title = item.category, item.color, item.title
         else:
             g = ctx.image(str(args.garment_image))
@@ -73,9 +72,9 @@ class VirtualTryOn(Tool):
             if not category:
                 raise ToolError("I can't tell what kind of garment that image shows; say whether it is a top, "
                                 "shirt, pullover, coat, dress or trousers.")
-            garment_path, color, title = g.path, g.color or "", f"{category_label(category)} in the image"
-        person = _load(person_info.path, "your photo")
-        garment = _load(garment_path, "the garment image")
+            garment_path, color, title = g, g.color or "", f"{category_label(category)} in the image"
+        person = _load(person_info, "your photo", ctx)
+        garment = _load(garment_path, "the garment image", ctx)
         t0 = time.perf_counter()
         try:
             request = TryOnRequest(person=person, garment=garment, category=category, color=color, description=title)
@@ -109,9 +108,12 @@ def _person(ref: str, ctx: ToolContext) -> ImageInfo:
     return info
 
 
-def _load(path: str | os.PathLike[str], what: str) -> np.ndarray:
+def _load(source: Path | ImageInfo, what: str, ctx: ToolContext) -> np.ndarray:
+    """Return RGB pixels of a catalog image (a path) or of a conversation image (decoded once, shared)."""
     try:
-        with Image.open(path) as im:
+        if isinstance(source, ImageInfo):
+            return np.asarray(ctx.photo(source))
+        with Image.open(source) as im:
             return np.asarray(to_rgb(im))
-    except (OSError, ValueError) as exc:
+    except (ToolError, OSError, ValueError) as exc:
         raise ToolError(f"I couldn't read {what}; attach it again.") from exc

@@ -224,7 +224,11 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 class Catalog:
-    """Items of one catalog folder, their Chroma index, and the curated outfits."""
+    """Items of one catalog folder, their Chroma index, and the curated outfits.
+
+    ``image_encoder`` names the encoder that builds the image index (a run's ``Context.image_encoder``;
+    empty: ours); :func:`agent.services.open_catalog` passes it from the settings.
+    """
 
     def __init__(
         self,
@@ -233,6 +237,7 @@ class Catalog:
         chroma_url: str = "",
         embedder: TextEmbedder | None = None,
         backend: str = "mirror",
+        image_encoder: str = "",
     ) -> None:
         if backend not in ("mirror", "chroma"):
             raise ValueError(f"unknown search backend {backend!r}; use 'mirror' or 'chroma'")
@@ -241,6 +246,7 @@ class Catalog:
         self.chroma_path = chroma_path or str(self.dir.parent / "chroma")
         self.chroma_url = chroma_url
         self.embedder = embedder or get_text_embedder()
+        self.image_encoder = image_encoder
         self.items: dict[str, Item] = {}
         self.outfits: list[Outfit] = []
         self._collection: Any = None
@@ -351,7 +357,7 @@ class Catalog:
         from agent.vision import get_image_encoder
         from agent.vision.encoder import encoder_identity
 
-        encoder = get_image_encoder()
+        encoder = get_image_encoder(self.image_encoder)
         identity = encoder_identity(encoder)
         recorded = self.image_index_encoder()
         if items is not None and recorded is not None and recorded != identity:
@@ -400,7 +406,7 @@ class Catalog:
         from agent.vision.encoder import encoder_identity
 
         if self.items and self.image_index_count():
-            identity = encoder_identity(get_image_encoder())
+            identity = encoder_identity(get_image_encoder(self.image_encoder))
             recorded = self.image_index_encoder()
             if recorded != identity:
                 log.info("image index of %s was built by %s, not %s: re-encoding every image", self.dir,

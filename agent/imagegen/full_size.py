@@ -41,20 +41,19 @@ class GenerationOptions:
     strength: float = 0.6
 
 
-def select_device(requested: str | None = None, settings: Context | None = None) -> tuple[str, Any]:
+def select_device(requested: str | None, settings: Context) -> tuple[str, Any]:
     """Return ``(device, dtype)``: CUDA or MPS in float16 when present, else CPU float32.
 
-    ``settings.image_device`` / ``settings.image_dtype`` (default: from the environment) override the choice.
+    ``requested``, then ``settings.image_device`` / ``settings.image_dtype`` (the run's), override the choice.
 
     Raises:
         ValueError: for a dtype name torch does not know.
     """
     import torch
 
-    s = settings or Context.from_env()
-    device = requested or s.image_device or (
+    device = requested or settings.image_device or (
         "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu")
-    dtype_name = s.image_dtype or ("float32" if device == "cpu" else "float16")
+    dtype_name = settings.image_dtype or ("float32" if device == "cpu" else "float16")
     dtype = getattr(torch, dtype_name, None)
     if not isinstance(dtype, torch.dtype):
         raise ValueError(f"unknown torch dtype {dtype_name!r} in {ENV_DTYPE}; use float16, bfloat16 or float32")
@@ -89,20 +88,21 @@ class FullSizeGenerator:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_pretrained(cls, model: str | None = None, device: str | None = None,
-                        settings: Context | None = None) -> FullSizeGenerator:
+    def from_pretrained(cls, model: str | None = None, device: str | None = None, *,
+                        settings: Context) -> FullSizeGenerator:
         """Load ``model`` (default ``settings.image_model``) with ``AutoPipelineForText2Image``.
+
+        ``settings`` are the caller's (device, dtype, default model); nothing is read from the environment.
 
         Raises:
             ValueError: if no model is configured.
         """
         from diffusers import AutoPipelineForText2Image
 
-        s = settings or Context.from_env()
-        name = model or s.image_model
+        name = model or settings.image_model
         if not name:
             raise ValueError(f"no full-size image model configured; set {ENV_MODEL} to a local folder or hub id")
-        return cls(load_pipeline(AutoPipelineForText2Image, name, s, device), name=name)
+        return cls(load_pipeline(AutoPipelineForText2Image, name, settings, device), name=name)
 
     def _generator(self, seed: int) -> Any:
         import torch

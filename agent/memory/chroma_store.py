@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import operator
 import os
 import threading
@@ -66,6 +67,8 @@ from agent.embeddings import EMBEDDING_DIM
 
 if TYPE_CHECKING:
     from agent.context import Context
+
+log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "fashionm3-memory"
 """Name of the Chroma collection holding the store."""
@@ -668,6 +671,9 @@ def _acquire_folder(path: str, timeout: float) -> str:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - no flock on this platform
+            log.warning("no file locks on this platform (no fcntl): nothing stops a second process from opening "
+                        "the memory folder %s and corrupting it; run one process per folder, or a Chroma server "
+                        "(FASHIONM3_CHROMA_URL) for several", key)
             _folder_locks[key] = _FolderLock(handle=None, pid=os.getpid())
             return key
         lock_path = folder / LOCK_FILE

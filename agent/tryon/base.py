@@ -111,12 +111,15 @@ _LOCK = threading.Lock()
 
 
 def get_backend(name: str | None = None, settings: Context | None = None) -> TryOnBackend:
-    """Return the try-on backend ``name`` (default: ``settings.tryon_backend``, i.e. ``mediapipe``), cached.
+    """Return the try-on backend ``name`` (default: ``settings.tryon_backend``), cached per process.
+
+    ``settings`` are the caller's (a run's); without them, the defaults of :class:`Context` (the
+    ``mediapipe`` backend), never the environment.
 
     Raises:
         ValueError: for an unknown backend name or a backend missing its settings.
     """
-    s = settings or Context.from_env()
+    s = settings if settings is not None else Context()
     key = (name or s.tryon_backend or "mediapipe").strip().lower()
     cache_key = f"{key}|{s.tryon_url}|{s.tryon_timeout}|{s.tryon_model or s.image_model}"
     with _LOCK:

@@ -61,11 +61,6 @@ class HttpTryOn:
         self._client = client
 
     @classmethod
-    def from_env(cls) -> HttpTryOn:
-        """Build from ``FASHIONM3_TRYON_URL`` and ``FASHIONM3_TRYON_TIMEOUT``."""
-        return cls.from_settings(Context.from_env())
-
-    @classmethod
     def from_settings(cls, settings: Context) -> HttpTryOn:
         """Build from ``settings.tryon_url`` and ``settings.tryon_timeout``.
 

@@ -31,11 +31,6 @@ class InpaintTryOn:
         self.steps, self.guidance, self.size, self.seed = steps, guidance, size, seed
 
     @classmethod
-    def from_env(cls) -> InpaintTryOn:
-        """Load the pipeline named by ``FASHIONM3_TRYON_MODEL`` or ``FASHIONM3_IMAGE_MODEL``."""
-        return cls.from_settings(Context.from_env())
-
-    @classmethod
     def from_settings(cls, settings: Context) -> InpaintTryOn:
         """Load the inpainting pipeline named by ``settings.tryon_model`` (else ``settings.image_model``).
 

@@ -1,4 +1,6 @@
-"""Image understanding: safe image loading, our MiniLM-aligned fashion encoder, and a CLIP backend.
+"""Image understanding: image loading, our MiniLM-aligned encoder, a CLIP backend, and a photo cache.
+
+The per-process photo cache (:func:`embed_image`) decodes and encodes each photo once.
 
 Importing this package does not import torch or transformers; models load on first use.
 """
@@ -18,6 +20,7 @@ from agent.vision.encoder import (
     get_image_encoder,
     prepare_image,
 )
+from agent.vision.photos import PhotoCache, embed_image, photo_cache
 
 __all__ = [
     "CONFIDENCE_THRESHOLD",
@@ -28,11 +31,14 @@ __all__ = [
     "ImageEncoderBackend",
     "ImageInputError",
     "ImageUnderstanding",
+    "PhotoCache",
     "PreparedImage",
     "category_prompts",
     "color_prompts",
+    "embed_image",
     "get_image_encoder",
     "load_image",
+    "photo_cache",
     "prepare_image",
     "to_rgb",
 ]

@@ -9,9 +9,10 @@ supervised category head of the same architecture (``agent.vision.train_classifi
 the encoder weights, names the category when present.
 
 :class:`ClipImageEncoder` loads any CLIP/SigLIP-family model through ``transformers`` (a local path or a
-hub id, given by ``FASHIONM3_IMAGE_ENCODER``). Its vectors live in that model's own joint space, not
-the MiniLM one, so its text side (:meth:`ClipImageEncoder.encode_text`) is what zero-shot
-classification and text-to-image search use with it.
+hub id, given by a run's ``Context.image_encoder``, env ``FASHIONM3_IMAGE_ENCODER``). Its vectors live
+in that model's own joint space, not the MiniLM one, so its text side
+(:meth:`ClipImageEncoder.encode_text`) is what zero-shot classification and text-to-image search use
+with it.
 
 Torch and transformers are imported lazily, on first use: importing this module stays light.
 """
@@ -575,10 +576,17 @@ class ImageEncoder:
         (``classifier.safetensors``), else from the nearest text prompt (zero-shot); the colour is
         always the nearest colour prompt.
         """
+        return self.embed_and_classify(images)[1]
+
+    def embed_and_classify(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, list[ImageUnderstanding]]:
+        """Return the images' vectors (as :meth:`encode`) and understandings (as :meth:`classify_many`).
+
+        Each image is prepared and run through the encoder once for both.
+        """
         self.setup()
         prepared = self.prepare(images)
         vecs = self.encode_prepared(prepared)
-        return _understand(
+        return vecs, _understand(
             vecs,
             self.category_prototypes,
             self.color_prototypes,
@@ -702,50 +710,53 @@ class ClipImageEncoder:
 
     def classify(self, image: Image.Image) -> ImageUnderstanding:
         """Return zero-shot category and colour using the model's text tower and its logit scale."""
+        return self.embed_and_classify([image])[1][0]
+
+    def embed_and_classify(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, list[ImageUnderstanding]]:
+        """Return the images' vectors (as :meth:`encode`) and zero-shot understandings, encoding each once."""
         self.setup()
         cats, cols = self._prototypes()
         scale = float(self._model.logit_scale.exp().item()) if hasattr(self._model, "logit_scale") else 100.0
-        return _understand(
-            self.encode([image]),
+        vecs = self.encode(images)
+        return vecs, _understand(
+            vecs,
             cats,
             cols,
             scale,
             scale,
             -1.0,
-            [True],
+            [True] * len(vecs),
             require_plain=False,
             backend=self.name,
-        )[0]
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
-# Shared instance
+# Shared instances
 
-_shared: ImageEncoderBackend | None = None
-_shared_key: str | None = None
+_shared: dict[str, ImageEncoderBackend] = {}
 _shared_lock = threading.Lock()
 
 
-def get_image_encoder(model: str | None = None) -> ImageEncoderBackend:
-    """Return the process-wide image encoder (created on first use, weights loaded lazily).
+def get_image_encoder(model: str = "") -> ImageEncoderBackend:
+    """Return the process-wide image encoder for ``model`` (created on first use, weights loaded lazily).
 
-    ``model`` (or ``FASHIONM3_IMAGE_ENCODER``) picks the backend: empty or ``fashionm3`` for ours, a
-    folder of our weights (holding ``config.json`` and ``prompts.npz``), or a local path / hub id of a
-    CLIP/SigLIP model.
+    ``model`` is a run's ``Context.image_encoder`` (the caller passes it; nothing is read from the
+    environment here): empty, ``fashionm3`` or ``default`` for ours, a folder of our weights (holding
+    ``config.json`` and ``prompts.npz``), or a local path / hub id of a CLIP/SigLIP model. One
+    instance is kept per ``model``, so runs with different settings each get theirs.
     """
-    global _shared, _shared_key
-    if model is None:
-        from agent.context import Context
-
-        model = Context.from_env().image_encoder
     key = model.strip()
+    if key in ("fashionm3", "default"):
+        key = ""
     with _shared_lock:
-        if _shared is None or key != _shared_key:
-            if key in ("", "fashionm3", "default"):
-                _shared = ImageEncoder()
+        encoder = _shared.get(key)
+        if encoder is None:
+            if not key:
+                encoder = ImageEncoder()
             elif (Path(key) / PROMPTS_FILE).is_file():
-                _shared = ImageEncoder(key)
+                encoder = ImageEncoder(key)
             else:
-                _shared = ClipImageEncoder(key)
-            _shared_key = key
-        return _shared
+                encoder = ClipImageEncoder(key)
+            _shared[key] = encoder
+        return encoder

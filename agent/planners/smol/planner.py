@@ -158,8 +158,6 @@ class SmolPlanner:
         self.drafter: Any = None
         #: Forward passes and plan tokens of the greedy decodes so far (speculative decoding only).
         self.decode_stats: dict[str, int] = {}
-        self._encoder: Any = None
-        self._vectors: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------------------------------
@@ -295,25 +293,20 @@ class SmolPlanner:
     # -- inputs ------------------------------------------------------------------------------------
 
     def _image_vector(self, image: ImageInfo) -> Any:
-        """Return the image encoder's 384-d embedding of a photo (cached by content hash)."""
+        """Return the image encoder's 384-d embedding of a photo (shared per turn: :func:`agent.vision.embed_image`)."""
         import torch
 
-        if image.sha256 not in self._vectors:
-            from agent.planners.smol.model import IMAGE_DIM, photo_is_usable
-            from agent.vision.encoder import ImageEncoder, load_image
+        from agent.planners.smol.model import IMAGE_DIM, photo_is_usable
+        from agent.vision import embed_image
 
-            if not photo_is_usable(image):
-                self._vectors[image.sha256] = torch.zeros(IMAGE_DIM)
-                return self._vectors[image.sha256]
-            if self._encoder is None:
-                self._encoder = ImageEncoder.load()
-            try:
-                vec = self._encoder.encode([load_image(image.path)])[0]
-            except (OSError, ValueError) as exc:
-                log.warning("smol planner: cannot read photo %s (%s); using an empty image", image.path, exc)
-                vec = [0.0] * IMAGE_DIM
-            self._vectors[image.sha256] = torch.tensor(vec, dtype=torch.float32)
-        return self._vectors[image.sha256]
+        if not photo_is_usable(image):
+            return torch.zeros(IMAGE_DIM)
+        try:
+            vec = embed_image(image)
+        except (OSError, ValueError) as exc:
+            log.warning("smol planner: cannot read photo %s (%s); using an empty image", image.path, exc)
+            return torch.zeros(IMAGE_DIM)
+        return torch.tensor(vec, dtype=torch.float32)
 
     def encode_view(self, view: PlannerInput) -> Any:
         """Return the ``(1, T, H)`` input embeddings of the prompt for ``view``."""
