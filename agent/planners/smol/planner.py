@@ -326,7 +326,7 @@ class SmolPlanner:
             self.drafter = PlanDrafter.load(self.weights_dir / DRAFT_FILE)
         if self.projector is not None:
             self.projector.to(device)
-            from agent.planners.train_planner import encoder_fingerprint
+            from agent.vision.encoder import encoder_fingerprint
 
             trained_with, now = str(self.config.get("encoder") or ""), encoder_fingerprint()
             if trained_with and now and trained_with != now:

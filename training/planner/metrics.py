@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent.plan import Plan, PlannerInput
 from agent.planners.base import Planner
-from agent.planners.data import PlannerSample
+from training.planner.data import PlannerSample
 
 __all__ = ["PlannerScores", "TaskScores", "anchor_category", "evaluate", "plan_valid", "print_scores",
            "slot_counts", "triples"]
