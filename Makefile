@@ -45,7 +45,7 @@ catalog: setup
 	@$(BIN)/fashionm3 catalog build
 
 lint: $(STAMP)
-	@$(BIN)/ruff check agent tools evals graph.py tests benchmarks
+	@$(BIN)/ruff check agent tools evals graph.py tests benchmarks training
 
 typecheck: $(STAMP)
 	@$(BIN)/mypy

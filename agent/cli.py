@@ -1,4 +1,9 @@
-"""The ``fashionm3`` command line: chat, ask, catalog, memory and eval."""
+"""The ``fashionm3`` command line: chat, ask, catalog, memory and eval.
+
+Installed packages add commands through the ``fashionm3.commands`` entry-point group (see
+:func:`add_plugin_commands`); this repository's ``training`` package adds ``train``, ``data`` and
+``eval-planner`` that way. Nothing here imports ``training``.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.context import Context
+from agent.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FashionM3: a multimodal fashion assistant.")
 catalog_app = typer.Typer(no_args_is_help=True, help="Build, import and inspect the product catalog.")
 app.add_typer(catalog_app, name="catalog")
 memory_app = typer.Typer(no_args_is_help=True, help="Show or forget what the assistant remembers about a shopper.")
 app.add_typer(memory_app, name="memory")
-train_app = typer.Typer(no_args_is_help=True, help="Train our own models (image encoder, generator, planner).")
-app.add_typer(train_app, name="train")
-data_app = typer.Typer(no_args_is_help=True, help="Build training data sets.")
-app.add_typer(data_app, name="data")
 channels_app = typer.Typer(no_args_is_help=True, help="Messaging platforms: try them locally.")
 app.add_typer(channels_app, name="channels")
 db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL database of a scaled-out service.")
@@ -42,10 +44,6 @@ DataDir = Annotated[
 User = Annotated[str | None, typer.Option("--user", help="Shopper id whose preferences are used.")]
 PlannerOpt = Annotated[str | None, typer.Option("--planner", help="Planner: rules, smol, openai, transformers.")]
 Thread = Annotated[str | None, typer.Option("--thread", help="Conversation thread id to continue.")]
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line without a traceback."""
 
 
 def _settings(data_dir: str | None = None, user: str | None = None, planner: str | None = None) -> Context:
@@ -591,90 +589,66 @@ def eval_cmd(
             sys.exit(1)
 
 
-PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+#: The entry-point group packages use to add commands to ``fashionm3``
+#: (``[project.entry-points."fashionm3.commands"]``): a Typer app becomes a command group
+#: (``train = "training.cli:train_app"``), a function a command.
+COMMANDS_GROUP = "fashionm3.commands"
 
 
-def _run_module_main(module: str, args: list[str]) -> None:
-    """Call ``module.main(args)`` (an argparse entry point); a non-zero return becomes the exit code."""
-    import importlib
-
-    rc = importlib.import_module(module).main(list(args))
-    if isinstance(rc, int) and rc:
-        sys.exit(rc)
-
-
-@train_app.command("image-encoder", context_settings=PASS_THROUGH)
-def train_image_encoder(ctx: typer.Context) -> None:
-    """Train our image encoder into the MiniLM text space (options: --help)."""
-    _run_module_main("agent.vision.train_encoder", ctx.args)
+def _command_names(target: typer.Typer) -> set[str]:
+    names = {g.name for g in target.registered_groups if g.name}
+    for c in target.registered_commands:
+        callback_name = getattr(c.callback, "__name__", "")
+        names.add(c.name or callback_name.replace("_", "-"))
+    return names
 
 
-@train_app.command("image-classifier", context_settings=PASS_THROUGH)
-def train_image_classifier(ctx: typer.Context) -> None:
-    """Train the image encoder's supervised category head (options: --help)."""
-    _run_module_main("agent.vision.train_classifier", ctx.args)
+def add_plugin_commands(target: typer.Typer, group: str = COMMANDS_GROUP) -> list[str]:
+    """Add the commands installed packages declare under the ``group`` entry points to ``target``.
 
-
-@train_app.command("generator", context_settings=PASS_THROUGH)
-def train_generator(ctx: typer.Context) -> None:
-    """Train the class-conditional diffusion generator on Fashion-MNIST (options: --help)."""
-    _run_module_main("agent.imagegen.train_generator", ctx.args)
-
-
-@train_app.command("planner", context_settings=PASS_THROUGH)
-def train_planner(ctx: typer.Context) -> None:
-    """Fine-tune the SmolLM2 planner with LoRA and train its image projector (options: --help)."""
-    _run_module_main("agent.planners.train_planner", ctx.args)
-
-
-@data_app.command("build-planner", context_settings=PASS_THROUGH)
-def data_build_planner(ctx: typer.Context) -> None:
-    """Build FashionRec-style planner samples from the catalog (options: --out, --n, --seed; --help)."""
-    _run_module_main("agent.planners.data", ctx.args)
-
-
-@app.command("eval-planner")
-def eval_planner(
-    planner: Annotated[str | None, typer.Option(
-        "--planner", help="Planner backend to score (default: FASHIONM3_PLANNER, else smol).")] = None,
-    split: Annotated[str, typer.Option("--split", help="Which split: train, valid or test.")] = "test",
-    data: Annotated[Path, typer.Option("--data", help="Folder written by `data build-planner`.")] = Path(
-        "data/planner"),
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="Score only the first N samples.")] = None,
-    photo_only: Annotated[bool, typer.Option(
-        "--photo-only", help="Score only samples whose plan anchors on an attached photo (after --limit).")] = False,
-) -> None:
-    """Score a planner on held-out planning samples: routing, slot F1, validity, fallbacks, latency.
-
-    With ``--photo-only`` the photo-anchored samples alone are scored; the ``smol`` planner's image
-    route follows ``FASHIONM3_PLANNER_IMAGE_ROUTE`` (``text`` or ``native``).
+    An entry naming a :class:`typer.Typer` is added as a command group, a function as a command, each
+    under the entry point's name. An entry that fails to load, names something else, cannot be built
+    into a command, or takes a name already in use is left out with a warning on stderr: a broken
+    plug-in never stops the command line. Returns the problems.
     """
-    from agent.planners import get_planner
-    from agent.planners.data import load_samples
-    from agent.planners.metrics import evaluate, photo_anchored, print_scores
+    import inspect
+    from importlib.metadata import entry_points
 
-    if split not in ("train", "valid", "test"):
-        raise UserError(f"unknown split {split!r}; use train, valid or test")
-    try:
-        samples = load_samples(data, split)
-    except FileNotFoundError as exc:
-        raise UserError(str(exc)) from exc
-    if limit is not None:
-        samples = samples[: max(0, limit)]
-    if photo_only:
-        samples = [s for s in samples if s.true_category and photo_anchored(s.target)]
-    if not samples:
-        raise UserError(f"no {'photo-anchored ' if photo_only else ''}{split} samples in {data}")
-    try:
-        run_settings = _settings()
-        backend = get_planner(planner or run_settings.planner, settings=run_settings)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    scores = evaluate(backend, samples, split=split, progress=True)
-    print_scores(scores, console)
-    if json_out:
-        json_out.write_text(scores.model_dump_json(indent=1) + "\n")
+    problems: list[str] = []
+    added: dict[str, str] = {}
+    taken = _command_names(target)
+    for ep in entry_points(group=group):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        where = f"{ep.name} = {ep.value} ({dist})"
+        if added.get(ep.name) == ep.value:
+            continue  # the same command declared twice (e.g. two metadata folders of one package)
+        if ep.name in taken or ep.name in added:
+            problems.append(f"command plug-in {where} left out: the command name {ep.name!r} is taken")
+            continue
+        try:
+            obj = ep.load()
+            probe = typer.Typer()
+            if isinstance(obj, typer.Typer):
+                probe.add_typer(obj, name=ep.name)
+            elif inspect.isfunction(obj):
+                probe.command(ep.name)(obj)
+            else:
+                raise TypeError(f"{type(obj).__name__} is neither a Typer app nor a function")
+            typer.main.get_command(probe)  # build it now: a bad signature fails here, not at every run
+        except Exception as exc:  # a plug-in must not take the command line down: say why it is missing
+            problems.append(f"command plug-in {where} left out: {type(exc).__name__}: {exc}")
+            continue
+        if isinstance(obj, typer.Typer):
+            target.add_typer(obj, name=ep.name)
+        else:
+            target.command(ep.name)(obj)
+        added[ep.name] = ep.value
+    for problem in problems:
+        err.print(f"warning: {problem}", markup=False)
+    return problems
+
+
+add_plugin_commands(app)
 
 
 def main() -> None:

@@ -70,3 +70,27 @@ def catalog(catalog_settings: Context):  # type: ignore[no-untyped-def]
 def settings(catalog_settings: Context, tmp_path: Path) -> Iterator[Context]:
     """Per-test settings on the shared catalog, with their own media folder and user."""
     yield catalog_settings.with_(extra={"tmp": str(tmp_path)})
+
+
+@pytest.fixture(scope="session")
+def commands_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for ``fashionm3`` subprocesses in which the ``fashionm3.commands`` entry points resolve.
+
+    ``pyproject.toml`` declares them (``train``, ``data``, ``eval-planner`` from ``training.cli``), but
+    they reach the command line through the *installed* metadata, which lacks them until the package is
+    reinstalled. A stand-in distribution declaring the same table goes on ``PYTHONPATH``, with the
+    repository root (so ``training`` imports from any working directory); the command line skips an
+    entry point declared twice with the same value, so this also works once the package is reinstalled.
+    """
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    table = tomllib.loads((root / "pyproject.toml").read_text())["project"]["entry-points"]["fashionm3.commands"]
+    site = tmp_path_factory.mktemp("commands-site")
+    info = site / "fashionm3_commands_stand_in-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fashionm3-commands-stand-in\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(
+        "[fashionm3.commands]\n" + "".join(f"{name} = {value}\n" for name, value in table.items()))
+    path = [str(site), str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(path)}

@@ -184,7 +184,7 @@ def test_half_installed_category_head_says_what_to_do(encoder: ImageEncoder, tmp
 
 
 def test_category_head_training_writes_loadable_weights(encoder: ImageEncoder, tmp_path: Path) -> None:
-    from agent.vision.train_classifier import main as train_classifier
+    from training.vision.train_classifier import main as train_classifier
 
     out = _encoder_copy(encoder, tmp_path / "weights")
     argv = ["--members", "encoder:1:1e-3,scratch:1:1e-3", "--limit", "256", "--batch-size", "128",

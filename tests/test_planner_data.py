@@ -15,7 +15,9 @@ import pytest
 from agent.context import Context
 from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolCall
 from agent.planners.compact import CompactPlanError, from_compact, plan_key, render_prompt, to_compact
-from agent.planners.data import (
+from agent.planners.rules import RulesPlanner
+from tools import discover
+from training.planner.data import (
     FAMILIES,
     TASK_WEIGHTS,
     PlannerSample,
@@ -27,9 +29,7 @@ from agent.planners.data import (
     number_words,
     write_dataset,
 )
-from agent.planners.metrics import anchor_category, evaluate, slot_counts, triples
-from agent.planners.rules import RulesPlanner
-from tools import discover
+from training.planner.metrics import anchor_category, evaluate, slot_counts, triples
 
 TOOLS = {name: cls.Args for name, cls in discover().items()}
 ROOT = Path(__file__).resolve().parents[1]
@@ -326,8 +326,9 @@ def test_evaluate_reports_expected_numbers() -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_cli_builds_data_and_scores_the_rules_planner(small_data: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "FASHIONM3_DATA_DIR": str(small_data)}
+def test_cli_builds_data_and_scores_the_rules_planner(small_data: Path, tmp_path: Path,
+                                                      commands_env: dict[str, str]) -> None:
+    env = {**os.environ, **commands_env, "FASHIONM3_DATA_DIR": str(small_data)}
     out = tmp_path / "planner"
     cli = [sys.executable, "-m", "agent.cli"] if not (ROOT / ".venv/bin/fashionm3").exists() else [
         str(ROOT / ".venv/bin/fashionm3")]
@@ -347,7 +348,7 @@ def test_cli_builds_data_and_scores_the_rules_planner(small_data: Path, tmp_path
     assert "routing" in ev.stdout and "slot F1" in ev.stdout
     scores = json.loads(report.read_text())
     assert scores["planner"] == "rules" and 0 < scores["n"] <= 30 and scores["valid_rate"] == 1.0
-    from agent.planners.metrics import photo_anchored
+    from training.planner.metrics import photo_anchored
 
     expected = [s for s in load_samples(out, "test") if s.true_category and photo_anchored(s.target)]
     photo = subprocess.run([*cli, "eval-planner", "--planner", "rules", "--data", str(out), "--photo-only",
@@ -390,9 +391,9 @@ def test_every_generated_target_is_grounded_in_its_conversation(samples: list[Pl
 
 def test_supplementary_samples_are_train_only_new_phrasings_and_grounded(items: list[Any]) -> None:
     """The supplementary groups add training phrasings only: none is a base test phrasing, all are grounded."""
-    from agent.planners.data_extra import EXTRA_FAMILIES, EXTRA_WEIGHTS, build_extra_samples
     from agent.planners.grounding import ground_plan
     from agent.planners.smol.planner import check_plan
+    from training.planner.data_extra import EXTRA_FAMILIES, EXTRA_WEIGHTS, build_extra_samples
 
     assert set(EXTRA_FAMILIES) == set(EXTRA_WEIGHTS) and not set(EXTRA_FAMILIES) & set(FAMILIES)
     split_of = assign_splits(0)
@@ -419,3 +420,23 @@ def test_supplementary_samples_are_train_only_new_phrasings_and_grounded(items: 
     again = by_group["x_alt_again"]
     assert again.target.calls[0].args["item_id"] == again.view.focus_item_id
     assert all(s.target.intent == "clarify" and not s.view.images for s in extra if s.group == "x_tryon_nophoto")
+
+
+def test_phrasing_files_are_checked_when_read(tmp_path: Path) -> None:
+    from training.planner.data import BUILDERS, FAMILIES_DIR, load_families
+
+    assert list(load_families(FAMILIES_DIR / "families.yaml", BUILDERS, TASK_WEIGHTS)) == list(FAMILIES)
+    assert FAMILIES["mem_ask"][1] is BUILDERS["b_show_memory"] and FAMILIES["search_plain"][1] is BUILDERS["b_search"]
+    path = tmp_path / "groups.yaml"
+    for text, message in [
+        ("g:\n  task: search\n  builder: b_nope\n  phrasings: [hi]\n", "group 'g': unknown builder 'b_nope'"),
+        ("g:\n  task: dancing\n  builder: b_search\n  phrasings: [hi]\n", "group 'g': unknown task 'dancing'"),
+        ("g:\n  task: search\n  builder: b_search\n", "group 'g': needs exactly the keys"),
+        ("g:\n  task: search\n  builder: b_search\n  phrasings: []\n", "group 'g': phrasings must be"),
+        ("g:\n  task: search\n  builder: b_search\n  phrasings: [a, a]\n", "group 'g': a phrasing is listed twice"),
+        ("- just a list\n", "expected a mapping"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message) as exc:
+            load_families(path, BUILDERS, TASK_WEIGHTS)
+        assert str(path) in str(exc.value)

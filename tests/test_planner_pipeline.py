@@ -112,3 +112,30 @@ def test_one_vocabulary_resolver(word: str, value: str, how: str) -> None:
     if how == "typo":
         with pytest.raises(ValueError, match="unknown category"):
             normalize_category(word)  # tool arguments stay strict
+
+
+def test_eval_planner_reports_the_model_alone_beside_the_pipeline() -> None:
+    from training.planner.data import PlannerSample
+    from training.planner.metrics import evaluate
+
+    def sample(n: int, text: str, target: Plan) -> PlannerSample:
+        return PlannerSample(id=str(n), task="search", family="f", split="test", view=_view(text), target=target)
+
+    linen = _search(categories=["shirt"], materials=["linen"], query="linen shirts")
+    samples = [sample(1, "show me linen shirts", linen), sample(2, "show me linen shirts", linen)]
+
+    class Dropping(Scripted):
+        """Drops "linen" on the first sample and writes garbage on the second."""
+
+        def propose(self, view: PlannerInput) -> Generator[Candidate, str | None, None]:
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls == 1:
+                yield Candidate("a", plan=_search(categories=["shirt"], query="linen shirts"))
+            else:
+                yield Candidate("b", error="unreadable")
+
+    scores = evaluate(FallbackPlanner(Dropping(), RulesPlanner()), samples, split="test")
+    assert scores.outcomes == {"completed": 1, "fallback": 1}
+    assert scores.model_alone is not None and scores.model_alone.routing_accuracy == 0.5
+    assert scores.model_alone.slot_recall < scores.slot_recall  # the pipeline completed what the model dropped
+    assert scores.routing_accuracy == 1.0

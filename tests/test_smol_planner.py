@@ -52,7 +52,7 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> ImageInfo:
 
 @pytest.fixture(scope="module")
 def samples(photo: ImageInfo) -> list:
-    from agent.planners.data import PlannerSample
+    from training.planner.data import PlannerSample
 
     def sample(i: int, view: PlannerInput, target: Plan, **kw: object) -> PlannerSample:
         return PlannerSample(id=f"s{i}", task="t", family="f", split="train", view=view, target=target, **kw)
@@ -110,7 +110,7 @@ def _args(tiny_base: Path, root: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(tiny_base: Path, samples: list, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from agent.planners.train_planner import parse_args, train
+    from training.planner.train import parse_args, train
 
     root = tmp_path_factory.mktemp("trained")
     train(parse_args(_args(tiny_base, root, "--steps", "4")), train_samples=samples, valid_samples=samples)
@@ -134,7 +134,7 @@ def test_training_writes_adapter_projector_and_report(trained: Path) -> None:
 
 def test_resume_continues_exactly_where_it_stopped(tiny_base: Path, samples: list, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent.planners import train_planner as tp
+    from training.planner import train as tp
 
     fresh = tp.train(tp.parse_args(_args(tiny_base, tmp_path / "a", "--steps", "4", "--eval-limit", "0")),
                      train_samples=samples)
@@ -286,7 +286,7 @@ def test_importing_the_planner_loads_no_model_library() -> None:
 
 
 def test_train_planner_command_help() -> None:
-    from agent.planners.train_planner import main
+    from training.planner.train import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
@@ -378,7 +378,8 @@ def test_projector_refit_ties_the_projector_to_the_current_encoder(trained: Path
                                                                     tmp_path: Path) -> None:
     import shutil
 
-    from agent.planners.train_planner import encoder_fingerprint, parse_args, refit_projector
+    from agent.vision.encoder import encoder_fingerprint
+    from training.planner.train import parse_args, refit_projector
 
     out = tmp_path / "weights"
     shutil.copytree(trained, out)
@@ -452,7 +453,7 @@ def test_plan_drafter_round_trips_and_copies_from_the_prompt(tmp_path: Path) -> 
 def test_training_can_continue_from_an_adapter(trained: Path, tiny_base: Path, samples: list, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from agent.planners.train_planner import parse_args, train
+    from training.planner.train import parse_args, train
 
     report = train(parse_args(_args(tiny_base, tmp_path, "--steps", "1", "--lr", "0", "--projector-lr", "0",
                                     "--eval-limit", "0", "--init-adapter", str(trained))),

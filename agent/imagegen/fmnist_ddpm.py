@@ -106,7 +106,8 @@ class FashionGenerator:
         folder = Path(weights_dir)
         if not (folder / "config.json").is_file():
             raise WeightsMissingError(
-                f"No generator weights in {folder}. Train them with `python -m agent.imagegen.train_generator`."
+                f"No generator weights in {folder}. Train them with `fashionm3 train generator` "
+                "(= `python -m training.imagegen.train_generator`)."
             )
         from diffusers import UNet2DModel
 

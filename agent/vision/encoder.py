@@ -1,11 +1,11 @@
 """Image understanding: our small fashion image encoder aligned to the MiniLM text space, and a CLIP backend.
 
 The default backend (:class:`ImageEncoder`) is a ~0.7M-parameter CNN trained by
-``agent.vision.train_encoder`` on tinted Fashion-MNIST garments so that its 384-d unit vectors live in
+``training.vision.train_encoder`` on tinted Fashion-MNIST garments so that its 384-d unit vectors live in
 the same space as the frozen all-MiniLM-L6-v2 text embeddings (:mod:`agent.embeddings`). Text queries
 and catalog images can therefore be compared directly, and zero-shot classification is the nearest
 text prompt: the category (or colour) whose mean prompt embedding is most similar to the image. A
-supervised category head of the same architecture (``agent.vision.train_classifier``), shipped next to
+supervised category head of the same architecture (``training.vision.train_classifier``), shipped next to
 the encoder weights, names the category when present.
 
 :class:`ClipImageEncoder` loads any CLIP/SigLIP-family model through ``transformers`` (a local path or a
@@ -61,7 +61,7 @@ CATEGORY_PROMPT_NAMES: dict[str, tuple[str, ...]] = {
     "ankle_boots": ("pair of ankle boots", "pair of boots", "pair of booties", "pair of chelsea boots"),
 }
 
-#: Zero-shot category prompt templates. Training uses different wordings (see train_encoder).
+#: Zero-shot category prompt templates. Training uses different wordings (see training/vision/train_encoder.py).
 CATEGORY_PROMPT_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",
     "a picture of a {}.",
@@ -414,6 +414,14 @@ def weights_fingerprint(weights_dir: str | Path = DEFAULT_WEIGHTS_DIR) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else ""
 
 
+def encoder_fingerprint() -> str:
+    """Return a short hash of the shipped image encoder's weights (the planner's image projector is tied to them).
+
+    Training writes it into the planner's ``planner.json``; the fine-tuned planner compares it at load time.
+    """
+    return weights_fingerprint()
+
+
 def encoder_identity(encoder: Any) -> str:
     """Return what identifies the vectors an encoder backend makes (its ``identity``, else its name)."""
     return str(getattr(encoder, "identity", getattr(encoder, "name", type(encoder).__name__)))
@@ -474,7 +482,8 @@ class ImageEncoder:
             if missing:
                 raise FileNotFoundError(
                     f"image encoder weights missing in {self.weights_dir} ({', '.join(missing)}); train them "
-                    "with `python -m agent.vision.train_encoder --out agent/vision/weights`"
+                    "with `fashionm3 train image-encoder --out agent/vision/weights` "
+                    "(= `python -m training.vision.train_encoder`)"
                 )
             import torch
             from safetensors.torch import load_file
@@ -499,7 +508,7 @@ class ImageEncoder:
             self._net = net
 
     def _load_classifier(self, load_file: Any) -> None:
-        """Load the supervised category head when the weights folder has one (see train_classifier)."""
+        """Load the supervised category head when the weights folder has one (trained by train_classifier)."""
         weights, config_path = self.weights_dir / CLASSIFIER_WEIGHTS_FILE, self.weights_dir / CLASSIFIER_CONFIG_FILE
         if not weights.is_file() and not config_path.is_file():
             return

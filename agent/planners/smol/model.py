@@ -1,6 +1,6 @@
 """The planner LM's inputs: the chat-wrapped compact prompt, image prefix tokens, and greedy/beam decoding.
 
-Shared by training (:mod:`agent.planners.train_planner`) and inference (:class:`SmolPlanner`), so both
+Shared by training (:mod:`training.planner.train`) and inference (:class:`SmolPlanner`), so both
 tokenise a view in exactly the same way:
 
 * the prompt is :func:`agent.planners.compact.render_prompt` of the view, wrapped in the tokenizer's

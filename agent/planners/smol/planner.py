@@ -226,7 +226,7 @@ class SmolPlanner:
             self.drafter = PlanDrafter.load(self.weights_dir / DRAFT_FILE)
         if self.projector is not None:
             self.projector.to(device)
-            from agent.planners.train_planner import encoder_fingerprint
+            from agent.vision.encoder import encoder_fingerprint
 
             trained_with, now = str(self.config.get("encoder") or ""), encoder_fingerprint()
             if trained_with and now and trained_with != now:
@@ -362,8 +362,6 @@ class SmolPlanner:
         if candidate.plan is None:
             raise PlanError(candidate.error or "unreadable plan")
         return self.pipeline.accept(candidate.plan, view, reading)  # type: ignore[no-any-return]
-
-    _accept = accept_text
 
     def propose(self, view: PlannerInput) -> Generator[Any, str | None, None]:
         """Yield the greedy plan, then (after a rejection) the distinct beam-search plans.

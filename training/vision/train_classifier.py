@@ -1,6 +1,6 @@
 """Train the supervised category head that sits beside our image encoder.
 
-The encoder (:mod:`agent.vision.train_encoder`) is trained contrastively into the MiniLM text space,
+The encoder (:mod:`training.vision.train_encoder`) is trained contrastively into the MiniLM text space,
 which is what search needs; its zero-shot category (nearest text prompt) is right about 90% of the
 time on Fashion-MNIST. Naming a shopper's photo ("that looks like a grey coat") and anchoring an
 outfit on it need the category more than the space, so this script trains a classifier for it:
@@ -10,7 +10,7 @@ outfit on it need the category more than the space, so this script trains a clas
   ``encoder`` members start from the shipped encoder's convolutions and hidden layer (``--init``),
   ``scratch`` members from a seeded random initialisation, so the members err differently;
 * the same tinted, augmented Fashion-MNIST garments as the encoder
-  (:func:`agent.vision.train_encoder.render_batch`), cross-entropy with label smoothing, AdamW with a
+  (:func:`training.vision.train_encoder.render_batch`), cross-entropy with label smoothing, AdamW with a
   one-cycle schedule; member ``k`` uses seed ``--seed + k`` and keeps its best validation epoch;
 * the encoder's 6,000-image validation hold-out of the *train* split for model selection and
   temperature calibration; the Fashion-MNIST test split is left to ``benchmarks/bench_image_encoder.py``.
@@ -20,7 +20,7 @@ by the calibrated temperature (:func:`agent.vision.encoder.classifier_logits`). 
 ``classifier.safetensors`` (fp16) and ``classifier.json`` to ``--out``. Resumable: each member keeps a
 checkpoint per epoch under ``--work-dir``, and a finished member is not trained again. Run::
 
-    python -m agent.vision.train_classifier --seed 0 --threads 2
+    python -m training.vision.train_classifier --seed 0 --threads 2
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from agent.vision.encoder import (
     classifier_logits,
     weights_fingerprint,
 )
-from agent.vision.train_encoder import VAL_SEED, _calibrate, _say, render_batch, split_train_val
+from training.vision.train_encoder import VAL_SEED, _calibrate, _say, render_batch, split_train_val
 
 DEFAULT_MEMBERS = "encoder:10:2e-3"
 

@@ -1,9 +1,10 @@
 """Supplementary, train-only planning samples (``fashionm3 data build-planner --extra N``).
 
-The base build (:func:`agent.planners.data.build_samples`) splits every template group into
+The base build (:func:`training.planner.data.build_samples`) splits every template group into
 train/valid/test phrasings. Several behaviours had only two or three training phrasings, and some
 were not in the data at all; the fine-tuned planner missed them on the held-out split and in the
-scripted conversations. These groups add new phrasings of those behaviours, and the missing ones:
+scripted conversations. These groups (``families/extra_families.yaml``) add new phrasings of those
+behaviours, and the missing ones:
 
 * follow-ups to a generated design: "find real ones like it" (image search on the design), an edit
   of the design ("make it green": ``generate_image`` with ``edit_image=latest``), and
@@ -27,25 +28,24 @@ from typing import Any
 
 from agent.plan import ImageInfo, Plan, ToolCall
 from agent.planners.compact import to_compact
-from agent.planners.data import (
+from training.planner.data import (
+    BUILDERS,
     CAT_WORDS,
+    FAMILIES_DIR,
+    TASK_WEIGHTS,
     Builder,
     Draft,
+    Family,
     Gen,
     PlannerSample,
     _call,
     _fields,
-    b_alternatives,
-    b_fixed,
-    b_forget,
-    b_ref_outfit,
-    b_statement,
-    b_try_on,
     family_name,
+    load_families,
     roughen,
 )
 
-__all__ = ["EXTRA_FAMILIES", "EXTRA_WEIGHTS", "build_extra_samples"]
+__all__ = ["EXTRA_BUILDERS", "EXTRA_FAMILIES", "EXTRA_WEIGHTS", "build_extra_samples"]
 
 
 def _design(g: Gen, turn: int) -> tuple[ImageInfo, list[dict[str, str]], str, str]:
@@ -129,70 +129,11 @@ def b_alt_again(g: Gen, tpl: str) -> Draft:
     return Draft(tpl.format(**slot), _call("find_alternatives", "find_alternatives", args), view)
 
 
-#: Supplementary groups: (task, builder, phrasings), all train-only.
-EXTRA_FAMILIES: dict[str, tuple[str, Builder, tuple[str, ...]]] = {
-    "x_design_find": ("image_search", b_design_find, (
-        "do you stock anything like that design?", "find me real {cats} that look like it",
-        "which in-stock pieces are closest to this design?", "can I buy something like that?",
-        "show me shop items similar to the drawing", "any real ones like this {price}?",
-        "search the catalog for that", "I'd buy that - got something close?")),
-    "x_design_edit": ("generate_image", b_design_edit, (
-        "make it {color}", "can you redo it in {color}?", "same design but {color}", "try that in {color}",
-        "recolour it {color}", "what would it look like in {color}?", "change the colour to {color}",
-        "now a {color} version please")),
-    "x_design_then_find": ("generate_image", b_design_then_find, (
-        "draw {desc}, then show me similar ones you sell", "sketch {desc} and find real matches",
-        "generate {desc} and then search the shop for it", "imagine {desc} then find me the nearest in-stock items",
-        "create {desc} and look for similar products", "design {desc} and show me what you have like it")),
-    "x_alt_again": ("alternatives", b_alt_again, (
-        "and in {color}?", "now {color} please", "what about it in {color}", "can it be {color}",
-        "try {color} instead", "I'd prefer it {color}", "even {cheaper}?", "anything {cheaper} still?")),
-    "x_alt_outfit_piece": ("alternatives", b_alternatives, (
-        "a {cheaper} option for the {ref}", "{cheaper} version of the {ref} please", "find me a {cheaper} {ref}",
-        "the {ref} costs too much, anything {cheaper}?", "{pricier} alternative to the {ref}",
-        "could the {ref} be {color}?", "replace the {ref} with one in {color}", "the {ref} but {style}")),
-    "x_tryon_nophoto": ("try_on", b_try_on, (
-        "~could I try the {ref} on?", "~let me see the {ord} one on me", "~virtual try-on of the {ref} please",
-        "~put the {ref} on me", "~I want to see myself in the {ord} one", "~how do I look in the {ref}?",
-        "~model the {ref} on me", "~try on the {ord} item for me")),
-    "x_tryon_photo": ("try_on", b_try_on, (
-        "could I try the {ref} on?", "let me see the {ord} one on me", "put the {ref} on me",
-        "model the {ord} one on my picture", "I want to see myself in the {ref}")),
-    "x_ref_outfit": ("multi_round", b_ref_outfit, (
-        "what can I wear with the {ref}?", "what matches the {ord} one?", "go on, build a look around {id}",
-        "style the {ref} for me", "how would you wear the {ord} one for {occasion}?",
-        "complete an outfit with the {ref}", "match something to {id}", "put together a look with the {ord} item")),
-    "x_pref_like": ("preference", b_statement, (
-        "{lovecolor} suits me best", "I'm really into {lovecolor} these days", "my go-to colour is {lovecolor}",
-        "I always wear {style} things", "{style} is my vibe", "I tend to dress {style}",
-        "I'm obsessed with {lovecolor}", "I prefer {style} looks")),
-    "x_pref_dislike": ("preference", b_statement, (
-        "please never show me {hatecolor}", "{hatematerial} makes me itch", "I'm not a fan of {hatecolor}",
-        "keep {hatematerial} away from me", "{hatecolor} doesn't suit me", "I avoid {hatematerial}",
-        "I don't do {hatecolor}", "I really dislike {hatecolor}", "{hatematerial}? no thanks, never",
-        "not into {hatecolor} anymore")),
-    "x_pref_size": ("preference", b_statement, (
-        "my size is {size}", "I'm usually a {size}", "size {size} fits me", "put me down as a size {size}",
-        "I take a {size}")),
-    "x_forget": ("forget", b_forget, (
-        "I don't mind {disliked} any more, drop that", "scratch the note about {disliked}",
-        "remove {disliked} from my dislikes", "never mind what I said about {disliked}",
-        "remove {liked} from my likes", "I'm over {liked}, forget it", "you can drop my size{size}",
-        "no need to remember my budget{budget}")),
-    "x_forget_all": ("forget", b_forget, (
-        "start over and forget my preferences", "delete everything you've saved on me", "wipe my profile",
-        "forget all of it")),
-    "x_memory": ("memory", b_fixed("show_memory"), (
-        "what are my saved preferences?", "tell me what you've got on me", "what do you think my style is?",
-        "list what you remember", "do you have anything saved about me?", "what's stored about me?")),
-    "x_small_talk": ("small_talk", b_fixed("small_talk"), (
-        "hey there", "morning!", "thank you!", "appreciate it", "awesome thanks", "goodbye", "catch you later",
-        "what do you do?", "are you a bot?", "hello!")),
-    "x_out_of_scope": ("out_of_scope", b_fixed("out_of_scope"), (
-        "what's 12 times 7?", "book me a flight to Rome", "who is the president?", "can you order a pizza",
-        "tell me about black holes", "what's in the news today", "sing me a song", "how tall is Everest?",
-        "write an email to my boss", "what's the dollar exchange rate?")),
-}
+#: The builders the supplementary phrasing file may name: the base ones and this module's.
+EXTRA_BUILDERS: dict[str, Builder] = {**BUILDERS, **{b.__name__: b for b in (
+    b_design_find, b_design_edit, b_design_then_find, b_alt_again)}}
+#: Supplementary groups (``families/extra_families.yaml``): (task, builder, phrasings), all train-only.
+EXTRA_FAMILIES: dict[str, Family] = load_families(FAMILIES_DIR / "extra_families.yaml", EXTRA_BUILDERS, TASK_WEIGHTS)
 
 #: Relative weight of each supplementary group.
 EXTRA_WEIGHTS: dict[str, float] = {
@@ -205,9 +146,9 @@ EXTRA_WEIGHTS: dict[str, float] = {
 def build_extra_samples(items: Sequence[Any], n: int, seed: int = 0) -> list[PlannerSample]:
     """Draw ``n`` train-only supplementary samples (deterministic by ``seed``, independent of the base build)."""
     from agent.plan import PlannerInput
-    from agent.planners.data import _tool_schemas
+    from agent.planners.checks import PlanError
     from agent.planners.grounding import ground_plan
-    from agent.planners.llm_common import PlanError
+    from training.planner.data import _tool_schemas
 
     rng = random.Random(f"extra-{seed}")
     g = Gen(rng, sorted(items, key=lambda i: i.id))

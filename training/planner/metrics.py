@@ -10,7 +10,13 @@
 * anchor accuracy: on samples whose target anchors on the attached photo, the category the plan
   anchors on (its explicit category, else what the tool would read from the photo) is the photo's
   true category;
-* latency: p50/p95 of ``plan()`` per planning step.
+* latency: p50/p95 of ``plan()`` per planning step;
+* the model alone: for a planner built on :class:`~agent.planners.pipeline.FallbackPlanner` (``smol``,
+  ``openai``, ``transformers``), the same routing and slot scores of the model's own first
+  candidate (after the vocabulary and reference mapping, before grounding and completion; an
+  unreadable one scores as an empty plan), and how often the pipeline took the model's plan as it
+  was (``model``), completed it from the rules reading (``completed``), replaced it with the rules
+  planner's (``fallback``), or let the rules planner plan a step the model declined (``delegated``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent.plan import Plan, PlannerInput
 from agent.planners.base import Planner
-from agent.planners.data import PlannerSample
+from training.planner.data import PlannerSample
 
 __all__ = ["PlannerScores", "TaskScores", "anchor_category", "evaluate", "plan_valid", "print_scores",
            "slot_counts", "triples"]
@@ -62,6 +68,11 @@ class PlannerScores(TaskScores):
     errors: int = 0
     per_task: dict[str, TaskScores] = Field(default_factory=dict)
     failures: list[dict[str, Any]] = Field(default_factory=list)
+    #: The model's own first candidates, scored alike (None for planners without a model pipeline).
+    model_alone: TaskScores | None = None
+    model_alone_per_task: dict[str, TaskScores] = Field(default_factory=dict)
+    #: Steps by outcome: ``model``, ``completed`` (by rules), ``fallback`` (rules replaced it), ``delegated``.
+    outcomes: dict[str, int] = Field(default_factory=dict)
 
 
 def _norm_value(value: Any) -> Any:
@@ -185,6 +196,25 @@ def _fallbacks(planner: Any) -> int | None:
     return None
 
 
+def _trace(planner: Any) -> Any:
+    pipeline = getattr(planner, "pipeline", planner)
+    return getattr(pipeline, "last_trace", None)
+
+
+def model_alone_plan(trace: Any, final: Plan, view: PlannerInput) -> Plan:
+    """Return the model's own plan of a step: its first candidate after the mapping checks (see module doc)."""
+    from agent.planners.checks import MODEL_CHECKS, PlanError, run_checks
+
+    if trace.first is None:
+        return final  # delegated: the model proposed nothing
+    if trace.first.plan is None:
+        return Plan(intent="clarify")  # unreadable
+    try:
+        return run_checks(trace.first.plan, view, MODEL_CHECKS)
+    except PlanError:
+        return trace.first.plan
+
+
 def _summary(rows: Iterable[dict[str, Any]]) -> TaskScores:
     rows = list(rows)
     n = len(rows)
@@ -213,6 +243,8 @@ def evaluate(planner: Planner, samples: Sequence[PlannerSample], *, split: str =
     latencies: list[float] = []
     failures: list[dict[str, Any]] = []
     anchor_hits: list[bool] = []
+    alone_rows: list[dict[str, Any]] = []
+    outcomes: dict[str, int] = defaultdict(int)
     errors = 0
     for sample in tqdm(samples, desc=f"eval {getattr(planner, 'name', 'planner')}", disable=not progress):
         view = sample.view.model_copy(deep=True)
@@ -227,6 +259,13 @@ def evaluate(planner: Planner, samples: Sequence[PlannerSample], *, split: str =
         row = {"task": sample.task, "routed": routed(plan, sample.target), "valid": plan_valid(plan, view, models),
                "tp": tp, "np": np_, "ng": ng}
         rows.append(row)
+        trace = _trace(planner)
+        if trace is not None and trace.outcome:
+            outcomes[trace.outcome] += 1
+            alone = model_alone_plan(trace, plan, view)
+            a_tp, a_np, a_ng = slot_counts(alone, sample.target)
+            alone_rows.append({"task": sample.task, "routed": routed(alone, sample.target),
+                               "valid": plan_valid(alone, view, models), "tp": a_tp, "np": a_np, "ng": a_ng})
         if sample.true_category and photo_anchored(sample.target):
             anchor_hits.append(anchor_category(plan, sample.view) == sample.true_category)
         if (not row["routed"] or tp != np_ or tp != ng) and len(failures) < max_failures:
@@ -238,6 +277,9 @@ def evaluate(planner: Planner, samples: Sequence[PlannerSample], *, split: str =
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_task[r["task"]].append(r)
+    alone_by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in alone_rows:
+        alone_by_task[r["task"]].append(r)
     end_fallbacks = _fallbacks(planner)
     fallbacks = (end_fallbacks - (start_fallbacks or 0)) if end_fallbacks is not None else 0
     return PlannerScores(
@@ -247,6 +289,8 @@ def evaluate(planner: Planner, samples: Sequence[PlannerSample], *, split: str =
         anchor_n=len(anchor_hits), anchor_accuracy=(sum(anchor_hits) / len(anchor_hits)) if anchor_hits else None,
         latency_p50_ms=1000 * _percentile(latencies, 0.5), latency_p95_ms=1000 * _percentile(latencies, 0.95),
         errors=errors, per_task={t: _summary(r) for t, r in sorted(by_task.items())}, failures=failures,
+        model_alone=_summary(alone_rows) if alone_rows else None,
+        model_alone_per_task={t: _summary(r) for t, r in sorted(alone_by_task.items())}, outcomes=dict(outcomes),
     )
 
 
@@ -272,3 +316,10 @@ def print_scores(scores: PlannerScores, console: Any) -> None:
     console.print(f"fallback rate {fb}; photo anchor-category accuracy {anchor}; latency p50 "
                   f"{scores.latency_p50_ms:.1f} ms, p95 {scores.latency_p95_ms:.1f} ms; planner errors {scores.errors}",
                   markup=False)
+    if scores.model_alone is not None:
+        a, n = scores.model_alone, max(1, sum(scores.outcomes.values()))
+        shares = ", ".join(f"{k} {scores.outcomes.get(k, 0) / n:.1%}" for k in ("model", "completed", "fallback",
+                                                                                 "delegated"))
+        console.print(f"model alone: routing {a.routing_accuracy:.1%}, slot F1 {a.slot_f1:.3f}, valid "
+                      f"{a.valid_rate:.1%}; steps: {shares} (completed = rules added arguments, fallback = rules "
+                      "replaced the plan, delegated = rules planned a step the model declined)", markup=False)

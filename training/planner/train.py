@@ -34,11 +34,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.planners.smol.planner import DEFAULT_WEIGHTS_DIR
+from agent.vision.encoder import encoder_fingerprint
+
 __all__ = ["TrainConfig", "main", "parse_args", "train"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "weights"
+DEFAULT_OUT = DEFAULT_WEIGHTS_DIR  # the shipped planner weights, agent/planners/weights
 CKPT_FILE = "checkpoint.pt"
 ROUTES = ("native", "text", "both")
 
@@ -229,13 +232,6 @@ def image_vectors(samples: Sequence[Any]) -> dict[str, Any]:
     return vecs
 
 
-def encoder_fingerprint() -> str:
-    """Return a short hash of our image encoder's weights (the projector is tied to them)."""
-    from agent.vision.encoder import weights_fingerprint
-
-    return weights_fingerprint()
-
-
 def init_projector(projector: Any, model: Any, tokenizer: Any, samples: Sequence[Any], vectors: dict[str, Any],
                    ridge: float = 1e-2) -> float:
     """Fit the projector by least squares: photo embedding -> token embeddings of `` <colour> <category>``.
@@ -415,9 +411,9 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
     from tqdm import tqdm
 
-    from agent.planners.data import load_samples
     from agent.planners.smol.base import load_base
     from agent.planners.smol.model import ImageProjector, build_embeds, collate, save_projector
+    from training.planner.data import load_samples
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -603,10 +599,10 @@ def refit_projector(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = N
     import torch
     from tqdm import tqdm
 
-    from agent.planners.data import load_samples
     from agent.planners.smol.base import load_base
     from agent.planners.smol.model import ImageProjector, build_embeds, collate, save_projector
     from agent.planners.smol.planner import merge_lora
+    from training.planner.data import load_samples
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -687,7 +683,7 @@ def _loss(model: Any, batch: dict[str, Any], slots: list[list[int]], images: Any
 
 
 def _maybe_load(data: str, split: str) -> list[Any]:
-    from agent.planners.data import load_samples
+    from training.planner.data import load_samples
 
     try:
         return load_samples(data, split)
@@ -720,8 +716,8 @@ def evaluate(model: Any, tokenizer: Any, projector: Any, samples: Sequence[Any],
     greedy answers that pass every check without repair; photo samples also report the anchor
     category accuracy for each trained image route.
     """
+    from agent.planners.checks import PlanError
     from agent.planners.compact import CompactPlanError, plan_key
-    from agent.planners.llm_common import PlanError
     from agent.planners.smol.model import generate
     from agent.planners.smol.planner import SmolPlanner
 
@@ -741,7 +737,7 @@ def evaluate(model: Any, tokenizer: Any, projector: Any, samples: Sequence[Any],
         for s in subset:
             text = generate(model, tokenizer, planner.encode_view(s.view), max_new_tokens=48)[0]
             try:
-                plan = planner._accept(text, s.view, planner.reading(s.view))
+                plan = planner.accept_text(text, s.view, planner.reading(s.view))
             except (CompactPlanError, PlanError):
                 plan = None
             if plan is not None:
@@ -828,8 +824,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_args(argv)
     logging.basicConfig(level=os.environ.get("FASHIONM3_LOG_LEVEL", "INFO"))
     if cfg.draft_only:
-        from agent.planners.data import load_samples
         from agent.planners.smol.base import load_base
+        from training.planner.data import load_samples
 
         size = write_drafter(cfg.out, load_base(cfg.base or None).tokenizer, load_samples(cfg.data, "train"))
         log.info("draft table written to %s (%d bytes)", cfg.out, size)

@@ -14,7 +14,7 @@ The loss is contrastive (CLIP-style InfoNCE with learnable temperatures):
 Validation uses a held-out part of the *train* split (the test split is left to the benchmark) and
 zero-shot prompts worded differently from the training descriptions. Run::
 
-    python -m agent.vision.train_encoder --epochs 15 --seed 0 --out agent/vision/weights
+    python -m training.vision.train_encoder --epochs 15 --seed 0 --out agent/vision/weights
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from agent.catalog.fmnist import load_split
 from agent.catalog.vocab import CATEGORIES, CATEGORY_SYNONYMS, COLOR_SYNONYMS, COLORS, STYLE_SYNONYMS
 from agent.vision.encoder import (
     CONFIG_FILE,
+    DEFAULT_WEIGHTS_DIR,
     PROMPTS_FILE,
     WEIGHTS_FILE,
     EncoderConfig,
@@ -317,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "weights")
+    parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS_DIR)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=0.05)

@@ -3,8 +3,10 @@
 Each sample is a :class:`PlannerInput` (the message, the items shown so far, recalled preferences,
 photos) and the :class:`Plan` the graph should execute for it. Samples come from template groups
 (one behaviour, e.g. "alternatives to the n-th item"), each with several phrasings; a template
-*family* is one phrasing of a group. The train/valid/test split is by family, within each group, so
-every behaviour is trained on and the test split measures phrasings never seen in training. Slots
+*family* is one phrasing of a group. The groups and their phrasings are data
+(``families/families.yaml``); the builders that fill their slots and write the target plan are the
+``b_*`` functions here. The train/valid/test split is by family, within each group, so every
+behaviour is trained on and the test split measures phrasings never seen in training. Slots
 are filled from the live catalog and the vocabulary, with synonyms ("jeans" -> trousers, "trainers"
 -> sneakers, "purse" -> bag), casual phrasing, typos, prices as words and with currency symbols.
 
@@ -30,7 +32,7 @@ import re
 import string
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,14 +44,14 @@ from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem,
 from agent.planners.compact import to_compact
 
 __all__ = [
-    "FAMILIES", "PlannerSample", "assign_splits", "build_samples", "family_name", "load_samples", "main",
-    "write_dataset",
+    "BUILDERS", "FAMILIES", "PlannerSample", "assign_splits", "build_samples", "family_name", "load_families",
+    "load_samples", "main", "write_dataset",
 ]
 
 Split = Literal["train", "valid", "test"]
 SPLITS: tuple[Split, ...] = ("train", "valid", "test")
 TIMESTAMP = "2025-01-01T00:00:00+00:00"
-#: Supplementary train-only samples a default build adds (see :mod:`agent.planners.data_extra`).
+#: Supplementary train-only samples a default build adds (see :mod:`training.planner.data_extra`).
 DEFAULT_EXTRA = 2000
 
 
@@ -612,6 +614,7 @@ def b_fixed(intent: str) -> Builder:
         return Draft(tpl, Plan(intent=intent), view)  # type: ignore[arg-type]
 
     build.__doc__ = f"A {intent} message (no tool call)."
+    build.__name__ = build.__qualname__ = f"b_{intent}"
     return build
 
 
@@ -721,223 +724,56 @@ def b_photo_search(g: Gen, tpl: str) -> Draft:
 
 
 # --------------------------------------------------------------------------------------------------
-# Families: (task, builder, phrasings). A phrasing starting with "~" is a variant the builder reads.
+# Families: (task, builder, phrasings), read from families/*.yaml. A phrasing starting with "~" is a
+# variant the builder reads.
 # --------------------------------------------------------------------------------------------------
 
-FAMILIES: dict[str, tuple[str, Builder, tuple[str, ...]]] = {
-    # search
-    "search_plain": ("search", b_search, (
-        "show me {color} {cats}", "do you have any {color} {cats}?", "I'm looking for {color} {cats}",
-        "find me some {color} {cats}", "{color} {cats} please")),
-    "search_price": ("search", b_search, (
-        "{cats} {price}", "got any {cats} {price}?", "find me {color} {cats} {price}",
-        "I need {cats}, budget is {price}", "looking for {cats} {price}")),
-    "search_casual": ("search", b_search, (
-        "need {cats} asap, {color} if poss", "any {cats} in {color}?", "ok show me ur {color} {cats}",
-        "{cats}?? {color} ones", "wanna see {color} {cats}")),
-    "search_style": ("search", b_search, (
-        "{style} {cats} {price}", "something {style}, maybe {cats}, in {color}", "show me {style} {cats}",
-        "I'd like {style} {color} {cats}")),
-    "search_material": ("search", b_search, (
-        "{material} {cats} in {color}", "do you sell {material} {cats}?", "show me {cats} made of {material}",
-        "{material} {cats} {price}")),
-    "search_exclude": ("search", b_search, (
-        "{cats} but nothing {nocolor}", "{cats}, no {nomaterial} please", "show me {cats} that aren't {nocolor}",
-        "{color} {cats} without {nomaterial}", "I want {cats} - anything but {nocolor}")),
-    "search_range": ("search", b_search, (
-        "{cats} between {lo} and {hi}", "{cats} {minprice}", "show me {color} {cats} {minprice}",
-        "{cats} from {lo} to {hi}")),
-    "search_question": ("search", b_search, (
-        "what {cats} have you got {price}?", "what {color} {cats} do you carry?",
-        "which {cats} do you have in {color}?", "are there any {style} {cats} in stock?")),
-    "search_shoes": ("search", b_search, (
-        "show me {color} {shoes}", "I need new {shoes} {price}", "any {style} {shoes}?",
-        "{shoes} in {color} please")),
-    # basic recommendation
-    "rec_occasion": ("basic_recommendation", b_recommend, (
-        "what should I wear to {occasion}?", "outfit for {occasion} please", "dress me for {occasion}",
-        "I need a look for {occasion}", "help me put together something for {occasion}")),
-    "rec_budget": ("basic_recommendation", b_recommend, (
-        "outfit for {occasion}, {price}", "something to wear to {occasion}, {price}",
-        "{occasion} outfit, {total}", "complete look for {occasion} with {total}")),
-    "rec_style": ("basic_recommendation", b_recommend, (
-        "put together a {style} outfit", "a {style} look please", "{style} outfit {price}",
-        "could you style me a {style} outfit?")),
-    "rec_anchor": ("basic_recommendation", b_recommend, (
-        "what goes with my {anchor}?", "build an outfit around my {anchor}", "style my {anchor} for {occasion}",
-        "I have a {anchor}, what should I wear with it?")),
-    "rec_constraints": ("basic_recommendation", b_recommend, (
-        "outfit for {occasion} without a {nocat}", "{occasion} outfit in {color}",
-        "{style} outfit but nothing {nocolor}", "an outfit with a {withcat} for {occasion}",
-        "outfit for {occasion}, no {nomaterial}")),
-    "rec_casual_phrasing": ("basic_recommendation", b_recommend, (
-        "got {occasion} coming up, what do I wear", "help!! {occasion} tmrw and nothing to wear",
-        "fit check for {occasion}? suggest something", "wat shud i wear for {occasion}")),
-    # personalised recommendation
-    "pers_implicit": ("personalized_recommendation", b_personal, (
-        "you know my taste - outfit for {occasion}", "pick something I'd like for {occasion}",
-        "based on what I like, a look for {occasion}", "outfit for {occasion}, my usual style")),
-    "pers_fav": ("personalized_recommendation", b_personal, (
-        "outfit for {occasion} in my favourite colour{fav}", "show me {cats} in my fave colour{fav}",
-        "{cats} in the colour I like{fav}", "a look for {occasion} in my colour{fav}")),
-    "pers_budget": ("personalized_recommendation", b_personal, (
-        "{cats} within my usual budget{usual}", "outfit for {occasion}, keep to my budget{usual}",
-        "show me {cats}, my normal budget{usual}", "stick to my budget: a look for {occasion}{usual}")),
-    "pers_avoid": ("personalized_recommendation", b_personal, (
-        "outfit for {occasion}, avoid the stuff I don't like{avoid}", "{cats} but nothing I dislike{avoid}",
-        "show me {cats}, skip what I hate{avoid}", "a look for {occasion} without anything I dislike{avoid}")),
-    "pers_statement": ("personalized_recommendation", b_pref_request, (
-        "I'm {vegan} btw. outfit for {occasion}", "I hate {hatecolor} - {cats} please",
-        "I'm allergic to {hatematerial}, show me {cats}", "never {hatecolor} for me. what to wear to {occasion}?")),
-    "pers_statement_size": ("personalized_recommendation", b_pref_request, (
-        "I'm a size {size}; show me {cats}", "size {size} here, looking for {cats}",
-        "as a {vegan} I need {cats}", "I can't stand {hatematerial}. {cats}?")),
-    # alternatives
-    "alt_ordinal": ("alternatives", b_alternatives, (
-        "the {ord} one but {cheaper}", "something like the {ord} one, but {cheaper}",
-        "the {ord} item in {color} instead?", "similar to number {num} but more {style}",
-        "alternatives to the {ord} one {price}")),
-    "alt_ref": ("alternatives", b_alternatives, (
-        "that {ref} in {color} instead", "a {cheaper} {ref}?", "can I get the {ref} in {othercolor}",
-        "show me other {refpl} like that but {style}", "is there a {ref} like that but {pricier}?")),
-    "alt_id": ("alternatives", b_alternatives, (
-        "alternatives to {id}", "anything similar to {id} {price}", "{id} but {cheaper}",
-        "swap {id} for something in {color}")),
-    "alt_focus": ("alternatives", b_alternatives, (
-        "{cheaper}?", "got it in {color}?", "something like this but {style}", "same thing but {material}",
-        "like this one but no {nomaterial}", "this but in {othercolor}")),
-    "alt_casual": ("alternatives", b_alternatives, (
-        "hmm the {ord} one is too pricey, anything {cheaper}", "ugh don't love the colour of the {ref}, {othercolor}?",
-        "nah the {ref}... {color} maybe?", "meh, swap the {ord} one for something {style}")),
-    # multi-round references to other actions
-    "ref_outfit": ("multi_round", b_ref_outfit, (
-        "build an outfit around the {ord} one", "what goes with that {ref}?", "style {id} for {occasion}",
-        "complete the look around the {ref} for {occasion}", "make an outfit with number {num}")),
-    "ref_refine": ("multi_round", b_refine, (
-        "in {color} instead", "what about {color}?", "same but {material}", "do they come in {color}",
-        "any {material} ones?")),
-    "ref_pick": ("multi_round", b_ref_outfit, (
-        "let's go with the {ord} one - what goes with it?", "I'll take the {ref}; build a look around it",
-        "outfit around {id} please", "the {ref} is perfect, what else for {occasion}?")),
-    "ref_outfit_casual": ("multi_round", b_ref_outfit, (
-        "love the {ord} one, what do I wear with it?", "ok the {ref} - what goes with it for {occasion}?",
-        "pair {id} with something")),
-    # try-on
-    "tryon_ordinal": ("try_on", b_try_on, (
-        "try the {ord} one on me", "how would the {ord} one look on me?", "put the {ord} one on my photo",
-        "can I see the {ord} item on me?")),
-    "tryon_ref": ("try_on", b_try_on, (
-        "can I see that {ref} on me", "show me wearing the {ref}", "virtual try-on with the {ref} please",
-        "what would I look like in the {ref}?")),
-    "tryon_now": ("try_on", b_try_on, (
-        "here's a pic of me{now} - try the {ref} on", "this is me{now}, put the {ord} one on me",
-        "try the {ref} on this photo{now}")),
-    "tryon_nophoto": ("try_on", b_try_on, (
-        "~try the {ord} one on me", "~how would the {ref} look on me?", "~show me in the {ref}")),
-    # image generation
-    "gen_draw": ("generate_image", b_generate, (
-        "draw me {desc}", "can you sketch {desc}?", "generate an image of {desc}", "make a picture of {desc}")),
-    "gen_design": ("generate_image", b_generate, (
-        "design {desc} for me", "imagine {desc}", "create a design: {desc}", "I'd love to see a design for {desc}")),
-    "gen_request": ("generate_image", b_generate, (
-        "I want you to generate {desc}", "show me a generated picture of {desc}", "can you dream up {desc}?",
-        "produce an image of {desc}")),
-    "gen_casual": ("generate_image", b_generate, (
-        "pls draw {desc}", "could u generate {desc}", "render {desc} for me", "visualise {desc}")),
-    # memory
-    "mem_ask": ("memory", b_fixed("show_memory"), (
-        "what do you know about me?", "what have you remembered about me", "show my preferences",
-        "what's in my profile?")),
-    "mem_ask_casual": ("memory", b_fixed("show_memory"), (
-        "wait what do u remember abt me", "remind me what my preferences are", "what did I tell you I like?",
-        "which preferences have you saved?")),
-    "mem_ask_short": ("memory", b_fixed("show_memory"), (
-        "my preferences?", "what do you know abt me", "what have I told you so far about my taste?",
-        "do you remember what I like?")),
-    "mem_ask_formal": ("memory", b_fixed("show_memory"), (
-        "Could you list the preferences you have stored for me?", "What information have you kept about my taste?",
-        "Please tell me what you remember about me.")),
-    # forget
-    "forget_like": ("forget", b_forget, (
-        "forget that I like {liked}", "stop remembering that I love {liked}", "I don't like {liked} anymore, forget it",
-        "please forget my love of {liked}")),
-    "forget_dislike": ("forget", b_forget, (
-        "forget that I hate {disliked}", "you can forget I dislike {disliked}",
-        "I'm fine with {disliked} now, forget that",
-        "delete the note that I don't like {disliked}")),
-    "forget_kind": ("forget", b_forget, (
-        "forget my size{size}", "please forget my budget{budget}", "delete my size{size}",
-        "remove my budget from memory{budget}")),
-    "forget_all": ("forget", b_forget, (
-        "forget everything about me", "delete all my preferences", "wipe everything you know about me",
-        "clear my profile please")),
-    "forget_all_casual": ("forget", b_forget, (
-        "forget everything you know about me", "pls forget all my data", "erase all my preferences",
-        "reset, forget all about me")),
-    # small talk and preference statements
-    "st_hello": ("small_talk", b_fixed("small_talk"), ("hi", "hello there", "hey!", "good morning", "hiya")),
-    "st_thanks": ("small_talk", b_fixed("small_talk"), ("thanks!", "thank you so much", "cheers", "great, thanks")),
-    "st_bye": ("small_talk", b_fixed("small_talk"), ("bye", "see you later", "that's all for now, bye", "ttyl")),
-    "st_about": ("small_talk", b_fixed("small_talk"), ("who are you?", "what can you do?", "how does this work?",
-                                                       "what are you?")),
-    "pref_love": ("preference", b_statement, (
-        "I love {lovecolor}", "{lovecolor} is my favourite colour", "I really like {style} clothes",
-        "big fan of {lovecolor}")),
-    "pref_hate": ("preference", b_statement, (
-        "I hate {hatecolor}", "I can't stand {hatematerial}", "I never wear {hatecolor}",
-        "no {hatematerial} for me ever")),
-    "pref_misc": ("preference", b_statement, (
-        "I adore {lovecolor}", "honestly {hatematerial} is the worst", "I usually go for {style} stuff",
-        "I'm size {size} in most things")),
-    "pref_size": ("preference", b_statement, (
-        "just so you know, I'm a size {size}", "I'm a size {size}", "fyi I wear size {size}",
-        "I love {lovecolor} and I'm a size {size}")),
-    # out of scope
-    "oos_weather": ("out_of_scope", b_fixed("out_of_scope"), (
-        "what's the weather like tomorrow?", "will it rain today?", "is it going to be sunny this weekend")),
-    "oos_general": ("out_of_scope", b_fixed("out_of_scope"), (
-        "can you help me with my maths homework", "write me a poem about the sea", "what's the capital of France?",
-        "tell me a joke")),
-    "oos_chat": ("out_of_scope", b_fixed("out_of_scope"), (
-        "what time is it?", "recommend a good movie", "how do I get to the train station?",
-        "translate hello into Spanish")),
-    "oos_tasks": ("out_of_scope", b_fixed("out_of_scope"), (
-        "how do I cook pasta?", "what's the score of the football game", "can you fix my python code",
-        "who won the election?")),
-    # history
-    "hist_ord": ("history", b_history, (
-        "show me the {ord} outfit again", "what was the {ord} outfit?", "go back to the {ord} look",
-        "can I see the {ord} outfit you suggested")),
-    "hist_casual": ("history", b_history, (
-        "wait go back to the {ord} outfit", "that last outfit again pls", "remind me of the {ord} outfit",
-        "the {ord} outfit you showed, again please")),
-    "hist_last": ("history", b_history, (
-        "show me the last outfit again", "what was that outfit again?", "bring back the latest outfit")),
-    # photos
-    "photo_outfit": ("image_recommendation", b_photo_outfit, (
-        "what goes with this?", "what should I wear with this?", "build an outfit around this piece",
-        "how would you style this?")),
-    "photo_outfit_occasion": ("image_recommendation", b_photo_outfit, (
-        "style this for {occasion}", "I just bought this, what goes with it for {occasion}?",
-        "can I wear this to {occasion}? build me a look")),
-    "photo_outfit_formal": ("image_recommendation", b_photo_outfit, (
-        "Could you recommend pieces that go with this item?", "Please suggest an outfit that includes this garment.",
-        "What would complement this for {occasion}?")),
-    "photo_outfit_casual": ("image_recommendation", b_photo_outfit, (
-        "wat goes w this", "pair this with something pls", "complete the look with this one")),
-    "photo_search": ("image_search", b_photo_search, (
-        "find me something like this", "do you have anything similar to this?", "show me items like this one",
-        "got anything that looks like this?")),
-    "photo_search_change": ("image_search", b_photo_search, (
-        "like this but in {color}", "something similar in {color}?", "this but {price}",
-        "anything like this {price}?")),
-    "photo_search_formal": ("image_search", b_photo_search, (
-        "Do you carry anything similar to the item in this photo?",
-        "Please find products resembling this one in {color}.",
-        "Search for items like the one pictured {price}.")),
-    "photo_search_casual": ("image_search", b_photo_search, (
-        "find this for me", "where can I get something like this", "want this but in {color}")),
-}
+#: Where the phrasing files live (shipped as package data).
+FAMILIES_DIR = Path(__file__).resolve().parent / "families"
+#: A template group: its task, its builder, and its phrasings (family ``<group>#<i>`` is phrasing ``i``).
+Family = tuple[str, Builder, tuple[str, ...]]
+
+b_show_memory = b_fixed("show_memory")
+b_small_talk = b_fixed("small_talk")
+b_out_of_scope = b_fixed("out_of_scope")
+
+#: The builders a phrasing file may name, by their Python name.
+BUILDERS: dict[str, Builder] = {b.__name__: b for b in (
+    b_search, b_recommend, b_personal, b_pref_request, b_alternatives, b_ref_outfit, b_refine, b_try_on, b_generate,
+    b_show_memory, b_small_talk, b_out_of_scope, b_statement, b_forget, b_history, b_photo_outfit, b_photo_search,
+)}
+
+
+def load_families(path: Path, builders: Mapping[str, Builder], tasks: Collection[str]) -> dict[str, Family]:
+    """Read a phrasing file: group name -> ``{task, builder, phrasings}``, kept in file order.
+
+    Raises:
+        ValueError: the file is not such a mapping, or names an unknown task or builder (the message
+            names the file and the group).
+    """
+    import yaml
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"{path}: expected a mapping of group name -> {{task, builder, phrasings}}")
+    out: dict[str, Family] = {}
+    for group, spec in raw.items():
+        where = f"{path}: group {group!r}"
+        if not isinstance(spec, dict) or set(spec) != {"task", "builder", "phrasings"}:
+            raise ValueError(f"{where}: needs exactly the keys task, builder and phrasings")
+        task, builder, phrasings = spec["task"], spec["builder"], spec["phrasings"]
+        if task not in tasks:
+            raise ValueError(f"{where}: unknown task {task!r}; known: {', '.join(sorted(tasks))}")
+        if builder not in builders:
+            raise ValueError(f"{where}: unknown builder {builder!r}; known: {', '.join(sorted(builders))}")
+        if (not isinstance(phrasings, list) or not phrasings
+                or not all(isinstance(p, str) and p.strip() for p in phrasings)):
+            raise ValueError(f"{where}: phrasings must be a non-empty list of non-empty strings")
+        if len(set(phrasings)) != len(phrasings):
+            raise ValueError(f"{where}: a phrasing is listed twice")
+        out[str(group)] = (task, builders[builder], tuple(phrasings))
+    return out
+
 
 #: Relative weight of each task in a build (groups of a task are equally likely, then phrasings).
 TASK_WEIGHTS: dict[str, float] = {
@@ -947,6 +783,9 @@ TASK_WEIGHTS: dict[str, float] = {
 }
 #: Tasks whose messages must not get casual prefixes/suffixes (they would change the intent).
 _LITERAL_TASKS = frozenset({"small_talk", "out_of_scope", "memory", "forget", "preference"})
+
+#: The base build's template groups (``families/families.yaml``).
+FAMILIES: dict[str, Family] = load_families(FAMILIES_DIR / "families.yaml", BUILDERS, TASK_WEIGHTS)
 
 
 def family_name(group: str, index: int) -> str:
@@ -1214,7 +1053,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=6000, help="number of samples (default: 6000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--extra", type=int, default=DEFAULT_EXTRA,
-                        help="supplementary train-only samples (agent.planners.data_extra; default: %(default)s)")
+                        help="supplementary train-only samples (training.planner.data_extra; default: %(default)s)")
     parser.add_argument("--data-dir", default=None, help="data folder holding the catalog")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -1236,7 +1075,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t1 = time.perf_counter()
     attach_images(samples, jobs, out, args.seed, progress=not args.quiet)
     if args.extra:
-        from agent.planners.data_extra import build_extra_samples
+        from training.planner.data_extra import build_extra_samples
 
         samples += build_extra_samples(list(catalog.items.values()), args.extra, args.seed)
     t2 = time.perf_counter()

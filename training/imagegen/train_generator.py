@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m agent.imagegen.train_generator --steps 4000 --batch-size 64 --threads 1
+    python -m training.imagegen.train_generator --steps 4000 --batch-size 64 --threads 1
 
 Resumable: a checkpoint (model, EMA, optimiser, step, RNG state, elapsed time) is written every
 ``--checkpoint-every`` steps to ``--checkpoint`` and picked up on the next run; the EMA weights are

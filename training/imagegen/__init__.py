@@ -1,0 +1,1 @@
+"""Training of the Fashion-MNIST diffusion generator (``fashionm3 train generator``)."""
