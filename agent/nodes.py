@@ -16,13 +16,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from agent.context import Context
-from agent.media import ImageInputError, ingest_attachment
+from agent.media import ImageInputError
 from agent.memory import MEMORY_ROOT, user_namespace
 from agent.memory.extract import NO_FACT_INTENTS, extract_facts, merge_facts
 from agent.plan import ImageInfo, Plan, PlannerInput, PreferenceFact, ShownItem, ToolResultView
 from agent.reply import compose_reply, item_payload
 from agent.services import Services
 from agent.state import MAX_SHOWN, AgentState
+from agent.vision.ingest import ingest_attachment
 from tools.base import ToolContext, ToolResult
 
 log = logging.getLogger(__name__)

@@ -47,7 +47,7 @@ def test_text_to_image_search(catalog: Catalog) -> None:
 
 
 def _upload(settings: Context, name: str) -> ImageInfo:
-    from agent.media import ingest_attachment
+    from agent.vision.ingest import ingest_attachment
 
     return ingest_attachment(str(ASSETS / name), settings.media_dir, 1, settings.max_upload_bytes,
                              settings.max_image_pixels)

@@ -127,8 +127,11 @@ def forbidden_imports(package: str, root: Path) -> list[str]:
     return found
 
 
-def module_graph(package: str, root: Path) -> dict[str, dict[str, int]]:
+def module_graph(package: str, root: Path, *, lazy: bool = False) -> dict[str, dict[str, int]]:
     """Return the module-level import graph of ``package``: module -> {imported module: line}.
+
+    With ``lazy``, imports inside functions count too (module to module, without package edges):
+    the layering graph, where a cycle means two modules depend on each other however late.
 
     An edge goes to the module a statement imports (``from a.b import c`` -> ``a.b.c`` when that is a
     module, else ``a.b``) and to the packages above it that must be initialised first, except the
@@ -141,12 +144,16 @@ def module_graph(package: str, root: Path) -> dict[str, dict[str, int]]:
         if path.name == "__init__.py":
             ancestors.add(name)
         for imp in iter_imports(path, root):
-            if not imp.module_level:
+            if not imp.module_level and not lazy:
                 continue
             target = imp.target
             while target and target not in mods:
                 target = target.rpartition(".")[0]  # ``from a.b import attr`` needs a.b
             if not target or target == name:
+                continue
+            if lazy:
+                if not (path.name == "__init__.py" and target.startswith(name + ".")) and target not in ancestors:
+                    graph[name].setdefault(target, imp.line)
                 continue
             if target in ancestors:
                 # an own package is already in sys.modules (partly run); only its attributes need its body
@@ -237,6 +244,12 @@ def test_the_runtime_has_no_module_level_import_cycles() -> None:
     assert len(graph) > 40 and graph["agent.cli"], "the graph missed the package"
     cycles = [describe(c, graph, "agent", ROOT) for c in find_cycles(graph)]
     assert not cycles, "module-level import cycles in agent/:\n" + "\n".join(cycles)
+
+
+def test_the_runtime_layers_have_no_import_cycles_even_through_late_imports() -> None:
+    graph = module_graph("agent", ROOT, lazy=True)
+    cycles = [describe(c, graph, "agent", ROOT) for c in find_cycles(graph)]
+    assert not cycles, "import cycles in agent/ (counting imports inside functions):\n" + "\n".join(cycles)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.media import ImageInputError, decode_image, ingest_attachment, read_attachment
+from agent.media import ImageInputError, decode_image, read_attachment
+from agent.vision.ingest import ingest_attachment
 
 MAX = 10 * 1024 * 1024
 PIX = 40_000_000

@@ -267,8 +267,8 @@ def test_missing_chromadb_is_an_error_naming_it(settings: Context, monkeypatch: 
 
 
 def test_photo_understanding_names_a_missing_package(tmp_path: Path) -> None:
-    from agent.media import understand
     from agent.vision import PhotoCache
+    from agent.vision.ingest import understand
 
     class NoTorch:
         name, dim = "needs-torch", 384
@@ -283,12 +283,12 @@ def test_photo_understanding_names_a_missing_package(tmp_path: Path) -> None:
 
 
 def test_missing_encoder_weights_degrade_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from agent.media import understand
     from agent.vision import ImageEncoder, PhotoCache
+    from agent.vision.ingest import understand
 
     img = Image.new("RGB", (32, 32), (0, 0, 200))
     info = ImageInfo(sha256="d" * 64, path=str(tmp_path / "x.png"), turn=1)
-    with caplog.at_level(logging.WARNING, logger="agent.media"):
+    with caplog.at_level(logging.WARNING, logger="agent.vision.ingest"):
         out = understand(img, info, ImageEncoder(tmp_path / "no-weights"), PhotoCache())
     assert out.category is None and out.color and out.color_confidence == 0.5
     assert "only a colour estimate" in caplog.text and "train_encoder" in caplog.text

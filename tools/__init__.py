@@ -18,8 +18,8 @@ from typing import Any
 
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
-__all__ = ["ENTRY_POINT_GROUP", "Tool", "ToolContext", "ToolError", "ToolResult", "default_tools", "discover",
-           "register_tool", "tool_problems", "tool_sources"]
+__all__ = ["ENTRY_POINT_GROUP", "Tool", "ToolContext", "ToolError", "ToolResult", "argument_kinds", "default_tools",
+           "discover", "register_tool", "tool_problems", "tool_sources"]
 
 log = logging.getLogger(__name__)
 _SKIP = {"base"}
@@ -120,6 +120,15 @@ def _add_plugins(found: dict[str, type[Tool]]) -> None:
             continue
         found[cls.name] = cls
         _sources[cls.name] = f"entry point {dist}"
+
+
+def argument_kinds(name: str) -> dict[str, str]:
+    """Return what each argument of the tool ``name`` refers to (see :meth:`tools.base.Tool.argument_kinds`).
+
+    An unknown tool has no kinds (its calls are refused by the plan checks as not offered).
+    """
+    cls = discover().get(name)
+    return dict(cls.argument_kinds()) if cls is not None else {}
 
 
 def default_tools() -> dict[str, Tool]:

@@ -6,7 +6,11 @@ from typing import Protocol, runtime_checkable
 
 from agent.plan import Plan, PlannerInput
 
-__all__ = ["Planner"]
+__all__ = ["PlanError", "Planner"]
+
+
+class PlanError(ValueError):
+    """A plan that cannot be run as written; the message says what was wrong (it is sent back to the model)."""
 
 
 @runtime_checkable

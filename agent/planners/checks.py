@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from agent import replies
 from agent.plan import Plan, PlannerInput, ToolCall
+from agent.planners.base import PlanError
 
 __all__ = [
     "GROUNDED_CHECKS", "MAX_CALLS", "MODEL_CHECKS", "Check", "PlanError", "check_arguments", "check_grounding",
@@ -45,10 +46,6 @@ LATEST_IMAGE = frozenset({"", "latest", "last"})
 _REF_RE = re.compile(r"#\s*(\d+)")
 
 
-class PlanError(ValueError):
-    """A plan that cannot be run as written; the message says what was wrong (it is sent back to the model)."""
-
-
 Check = Callable[[Plan, PlannerInput, "Plan | None"], Plan]
 
 
@@ -60,12 +57,9 @@ def _tool_classes() -> Mapping[str, Any]:
 
 def argument_kinds(tool: str) -> dict[str, str]:
     """Return what each argument of ``tool`` refers to (``item``, ``image``, ``category``, ``color``, ...)."""
-    cls = _tool_classes().get(tool)
-    if cls is None:
-        from tools.base import default_argument_kinds
+    from tools import argument_kinds as kinds
 
-        return dict(default_argument_kinds(()))
-    return dict(cls.argument_kinds())
+    return kinds(tool)
 
 
 def _replace_calls(plan: Plan, calls: Sequence[ToolCall]) -> Plan:

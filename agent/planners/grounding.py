@@ -17,7 +17,7 @@ such a plan silently filters the catalog (or wipes the shopper's memory) on a ha
 * forgetting everything needs an explicit request ("forget everything about me"), forgetting one
   fact needs a forget verb, and a noted preference must be mentioned in the message.
 
-A plan that fails raises :class:`~agent.planners.checks.PlanError`, so the caller's usual path
+A plan that fails raises :class:`~agent.planners.base.PlanError`, so the caller's usual path
 applies: one repair (another decoding), then the rules planner. Price bounds written in the message
 are corrected rather than refused.
 
@@ -246,7 +246,7 @@ def gather_evidence(view: PlannerInput) -> Evidence:
 
 
 def _check_values(call: ToolCall, key: str, kind: str, values: list[str], ev: Evidence, *, exclude: bool) -> None:
-    from agent.planners.checks import PlanError
+    from agent.planners.base import PlanError
 
     change = call.name == "find_alternatives" and key in ("color", "style", "material")
     for value in values:
@@ -257,7 +257,7 @@ def _check_values(call: ToolCall, key: str, kind: str, values: list[str], ev: Ev
 
 
 def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: set[str]) -> dict[str, Any]:
-    from agent.planners.checks import PlanError
+    from agent.planners.base import PlanError
 
     stated = ev.outfit_prices if call.name == "recommend_outfit" else ev.prices
     stated = {k: v for k, v in stated.items() if k in fields}
@@ -281,7 +281,7 @@ def _blank(value: Any) -> bool:
 
 def ground_call(call: ToolCall, ev: Evidence, fields: set[str]) -> ToolCall:
     """Return ``call`` with its price bounds corrected; raise PlanError for an ungrounded argument."""
-    from agent.planners.checks import argument_kinds
+    from tools import argument_kinds
 
     kinds = argument_kinds(call.name)
     args = dict(call.args)
@@ -300,8 +300,8 @@ def ground_call(call: ToolCall, ev: Evidence, fields: set[str]) -> ToolCall:
 
 def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
     """Return ``plan`` with price bounds taken from the message, or raise PlanError (see module doc)."""
-    from agent.planners.checks import PlanError, argument_kinds
-    from tools import discover
+    from agent.planners.base import PlanError
+    from tools import argument_kinds, discover
 
     if view.step > 0 and view.results:
         return plan  # a continuation may use values the tools returned

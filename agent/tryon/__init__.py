@@ -11,13 +11,13 @@ Backends (chosen by ``FASHIONM3_TRYON_BACKEND``):
 Importing this package does not import mediapipe, cv2, torch or diffusers.
 """
 
+from agent.tryon.backends import get_backend
 from agent.tryon.base import (
     TRYON_CATEGORIES,
     TryOnBackend,
     TryOnInputError,
     TryOnRequest,
     TryOnResult,
-    get_backend,
 )
 
 __all__ = ["TRYON_CATEGORIES", "TryOnBackend", "TryOnInputError", "TryOnRequest", "TryOnResult", "get_backend"]
