@@ -29,10 +29,8 @@ Intent = str
 
 
 def _registry() -> dict[str, Any]:
-    try:
-        from tools import discover
-    except ImportError:  # pragma: no cover - tools ships with the agent
-        return {}
+    from tools import discover
+
     return discover()
 
 

@@ -48,15 +48,11 @@ CARRIED = join([CATEGORY_LABELS[c][1] for c in CATEGORY_LABELS])
 
 
 def _phrase(name: str) -> str | None:
-    if name in _CAPABILITIES:
-        return _CAPABILITIES[name]
-    try:
-        from tools import discover
+    from tools import discover
 
-        cls = discover().get(name)
-    except Exception:  # noqa: BLE001 - a broken plug-in must not break a greeting
-        return None
-    return getattr(cls, "capability", None) or None if cls is not None else None
+    cls = discover().get(name)
+    own = getattr(cls, "capability", "") if cls is not None else ""
+    return own or _CAPABILITIES.get(name)
 
 
 def capabilities(tools: Collection[str]) -> str:

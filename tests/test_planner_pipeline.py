@@ -27,6 +27,7 @@ class Scripted:
     """A proposer that yields fixed candidates and records the feedback sent back to it."""
 
     name = "fake"
+    repairs_enabled = True
 
     def __init__(self, *plans: Plan | None) -> None:
         self.plans = plans
@@ -139,3 +140,19 @@ def test_eval_planner_reports_the_model_alone_beside_the_pipeline() -> None:
     assert scores.model_alone is not None and scores.model_alone.routing_accuracy == 0.5
     assert scores.model_alone.slot_recall < scores.slot_recall  # the pipeline completed what the model dropped
     assert scores.routing_accuracy == 1.0
+
+
+def test_excluded_categories_and_colours_are_mapped_onto_the_catalog_too() -> None:
+    from agent.planners.checks import PlanError, run_checks
+
+    plan = run_checks(_search(exclude_colors=["gray"], exclude_categories=["shoes", "jeans"]), _view("no shoes"))
+    assert plan.calls[0].args == {"exclude_colors": ["grey"],
+                                  "exclude_categories": ["sandals", "sneakers", "ankle_boots", "trousers"]}
+    with pytest.raises(PlanError, match="'sparkly' is not a catalog colour"):
+        run_checks(_search(exclude_colors=["sparkly"]), _view("no sparkly ones"))
+
+
+def test_grounding_off_keeps_the_readers_wording_for_small_talk() -> None:
+    view = _view("thanks!")
+    plan = FallbackPlanner(Scripted(Plan(intent="small_talk")), RulesPlanner(), MODEL_CHECKS, reading=False).plan(view)
+    assert plan.reply == RulesPlanner().plan(view).reply and plan.reply.startswith("You're welcome")

@@ -174,7 +174,7 @@ class Tool(ABC):
     #: The intent a call of this tool implies (default: the tool's name); see :func:`agent.plan.known_intents`.
     intent: ClassVar[str] = ""
     #: A few requests this tool answers, in shoppers' words. Planners not trained on the tool route a
-    #: message to it when it is close in meaning to one of these (see :mod:`agent.planners.routing`).
+    #: message to it when it is close in meaning to one of these (see :mod:`agent.planners.tool_router`).
     examples: ClassVar[tuple[str, ...]] = ()
     #: What the assistant says it can do with this tool ("check which sizes an item comes in").
     capability: ClassVar[str] = ""

@@ -8,8 +8,9 @@ planner's plan of the same step when the pipeline computed one (grounding and co
 In order (:data:`MODEL_CHECKS`, then :data:`GROUNDED_CHECKS` adds the last two):
 
 1. :func:`check_tools_offered`: at most :data:`MAX_CALLS` calls, each to a tool offered this step;
-2. :func:`check_vocabulary`: category and colour arguments mapped onto the catalog vocabulary
-   (``jeans`` -> ``trousers``, ``gray`` -> ``grey``) by :func:`agent.catalog.vocab.resolve`, or refused;
+2. :func:`check_vocabulary`: category and colour arguments, wanted or excluded, mapped onto the
+   catalog vocabulary (``jeans`` -> ``trousers``, ``gray`` -> ``grey``, ``shoes`` in a list -> every
+   footwear category) by :func:`agent.catalog.vocab.resolve`, or refused;
 3. :func:`check_references`: item arguments (``#2``, a shown id in any case) and image arguments
    (``latest``, a hash prefix) must point at something in this conversation;
 4. :func:`check_arguments`: the tool's ``Args`` model accepts the arguments;
@@ -111,8 +112,9 @@ def check_vocabulary(plan: Plan, view: PlannerInput, reading: Plan | None = None
         kinds = argument_kinds(call.name)
         args = dict(call.args)
         for key, value in call.args.items():
-            if value is not None and kinds.get(key) in ("category", "color"):
-                args[key] = _vocab_values(kinds[key], key, value, call.name)
+            kind = (kinds.get(key) or "").removeprefix("exclude_")
+            if value is not None and kind in ("category", "color"):
+                args[key] = _vocab_values(kind, key, value, call.name)
         calls.append(call.model_copy(update={"args": args}))
     return _replace_calls(plan, calls)
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache
 from typing import Any, cast, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -61,13 +60,10 @@ class CompactPlanError(ValueError):
 # --------------------------------------------------------------------------------------------------
 
 
-@cache
 def _registry_schemas() -> dict[str, dict[str, Any]]:
-    """Return the JSON schemas of the registered tools (by name); empty if the registry is unusable."""
-    try:
-        from tools import discover
-    except ImportError:  # pragma: no cover - tools always ships with the agent
-        return {}
+    """Return the JSON schemas of the registered tools, by name (re-read: tools registered later count)."""
+    from tools import discover
+
     return {name: cls.args_schema() for name, cls in discover().items()}
 
 

@@ -28,12 +28,12 @@ argument is added. The model's own arguments are never changed by it.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.catalog.vocab import similar
 from agent.plan import Plan, PlannerInput, ToolCall
 
 #: Materials a vegan or cruelty-free request excludes.
@@ -146,18 +146,10 @@ def _synonym_table() -> tuple[tuple[str, str, str], ...]:
     return tuple(rows)
 
 
-def _close(word: str, syn: str) -> bool:
-    if word == syn or word.rstrip("s") == syn.rstrip("s") or word.removesuffix("es") == syn:
-        return True
-    if min(len(word), len(syn)) < 4 or abs(len(word) - len(syn)) > 2:
-        return False
-    return difflib.SequenceMatcher(None, word, syn).ratio() >= 0.8
-
-
 @functools.lru_cache(maxsize=20000)
 def _gram_terms(gram: str) -> frozenset[tuple[str, str]]:
     """Return the vocabulary terms one word or word pair stands for (exactly, as a plural or a typo)."""
-    return frozenset((kind, value) for syn, kind, value in _synonym_table() if _close(gram, syn))
+    return frozenset((kind, value) for syn, kind, value in _synonym_table() if similar(gram, syn))
 
 
 def loose_mentions(text: str) -> set[tuple[str, str]]:
@@ -208,8 +200,8 @@ def gather_evidence(view: PlannerInput) -> Evidence:
     ev.price_cue = bool(parsed.prices) or bool(_PRICE_CUE_RE.search(view.text.lower()))
     words = set(_TOKEN_RE.findall(parsed.norm))
     ev.negation_cue = (bool(NEG_CUE_RE.search(parsed.norm)) or any(f.polarity == "dislike" for f in parsed.facts)
-                       or any(_close(w, "allergic") for w in words))
-    ev.vegan = bool(VEGAN_RE.search(parsed.norm)) or any(_close(w, "vegan") for w in words)
+                       or any(similar(w, "allergic") for w in words))
+    ev.vegan = bool(VEGAN_RE.search(parsed.norm)) or any(similar(w, "vegan") for w in words)
     ev.another = bool(_ANOTHER_COLOR_RE.search(parsed.norm))
     ev.forget_any = bool(_FORGET_CUE_RE.search(parsed.norm))
     ev.forget_all = ev.forget_any and bool(_FORGET_EVERYTHING_RE.search(parsed.norm))

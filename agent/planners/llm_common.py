@@ -371,6 +371,11 @@ class ChatProposer:
         self.pipeline = FallbackPlanner(self, fallback, MODEL_CHECKS, reading=False)
 
     @property
+    def repairs_enabled(self) -> bool:
+        """Whether an invalid answer is sent back once with the check's message."""
+        return self.repair
+
+    @property
     def stats(self) -> dict[str, int]:
         """Return the pipeline's counts (``calls``, ``repairs``, ``fallbacks``, plus backend-specific ones)."""
         return self.pipeline.stats

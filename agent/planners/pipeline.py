@@ -52,6 +52,11 @@ class Proposer(Protocol):
 
     name: str
 
+    @property
+    def repairs_enabled(self) -> bool:
+        """Whether a refused first candidate is followed by a second round (counted in ``stats["repairs"]``)."""
+        ...
+
     def propose(self, view: PlannerInput) -> Generator[Candidate, str | None, None]:
         """Yield candidate plans for ``view``."""
         ...
@@ -87,8 +92,9 @@ class FallbackPlanner:
         self.checks = tuple(checks)
         self.reading = reading
         self.name = name or primary.name
-        #: ``calls`` (steps the model proposed for), ``repairs`` (steps that needed a second round),
-        #: ``fallbacks`` (steps the fallback planned after the model failed).
+        #: ``calls`` (steps the model was asked to plan), ``repairs`` (steps whose first candidate was
+        #: refused and that went to a second round), ``fallbacks`` (steps the fallback planned after the
+        #: model's candidates were all refused).
         self.stats: dict[str, int] = {"calls": 0, "repairs": 0, "fallbacks": 0}
         self.outcomes: Counter[str] = Counter()
         self.last_error: str | None = None
@@ -104,10 +110,16 @@ class FallbackPlanner:
         return self._fallback
 
     def accept(self, plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
-        """Return ``plan`` after the checks, with its reply and fact turns filled in (raises :class:`PlanError`)."""
+        """Return ``plan`` after the checks, with its reply and fact turns filled in (raises :class:`PlanError`).
+
+        A call-less plan without a reply takes the fallback's wording of the step (its reading, read
+        now if it was not read up front), so replies match whichever planner wrote the plan.
+        """
         plan = run_checks(plan, view, self.checks, reading)
         facts = [f if f.source_turn else f.model_copy(update={"source_turn": view.turn}) for f in plan.facts]
         plan = plan.model_copy(update={"facts": facts, "planner": self.primary.name})
+        if reading is None and not plan.calls and not plan.reply:
+            reading = self.fallback.plan(view)
         return fill_reply(plan, view, reading)
 
     def _fallback_plan(self, view: PlannerInput, reading: Plan | None) -> Plan:
@@ -119,22 +131,19 @@ class FallbackPlanner:
         trace = self.last_trace = PlanTrace()
         self.last_error = None
         proposals = self.primary.propose(view)
+        self.stats["calls"] += 1  # counted before asking: a server that fails the step still made a call
         try:
             candidate: Candidate | None = next(proposals)
         except StopIteration:
             candidate = None
         if candidate is None:
+            self.stats["calls"] -= 1
             trace.outcome = "delegated"
             self.outcomes["delegated"] += 1
             return self._fallback_plan(view, None)
-        self.stats["calls"] += 1
         trace.first = candidate
         reading = self.fallback.plan(view) if self.reading else None
-        repaired = False
         while candidate is not None:
-            if candidate.round > 0 and not repaired:
-                repaired = True
-                self.stats["repairs"] += 1
             error = candidate.error
             if candidate.plan is not None:
                 try:
@@ -149,6 +158,8 @@ class FallbackPlanner:
             error = error or "the candidate has no plan"
             trace.errors.append(error)
             log.info("%s planner: candidate %r rejected (%s)", self.name, candidate.text[:200], error)
+            if candidate.round == 0 and getattr(self.primary, "repairs_enabled", False):
+                self.stats["repairs"] += 1  # the step goes to a second round (beams, or the error sent back)
             try:
                 candidate = proposals.send(error)
             except StopIteration:

@@ -16,7 +16,8 @@
   candidate (after the vocabulary and reference mapping, before grounding and completion; an
   unreadable one scores as an empty plan), and how often the pipeline took the model's plan as it
   was (``model``), completed it from the rules reading (``completed``), replaced it with the rules
-  planner's (``fallback``), or let the rules planner plan a step the model declined (``delegated``).
+  planner's (``fallback``), or let the rules planner plan a step the model declined (``delegated``;
+  those steps are left out of the model-alone scores).
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ def model_alone_plan(trace: Any, final: Plan, view: PlannerInput) -> Plan:
     from agent.planners.checks import MODEL_CHECKS, PlanError, run_checks
 
     if trace.first is None:
-        return final  # delegated: the model proposed nothing
+        return final  # delegated: the model proposed nothing (evaluate leaves these steps out)
     if trace.first.plan is None:
         return Plan(intent="clarify")  # unreadable
     try:
@@ -262,6 +263,7 @@ def evaluate(planner: Planner, samples: Sequence[PlannerSample], *, split: str =
         trace = _trace(planner)
         if trace is not None and trace.outcome:
             outcomes[trace.outcome] += 1
+        if trace is not None and trace.outcome and trace.first is not None:  # delegated steps have no model plan
             alone = model_alone_plan(trace, plan, view)
             a_tp, a_np, a_ng = slot_counts(alone, sample.target)
             alone_rows.append({"task": sample.task, "routed": routed(alone, sample.target),

@@ -97,6 +97,13 @@ class Example:
     native: Any = None
 
 
+def _run_settings() -> Any:
+    """Return the settings of this training run (a training script is an entry point: it reads the environment)."""
+    from agent.context import Context
+
+    return Context.from_env()
+
+
 def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     """Parse command-line flags into a :class:`TrainConfig`."""
     d = TrainConfig()
@@ -427,7 +434,7 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
     if not train_set:
         raise ValueError(f"no training samples in {cfg.data}")
 
-    base = load_base(cfg.base or None, device=device)
+    base = load_base(cfg.base or None, device=device, settings=_run_settings())
     model, tokenizer = base.model, base.tokenizer
     load_seconds = base.seconds
     hidden = int(model.config.hidden_size)
@@ -616,7 +623,7 @@ def refit_projector(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = N
     cfg.prefix_tokens = int(planner_cfg.get("prefix_tokens") or cfg.prefix_tokens)
     cfg.max_prompt_tokens = int(planner_cfg.get("max_prompt_tokens") or cfg.max_prompt_tokens)
     train_set = list(train_samples) if train_samples is not None else load_samples(cfg.data, "train")
-    base = load_base(cfg.base or None, device=device)
+    base = load_base(cfg.base or None, device=device, settings=_run_settings())
     model = merge_lora(base.model, out)
     model.requires_grad_(False)
     model.eval()
@@ -827,7 +834,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agent.planners.smol.base import load_base
         from training.planner.data import load_samples
 
-        size = write_drafter(cfg.out, load_base(cfg.base or None).tokenizer, load_samples(cfg.data, "train"))
+        tokenizer = load_base(cfg.base or None, settings=_run_settings()).tokenizer
+        size = write_drafter(cfg.out, tokenizer, load_samples(cfg.data, "train"))
         log.info("draft table written to %s (%d bytes)", cfg.out, size)
         return 0
     if cfg.projector_only:

@@ -144,8 +144,11 @@ class SmolPlanner:
         self.max_new_tokens = max_new_tokens
         self.device = device
         self.threads = threads
-        self._fallback = fallback
-        self._pipeline: Any = None
+        from agent.planners.checks import GROUNDED_CHECKS, MODEL_CHECKS
+        from agent.planners.pipeline import FallbackPlanner
+
+        self._pipeline = FallbackPlanner(self, fallback, GROUNDED_CHECKS if self.grounding else MODEL_CHECKS,
+                                         reading=self.grounding, name=self.name)
         self.load_seconds = 0.0
         self.config: dict[str, Any] = {}
         self.model: Any = None
@@ -260,13 +263,12 @@ class SmolPlanner:
     @property
     def pipeline(self) -> Any:
         """Return the :class:`~agent.planners.pipeline.FallbackPlanner` this planner's plans go through."""
-        if self._pipeline is None:
-            from agent.planners.checks import GROUNDED_CHECKS, MODEL_CHECKS
-            from agent.planners.pipeline import FallbackPlanner
-
-            self._pipeline = FallbackPlanner(self, self._fallback, GROUNDED_CHECKS if self.grounding else MODEL_CHECKS,
-                                             reading=self.grounding, name=self.name)
         return self._pipeline
+
+    @property
+    def repairs_enabled(self) -> bool:
+        """Whether a refused greedy plan is followed by a beam-search re-decode."""
+        return self.repair and self.beams > 1
 
     @property
     def fallback(self) -> Any:
