@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +56,11 @@ class LoadedBase:
 
 
 def default_base_path(settings: Any = None) -> str:
-    """Return the base model to use: ``settings.planner_base``, ``FASHIONM3_PLANNER_BASE``, else the cache folder.
+    """Return the base model to use: ``settings.planner_base`` (``FASHIONM3_PLANNER_BASE``), else the cache folder.
 
-    ``settings`` is an :class:`agent.context.Context` (``None``: its defaults); a
-    ``planner_base`` field on it, or a ``planner_base`` key in its ``extra``, wins over the environment.
-    The cache folder lives under the settings' data folder.
+    ``settings`` is an :class:`agent.context.Context` (``None``: its defaults); its ``planner_base``
+    field, or a ``planner_base`` key in its ``extra``, names the base. The cache folder lives under the
+    settings' data folder.
     """
     if settings is None:
         from agent.context import Context
@@ -75,9 +74,6 @@ def default_base_path(settings: Any = None) -> str:
         data_dir = getattr(settings, "data_dir", "") or "data"
     else:
         data_dir = "data"
-    env = os.environ.get(BASE_ENV, "").strip()
-    if env:
-        return env
     return str(Path(data_dir) / "models" / "smollm2-135m-instruct")
 
 
