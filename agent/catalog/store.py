@@ -75,6 +75,10 @@ def _metadata(item: Item) -> dict[str, Any]:
     }
     if item.styles:
         meta["styles"] = list(item.styles)
+    meta["has_sizes"] = item.has_sizes
+    sizes = item.sizes_in_stock
+    if sizes:
+        meta["sizes"] = sizes
     return meta
 
 
@@ -102,6 +106,10 @@ def where_clause(filters: SearchFilters) -> dict[str, Any] | None:
     if filters.styles:
         style_clauses: list[dict[str, Any]] = [{"styles": {"$contains": s}} for s in filters.styles]
         clauses.append(style_clauses[0] if len(style_clauses) == 1 else {"$or": style_clauses})
+    if filters.sizes:
+        size_clauses: list[dict[str, Any]] = [{"has_sizes": False}, {"sizes": {"$contains": "ONE SIZE"}}]
+        size_clauses += [{"sizes": {"$contains": s}} for s in filters.sizes]
+        clauses.append({"$or": size_clauses})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -130,11 +138,20 @@ class VectorMirror:
         self.color = self._encode("color", [it.color for it in items])
         self.material = self._encode("material", [it.material.lower() for it in items])
         self.price = np.array([it.price for it in items], dtype=np.float64)
-        self.stock = np.array([it.stock for it in items], dtype=np.int64)
+        self.stock = np.array([it.stock if it.in_stock else 0 for it in items], dtype=np.int64)
+        self.size_codes: dict[str, int] = {"ONE SIZE": 0}
+        self.has_sizes = np.array([it.has_sizes for it in items], dtype=bool)
+        self.sizes = [self._size_bits(it.sizes_in_stock) for it in items]
         self.style_bit = {s: 1 << n for n, s in enumerate(STYLES)}
         self.styles = np.array(
             [sum(self.style_bit.get(s, 0) for s in it.styles) for it in items], dtype=np.int64
         )
+
+    def _size_bits(self, sizes: list[str]) -> int:
+        bits = 0
+        for s in sizes:
+            bits |= 1 << self.size_codes.setdefault(s, len(self.size_codes))
+        return bits
 
     def _encode(self, field: str, values: list[str]) -> np.ndarray:
         table = self.codes[field]
@@ -171,6 +188,10 @@ class VectorMirror:
         if filters.styles:
             bits = sum(self.style_bit.get(x, 0) for x in filters.styles)
             m &= (self.styles & bits) != 0
+        if filters.sizes:
+            wanted = 1 | sum(1 << self.size_codes[s] for s in filters.sizes if s in self.size_codes)
+            fits = np.fromiter(((b & wanted) != 0 for b in self.sizes), dtype=bool, count=len(self.sizes))
+            m &= ~self.has_sizes | fits
         for item_id in filters.exclude_ids or []:
             n = self.pos.get(item_id)
             if n is not None:
