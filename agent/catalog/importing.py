@@ -512,11 +512,16 @@ def parse_color(raw: str) -> str | None:
 
 def color_in_text(text: str) -> str | None:
     """Return the first catalog colour named in a text (a product title), or None."""
-    from agent.catalog.vocab import COLOR_PATTERNS
+    return word_in_text("color", text)
+
+
+def word_in_text(kind: str, text: str) -> str | None:
+    """Return the first catalog ``color`` or ``material`` named in a text (a product title), or None."""
+    from agent.catalog.vocab import COLOR_PATTERNS, MATERIAL_PATTERNS
 
     low = text.lower()
     best: tuple[int, str] | None = None
-    for color, pattern in COLOR_PATTERNS.items():
+    for color, pattern in (COLOR_PATTERNS if kind == "color" else MATERIAL_PATTERNS).items():
         m = pattern.search(low)
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), color)
@@ -764,6 +769,11 @@ def _build_products(key: str, rows: list[tuple[int, dict[str, Any], dict[str, An
         v = _first(rows, name)
         if v:
             base[name] = str(v)
+    if "material" not in base:
+        found = word_in_text("material", f"{title} {_first(rows, 'tags') or ''}")
+        if found:
+            base["material"] = found
+            meta["material_from"] = "title"
     styles: list[str] = []
     for raw in (_first(rows, "styles"), _first(rows, "tags")):
         if not raw:

@@ -35,9 +35,11 @@ def normalize_size(value: Any) -> str:
     return s.upper()
 
 
-def size_fits(wanted: str, size: str) -> bool:
-    """Whether a variant of ``size`` fits a shopper asking for ``wanted`` (one-size items fit everyone)."""
-    return size == "ONE SIZE" or normalize_size(wanted) == size
+def size_kind(size: str) -> str:
+    """Return ``one``, ``numeric`` or ``letter`` for a normalised size."""
+    if size == "ONE SIZE":
+        return "one"
+    return "numeric" if size.replace(".", "", 1).isdigit() else "letter"
 
 
 class Variant(BaseModel):
@@ -96,9 +98,7 @@ class Item(BaseModel):
     def _from_variants(self) -> Item:
         if self.variants:
             self.stock = sum(v.stock for v in self.variants)
-            prices = [v.price for v in self.variants if v.price is not None]
-            if prices:
-                self.price = min(prices)
+            self.price = min(self.price if v.price is None else v.price for v in self.variants)
         return self
 
     @field_validator("category", mode="before")
@@ -149,16 +149,33 @@ class Item(BaseModel):
         """The sizes with stock, in the variants' order."""
         return list(dict.fromkeys(v.size for v in self.variants if v.size and v.stock > 0))
 
-    def fits(self, sizes: list[str]) -> bool:
-        """Whether a size asked for is in stock (True when the item has no size data: sizes unknown)."""
-        if not sizes or not self.has_sizes:
+    @property
+    def size_kind(self) -> str:
+        """How this item is sized: ``""`` (unknown), ``one`` (one size), ``letter`` (S, M, L) or ``numeric`` (39)."""
+        kinds = {size_kind(v.size) for v in self.variants if v.size}
+        for kind in ("one", "letter", "numeric"):
+            if kind in kinds:
+                return kind
+        return ""
+
+    def relevant_sizes(self, sizes: list[str] | None) -> list[str]:
+        """Return the asked sizes that apply to this item (a shoe size says nothing about a shirt)."""
+        kind = self.size_kind
+        return [s for s in sizes or [] if size_kind(s) == kind]
+
+    def fits(self, sizes: list[str] | None) -> bool:
+        """Whether a size asked for is in stock; True when sizes are unknown or do not apply to this item."""
+        kind = self.size_kind
+        if not sizes or kind in ("", "one"):
             return True
-        return any(size_fits(w, v.size) for w in sizes for v in self.variants if v.stock > 0)
+        wanted = self.relevant_sizes(sizes)
+        return not wanted or any(v.stock > 0 and v.size in wanted for v in self.variants)
 
     def variant_for(self, sizes: list[str] | None) -> Variant | None:
-        """Return the variant that fits ``sizes`` and is in stock (the first in stock without sizes)."""
+        """Return the in-stock variant that fits ``sizes`` (the first in stock when no asked size applies)."""
+        wanted = self.relevant_sizes(sizes)
         for v in self.variants:
-            if v.stock > 0 and (not sizes or any(size_fits(w, v.size) for w in sizes)):
+            if v.stock > 0 and (not wanted or v.size in wanted or v.size == "ONE SIZE"):
                 return v
         return None
 

@@ -75,7 +75,7 @@ def _metadata(item: Item) -> dict[str, Any]:
     }
     if item.styles:
         meta["styles"] = list(item.styles)
-    meta["has_sizes"] = item.has_sizes
+    meta["size_kind"] = item.size_kind or "none"
     sizes = item.sizes_in_stock
     if sizes:
         meta["sizes"] = sizes
@@ -107,7 +107,11 @@ def where_clause(filters: SearchFilters) -> dict[str, Any] | None:
         style_clauses: list[dict[str, Any]] = [{"styles": {"$contains": s}} for s in filters.styles]
         clauses.append(style_clauses[0] if len(style_clauses) == 1 else {"$or": style_clauses})
     if filters.sizes:
-        size_clauses: list[dict[str, Any]] = [{"has_sizes": False}, {"sizes": {"$contains": "ONE SIZE"}}]
+        from agent.catalog.models import size_kind
+
+        asked = {size_kind(s) for s in filters.sizes}
+        free = [k for k in ("none", "one", "letter", "numeric") if k not in asked]
+        size_clauses: list[dict[str, Any]] = [{"size_kind": {"$in": free}}]
         size_clauses += [{"sizes": {"$contains": s}} for s in filters.sizes]
         clauses.append({"$or": size_clauses})
     if not clauses:
@@ -139,8 +143,9 @@ class VectorMirror:
         self.material = self._encode("material", [it.material.lower() for it in items])
         self.price = np.array([it.price for it in items], dtype=np.float64)
         self.stock = np.array([it.stock if it.in_stock else 0 for it in items], dtype=np.int64)
-        self.size_codes: dict[str, int] = {"ONE SIZE": 0}
-        self.has_sizes = np.array([it.has_sizes for it in items], dtype=bool)
+        self.size_codes: dict[str, int] = {}
+        kinds = {"": 0, "one": 0, "letter": 1, "numeric": 2}
+        self.size_kind = np.array([kinds[it.size_kind] for it in items], dtype=np.int8)
         self.sizes = [self._size_bits(it.sizes_in_stock) for it in items]
         self.style_bit = {s: 1 << n for n, s in enumerate(STYLES)}
         self.styles = np.array(
@@ -189,9 +194,18 @@ class VectorMirror:
             bits = sum(self.style_bit.get(x, 0) for x in filters.styles)
             m &= (self.styles & bits) != 0
         if filters.sizes:
-            wanted = 1 | sum(1 << self.size_codes[s] for s in filters.sizes if s in self.size_codes)
-            fits = np.fromiter(((b & wanted) != 0 for b in self.sizes), dtype=bool, count=len(self.sizes))
-            m &= ~self.has_sizes | fits
+            from agent.catalog.models import size_kind
+
+            fits = self.size_kind == 0
+            for code, kind in ((1, "letter"), (2, "numeric")):
+                asked = [s for s in filters.sizes if size_kind(s) == kind]
+                if not asked:
+                    fits |= self.size_kind == code
+                    continue
+                wanted = sum(1 << self.size_codes[s] for s in asked if s in self.size_codes)
+                hit = np.fromiter(((b & wanted) != 0 for b in self.sizes), dtype=bool, count=len(self.sizes))
+                fits |= (self.size_kind == code) & hit
+            m &= fits
         for item_id in filters.exclude_ids or []:
             n = self.pos.get(item_id)
             if n is not None:
