@@ -66,6 +66,11 @@ def _ensure_catalog(settings: Context, quiet: bool = False) -> None:
     else:
         from tqdm import tqdm
 
+        from agent.catalog.manage import add_default_sizes
+
+        sized = add_default_sizes(settings)
+        if sized and not quiet:
+            err.print(f"Added size variants to {sized} items of the default catalog (built before items had sizes).")
         catalog = open_catalog(settings)
         if catalog.index_count() != len(catalog.items):
             err.print("Re-indexing the catalog ...")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,3 +140,23 @@ def test_fits_and_variant_for() -> None:
     assert plain.fits(["M"]) and plain.size_kind == ""
     assert SearchFilters(sizes=["medium", "eu 39"]).sizes == ["M", "39"]
 
+
+
+def test_a_default_catalog_built_before_sizes_gains_them(tmp_path: Path) -> None:
+    from agent.catalog.manage import add_default_sizes, build_catalog
+    from agent.services import forget_catalog, open_catalog
+
+    settings = Context(data_dir=str(tmp_path / "data"))
+    build_catalog(settings, per_class=2, seed=3, progress=False)
+    cat = open_catalog(settings)
+    built = {i.id: i.model_dump() for i in cat.items.values()}
+    cat.update_metadata([i.model_copy(update={"variants": []}) for i in cat.items.values()])  # as an old build
+    forget_catalog(settings)
+    assert not any(i.variants for i in open_catalog(settings).items.values())
+    assert add_default_sizes(settings) == 20 and add_default_sizes(settings) == 0
+    forget_catalog(settings)
+    cat = open_catalog(settings)
+    assert {i.id: i.model_dump() for i in cat.items.values()} == built
+    chroma = Catalog(settings.catalog_dir, chroma_path=settings.chroma_path, backend="chroma")
+    f = SearchFilters(sizes=["M"])
+    assert [h.item.id for h in chroma.search("top", f, k=5)] == [h.item.id for h in cat.search("top", f, k=5)]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 from tqdm import tqdm
 
@@ -323,6 +324,38 @@ def _existing_ids(settings: Context) -> set[str]:
                 if line.strip():
                     ids.add(str(json.loads(line)["id"]))
     return ids
+
+
+def add_default_sizes(settings: Context) -> int:
+    """Give the default catalog's items their size variants when it was built before items had sizes.
+
+    The sizes are what ``catalog build`` now draws for each item (seeded per item), so an old default
+    catalog ends up as a new build would. Imported catalogs are left alone. Returns how many items gained sizes.
+    """
+    from agent.catalog.build import add_sizes
+    from agent.catalog.vocab import CATEGORIES
+    from agent.services import open_catalog
+
+    manifest = Path(settings.catalog_dir) / "manifest.json"
+    try:
+        info = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return 0
+    if info.get("source") != "fashion-mnist":
+        return 0
+    catalog = open_catalog(settings)
+    seed = int(info.get("seed", 0))
+    todo = []
+    for item in catalog.items.values():
+        if item.variants or item.metadata.get("source") != "fashion-mnist":
+            continue
+        try:
+            n = int(item.id.rsplit("-", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        label = CATEGORIES.index(item.category)
+        todo.append(add_sizes(item, np.random.default_rng([seed, label, n])))
+    return catalog.update_metadata(todo) if todo else 0
 
 
 def describe(settings: Context) -> dict[str, Any]:

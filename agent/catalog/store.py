@@ -491,6 +491,28 @@ class Catalog:
             self.save()
         return added, len(items) - added
 
+    def update_metadata(self, items: Iterable[Item]) -> int:
+        """Replace items whose indexed text is unchanged (stock, sizes, status) without embedding them again.
+
+        They are saved and their filterable metadata updated in both indexes. Returns how many were updated.
+        """
+        items = [it for it in items if it.id in self.items]
+        with self._lock:
+            for it in items:
+                self.items[it.id] = it
+            for start in range(0, len(items), 1000):
+                batch = items[start : start + 1000]
+                ids, metas = [it.id for it in batch], [_metadata(it) for it in batch]
+                self.collection.update(ids=ids, metadatas=metas)
+                have = set(self.image_collection.get(ids=ids, include=[])["ids"])
+                img = [(i, m) for i, m in zip(ids, metas, strict=True) if i in have]
+                if img:
+                    self.image_collection.update(ids=[i for i, _ in img], metadatas=[m for _, m in img])
+            self._mirror = None
+            self._image_mirror = None
+            self.save()
+        return len(items)
+
     def reindex(self, progress: Callable[[int], None] | None = None) -> None:
         """Rebuild the index from the items on disk."""
         with self._lock:
