@@ -87,6 +87,11 @@ def test_a_size_asked_for_filters_and_the_reply_says_so(shop: Context) -> None:
     assert "linen-a" not in {i["id"] for i in resp["items"]}  # its M is sold out
     assert all(i["color"] == second["color"] and i["category"] == "shirt" for i in resp["items"])
 
+    resp = s.turn("something cheaper than the first one, in size M")
+    call = resp["calls"][0]
+    assert (call["tool"], call["args"]["sizes"], call["args"]["cheaper"]) == ("find_alternatives", ["M"], True)
+    assert resp["items"] and all(_fits(i, "M", resp["text"]) for i in resp["items"]), resp["text"]
+
 
 def test_a_stored_size_is_applied_and_said(shop: Context) -> None:
     store = InMemoryStore()

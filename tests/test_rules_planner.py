@@ -641,6 +641,9 @@ def test_a_shown_item_in_a_size_is_a_sized_search() -> None:
             "query": first.title, "categories": [first.category], "colors": [first.color], "sizes": ["M"]})]
     plan = plan_for("white linen shirts in size L under 45")
     assert plan.calls[0].args["sizes"] == ["L"] and plan.calls[0].args["max_price"] == 45
+    plan = plan_for("something cheaper than the first one, in size M")
+    assert plan.calls[0].name == "find_alternatives" and plan.calls[0].args["sizes"] == ["M"]
+    assert plan.calls[0].args["cheaper"] is True and plan.calls[0].args["item_id"] == OUTFIT[0].id
 
 
 @pytest.mark.parametrize(("text", "view_kw", "needle"), [

@@ -351,6 +351,10 @@ class RulesPlanner:
         """
         if not parsed.sizes:
             return None
+        req = parsed.request
+        if (CHEAPER_RE.search(req) or PRICIER_RE.search(req) or STYLE_CHANGE_RE.search(req)
+                or COLOR_CHANGE_RE.search(req) or parsed.values("color") or parsed.values("material")):
+            return None  # a change to the item: alternatives, in that size
         ref = find_reference(parsed, view)
         if ref.item_id is None or ref.kind not in ("id", "ordinal", "attribute", "category", "pronoun", "focus"):
             return None
@@ -572,7 +576,7 @@ class RulesPlanner:
     def _alternatives(self, parsed: ParsedMessage, view: PlannerInput, ref: Reference) -> Plan:
         outside = [ref.span] if ref.span else []
         text = mask_spans(parsed.masked, outside)
-        args: dict[str, Any] = {"item_id": ref.item_id}
+        args: dict[str, Any] = {"item_id": ref.item_id, "sizes": parsed.sizes}
         args["cheaper"] = bool(CHEAPER_RE.search(text))
         args["pricier"] = bool(PRICIER_RE.search(text)) and not args["cheaper"]
         original = view.shown_by_id(ref.item_id) if ref.item_id else None
