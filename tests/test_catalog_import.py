@@ -134,7 +134,7 @@ def test_shopify_export(tmp_path: Path, server: tuple[str, dict[str, int]]) -> N
         "  shopify.csv:6: wool-coat: draft (not shown)",
         "skipped duplicates: 1",
         "  shopify.csv:11: id LS-W-S already on line 2; this row skipped",
-        "unknown categories: 'Skirt' (1 rows); map them with --map-category 'TYPE=CATEGORY'",
+        "unknown categories: 'Skirt' (1 row); map them with --map-category 'TYPE=CATEGORY'",
         WEAK.format(n=2),
     ]
     cat = _catalog(settings)
@@ -227,7 +227,7 @@ def test_google_merchant_center_tsv(tmp_path: Path, server: tuple[str, dict[str,
         "imported out of stock: 1",
         "  gmc.tsv:5: SN-1: availability 'preorder'",
         "skipped duplicates: 0",
-        "unknown categories: 'Hats' (1 rows); map them with --map-category 'TYPE=CATEGORY'",
+        "unknown categories: 'Hats' (1 row); map them with --map-category 'TYPE=CATEGORY'",
         WEAK.format(n=2),
     ]
     cat = _catalog(settings)
@@ -277,7 +277,7 @@ def test_hm_articles(tmp_path: Path) -> None:
         "imported without image: 4 (the file has no image column)",
         "imported out of stock: 0",
         "skipped duplicates: 0",
-        "unknown categories: 'Bra' (1 rows); map them with --map-category 'TYPE=CATEGORY'",
+        "unknown categories: 'Bra' (1 row); map them with --map-category 'TYPE=CATEGORY'",
         "warning: hm_articles.csv: no stock column; every product is assumed to have 1 in stock "
         "(--default-stock 1); set --default-stock N to change it.",
     ]
@@ -344,7 +344,7 @@ def test_kaggle_styles_with_unquoted_commas(tmp_path: Path) -> None:
         "skipped duplicates: 0",
         "repaired: styles.csv:6: 11 values for 10 columns: the unquoted comma(s) were kept as part of "
         "productDisplayName",
-        "unknown categories: 'Socks' (1 rows); map them with --map-category 'TYPE=CATEGORY'",
+        "unknown categories: 'Socks' (1 row); map them with --map-category 'TYPE=CATEGORY'",
         "warning: styles.csv: no price column; every product is priced 25 (--default-price)",
         "warning: styles.csv: no stock column; every product is assumed to have 1 in stock (--default-stock 1); "
         "set --default-stock N to change it.",

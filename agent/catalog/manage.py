@@ -90,7 +90,8 @@ class IngestReport:
         for ln, why in self.repaired:
             lines.append(f"repaired: {name}:{ln}: {why}")
         if self.unknown_categories:
-            cats = ", ".join(f"{c!r} ({n} rows)" for c, n in sorted(self.unknown_categories.items()))
+            cats = ", ".join(f"{c!r} ({n} row{'' if n == 1 else 's'})"
+                             for c, n in sorted(self.unknown_categories.items()))
             lines.append(f"unknown categories: {cats}; map them with --map-category 'TYPE=CATEGORY'")
         lines.extend(f"warning: {w}" for w in self.warnings)
         return lines
