@@ -66,6 +66,11 @@ def _ensure_catalog(settings: Context, quiet: bool = False) -> None:
     else:
         from tqdm import tqdm
 
+        from agent.catalog.manage import add_default_sizes
+
+        sized = add_default_sizes(settings)
+        if sized and not quiet:
+            err.print(f"Added size variants to {sized} items of the default catalog (built before items had sizes).")
         catalog = open_catalog(settings)
         if catalog.index_count() != len(catalog.items):
             err.print("Re-indexing the catalog ...")
@@ -437,18 +442,60 @@ def catalog_build(
 
 @catalog_app.command("ingest")
 def catalog_ingest(
-    file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of items (image paths relative to it).")],
+    file: Annotated[Path, typer.Argument(help="A shop's export: .csv/.tsv (any of , ; tab), .jsonl or an .xml feed.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="shopify, gmc, hm, kaggle-styles or generic "
+                                            "(default: detected from the header).")] = None,
+    mapping: Annotated[str | None, typer.Option(
+        "--map", help="Columns for fields, e.g. title=Name,price=Cost.")] = None,
+    map_category: Annotated[list[str] | None, typer.Option(
+        "--map-category", help="A product type onto one of our categories, e.g. 'Skirts=dress' (repeatable).")] = None,
+    default_stock: Annotated[int | None, typer.Option(
+        help="Stock assumed when the file has no stock column (default 1).")] = None,
+    default_price: Annotated[float | None, typer.Option(
+        help="Price given to every product when the file has no price column (Kaggle styles.csv, H&M).")] = None,
+    rate: Annotated[list[str] | None, typer.Option(
+        "--rate", help="Convert prices in another currency, e.g. USD=0.92 (catalog currency per unit).")] = None,
+    keep_image_urls: Annotated[bool, typer.Option(
+        "--keep-image-urls", help="Do not download image URLs; keep them in metadata only.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the summary and the first rows; store nothing.")
+                       ] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Import or update items from a retailer's JSONL/CSV file; bad rows are reported by line."""
-    from agent.catalog.manage import ingest_file
+    """Import or update products from a shop's export; the summary says what happened to every row."""
+    from agent.catalog.importing import ImportFormatError, parse_mapping
+    from agent.catalog.manage import IngestOptions, ingest_file
 
     settings = _settings(data_dir)
-    report = ingest_file(settings, file)
-    for line, problem in report.errors:
-        console.print(f"{file}:{line}: {problem}", markup=False)
-    console.print(f"{report.added} added, {report.updated} updated, {len(report.errors)} row(s) rejected "
-                  f"of {report.rows}.")
+    try:
+        cats = {}
+        for spec in map_category or []:
+            for part in spec.split(","):
+                if part.strip():
+                    if "=" not in part:
+                        raise ImportFormatError(f"--map-category takes TYPE=CATEGORY, not {part!r}")
+                    src, dst = (x.strip() for x in part.rsplit("=", 1))
+                    from agent.catalog.vocab import normalize_category
+
+                    cats[src.lower()] = normalize_category(dst)
+        rates = {}
+        for spec in rate or []:
+            for part in spec.split(","):
+                if part.strip():
+                    code, _, value = part.partition("=")
+                    rates[code.strip().upper()] = float(value)
+        options = IngestOptions(fmt=fmt, column_map=parse_mapping(mapping), category_map=cats,
+                                default_stock=default_stock, default_price=default_price, rates=rates,
+                                fetch_images=not keep_image_urls,
+                                dry_run=dry_run)
+        report = ingest_file(settings, file, options=options)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    for line in report.summary(limit=50):
+        console.print(line, markup=False)
+    if dry_run and report.preview:
+        console.print("first rows as they would be stored:", markup=False)
+        for row in report.preview:
+            console.print(f"  {row}", markup=False)
 
 
 @catalog_app.command("info")

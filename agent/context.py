@@ -56,6 +56,11 @@ class Context:
         results_per_search: Items returned by a search or alternatives call.
         currency: Symbol used when prices are shown.
         image_encoder: Image encoder backend: empty for ours, else a CLIP/SigLIP folder or hub id.
+        image_fetch_timeout: Seconds allowed for one image download at catalog import.
+        image_fetch_max_bytes: Largest image downloaded at catalog import, in bytes.
+        image_fetch_concurrency: Image downloads at once at catalog import.
+        image_fetch_allow_private: Non-public addresses image URLs may point at: empty (default: none, a shop's
+            feed is untrusted input), ``1`` or ``all`` (any), or comma-separated networks (``127.0.0.0/8,10.1.0.0/16``).
         image_model: Full-size diffusers text-to-image model (folder or hub id); empty = our small generator.
         image_device: Device for the full-size pipelines (``cuda``, ``mps``, ``cpu``); empty = best available.
         image_dtype: Torch dtype name for them (``float16``, ``bfloat16``, ``float32``); empty = by device.
@@ -119,6 +124,10 @@ class Context:
     results_per_search: int = 5
     currency: str = "€"
     image_encoder: str = ""
+    image_fetch_timeout: float = 10.0
+    image_fetch_max_bytes: int = 10 * 1024 * 1024
+    image_fetch_concurrency: int = 8
+    image_fetch_allow_private: str = ""
     image_model: str = ""
     image_device: str = ""
     image_dtype: str = ""

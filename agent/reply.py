@@ -32,7 +32,8 @@ def compose_reply(
         results=results,
         currency=settings.currency,
     )
-    items = [item_payload(item, catalog, r.tool) for r in results if r.ok for item in r.items]
+    items = [item_payload(item, catalog, r.tool, r.data.get("variants", {}).get(item.id))
+             for r in results if r.ok for item in r.items]
     return {
         "text": text,
         "intent": plans[-1].intent if plans else "small_talk",
@@ -47,14 +48,24 @@ def compose_reply(
     }
 
 
-def item_payload(item: Item, catalog: Catalog | None, tool: str) -> dict[str, Any]:
-    """Return an item as the response shows it: id, title, category, colour, price, stock, ..., image path."""
+def item_payload(item: Item, catalog: Catalog | None, tool: str,
+                 variant: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return an item as the response shows it: id, title, category, colour, price, stock, ..., image path.
+
+    ``sizes`` are the sizes in stock (empty: not known); ``variant`` the one that answers the request (the
+    size asked for, in stock), when the tool chose one.
+    """
     path = catalog.image_path(item) if catalog is not None else None
-    return {
+    out = {
         "id": item.id, "title": item.title, "category": item.category, "color": item.color,
         "price": item.price, "stock": item.stock, "styles": item.styles, "material": item.material,
-        "brand": item.brand, "image": str(path) if path else "", "tool": tool,
+        "brand": item.brand, "image": str(path) if path else "", "tool": tool, "sizes": item.sizes_in_stock,
     }
+    if variant:
+        out["variant"] = variant
+    if not out["image"] and item.metadata.get("image_url"):
+        out["image_url"] = item.metadata["image_url"]
+    return out
 
 
 #: Below this confidence the reply says it is not sure what the photo shows.

@@ -1,6 +1,8 @@
-"""Catalog benchmark: build + index time for the default catalog, search latency at 3k and 100k items.
+"""Catalog benchmark: build + index time for the default catalog, search latency at 3k and 100k items, and
+the import of a shop's file (rows per second and peak memory for a generated Shopify-style CSV).
 
-Usage: python benchmarks/bench_catalog.py [--per-class 300] [--big 100000] [--queries 200]
+Usage: python benchmarks/bench_catalog.py [--per-class 300] [--big 100000] [--queries 200] [--import-rows 100000]
+       python benchmarks/bench_catalog.py --only-import [--import-rows 100000]
 
 The 100k index is made of synthetic duplicates of the default items (new ids, the same metadata,
 embeddings jittered slightly), as the issue allows; queries are distinct free-text phrasings, and each
@@ -10,7 +12,10 @@ query's embedding time is included (the embedder's cache is cleared between roun
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,12 +72,87 @@ def print_search(n: int, figures: tuple[float, float, float, float], queries: in
           f"retrieval alone p50 {r50:.1f} ms, p95 {r95:.1f} ms")
 
 
+SHOPIFY_HEADER = ("Handle,Title,Body (HTML),Vendor,Product Category,Type,Tags,Published,Option1 Name,Option1 Value,"
+                  "Option2 Name,Option2 Value,Variant SKU,Variant Inventory Qty,Variant Price,Variant Compare At Price,"
+                  "Image Src,Status\n")
+TYPES = ["Shirt", "T-Shirt", "Jeans", "Sweater", "Dress", "Coat", "Sandals", "Sneakers", "Tote", "Boots"]
+SHADES = ["Light Pink", "Dark Grey", "Navy Blue", "White", "Black", "Beige", "Olive", "Burgundy"]
+MATS = ["Linen", "Cotton", "Wool", "Denim", "Leather", "Silk"]
+
+
+def shopify_file(path: Path, rows: int, seed: int = 0) -> int:
+    """Write a Shopify-style product CSV of ``rows`` variant rows (4 sizes a product, 2 colours); return products."""
+    rng = np.random.default_rng(seed)
+    sizes = ["S", "M", "L", "XL"]
+    n = 0
+    products = 0
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(SHOPIFY_HEADER)
+        while n < rows:
+            kind, mat = TYPES[products % len(TYPES)], MATS[int(rng.integers(len(MATS)))]
+            colours = [SHADES[int(i)] for i in rng.choice(len(SHADES), 2, replace=False)]
+            handle = f"p-{products:06d}"
+            price = f"{rng.uniform(9, 300):.2f}"
+            if products % 7 == 0:
+                price = price.replace(".", ",")  # a decimal comma now and then
+            first = True
+            for colour in colours:
+                for size in sizes:
+                    if n >= rows:
+                        break
+                    qty = int(rng.integers(0, 12))
+                    title = f"{mat} {kind} {products}" if first else ""
+                    head = (f'{handle},{title},"<p>A {mat.lower()} {kind.lower()}</p>",Brand {products % 40},,'
+                            f'{kind if first else ""},casual,TRUE,{"Size" if first else ""},{size},'
+                            f'{"Color" if first else ""},{colour},')
+                    fh.write(f'{head}{handle}-{colour[:3]}-{size},{qty},"{price}",,,{"active" if first else ""}\n')
+                    first = False
+                    n += 1
+            products += 1
+    return products
+
+
+_CHILD = """
+import json, resource, sys, time
+from agent.catalog.manage import IngestOptions, ingest_file
+from agent.context import Context
+path, data_dir, dry = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+t = time.perf_counter()
+r = ingest_file(Context(data_dir=data_dir), path, progress=False, options=IngestOptions(dry_run=dry))
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": r.rows, "added": r.added, "variants": r.variants,
+                  "rejected": len(r.errors), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_import(rows: int, tmp: str) -> None:
+    """Print rows/s and peak memory of importing a generated Shopify CSV: read+validate only, then everything."""
+    path = Path(tmp) / "shopify-big.csv"
+    products = shopify_file(path, rows)
+    size_mb = path.stat().st_size / 1e6
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    for dry, label in ((True, "read + validate (--dry-run)"), (False, "full import (text + image index)")):
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(Path(tmp) / "import-data"),
+                              "1" if dry else "0"], capture_output=True, text=True, env=env, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"import {label}: {r['rows']:,} rows ({size_mb:.1f} MB, {products:,} products x colours = "
+              f"{r['added']:,} items, {r['variants']:,} variants, {r['rejected']} rejected) in {r['seconds']:.1f} s: "
+              f"{r['rows'] / r['seconds']:,.0f} rows/s, peak memory {r['peak_mb']:,.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=300)
     ap.add_argument("--big", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--import-rows", type=int, default=100_000)
+    ap.add_argument("--only-import", action="store_true")
     args = ap.parse_args()
+    if args.only_import:
+        with tempfile.TemporaryDirectory(prefix="fm3-bench-") as tmp:
+            print(f"machine load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            bench_import(args.import_rows, tmp)
+        return
     with tempfile.TemporaryDirectory(prefix="fm3-bench-") as tmp:
         settings = Context(data_dir=tmp)
         get_text_embedder().encode(["load the model first"])
@@ -110,6 +190,7 @@ def main() -> None:
         get_text_embedder()._cache.clear()
         qs = [(f"{q} v2", f) for q, f in qs]
         print_search(len(big.items), measure(big, qs), len(qs))
+        bench_import(args.import_rows, tmp)
 
 
 if __name__ == "__main__":

@@ -137,10 +137,13 @@ def test_ingest_jsonl_reports_bad_rows_and_keeps_good_ones(tmp_path: Path) -> No
     f = tmp_path / "shop.jsonl"
     f.write_text("\n".join(lines) + "\n")
     report = ingest_file(settings, f, progress=False)
-    assert (report.added, report.updated) == (2, 0)
+    assert (report.added, report.updated) == (3, 0)
     bad = dict(report.errors)
-    assert set(bad) == {3, 4, 5, 6}
-    assert "price" in bad[3] and "not valid JSON" in bad[4] and "spacesuit" in bad[5] and "image" in bad[6]
+    assert set(bad) == {3, 4, 5}
+    assert "price" in bad[3] and "not valid JSON" in bad[4] and "spacesuit" in bad[5]
+    # a product whose image cannot be had is imported without it, and listed
+    assert [(ln, i, why[:41]) for ln, i, why in report.without_image] == [
+        (2, "R-2", "no image given"), (6, "R-5", "image: broken.png is not a readable image")]
     from agent.services import forget_catalog, open_catalog
 
     forget_catalog(settings)

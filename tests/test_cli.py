@@ -65,3 +65,21 @@ def test_ingest_unsupported_file_type(catalog_settings: Context, tmp_path: Path)
     f.write_text("x")
     out = _cli(["catalog", "ingest", str(f)], catalog_settings)
     assert out.returncode == 2 and "unsupported file type '.xlsx'" in out.stderr
+
+
+def test_ingest_dry_run_prints_the_summary_and_rows(tmp_path: Path) -> None:
+    settings = Context(data_dir=str(tmp_path / "data"))
+    fixtures = Path(__file__).parent / "fixtures" / "catalogs"
+    out = _cli(["catalog", "ingest", str(fixtures / "eu_excel.csv"), "--dry-run"], settings)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].endswith("eu_excel.csv: 4 rows read as generic (detected), ';' separated, utf-8 (BOM) (dry run: "
+                             "nothing stored)")
+    assert lines[1:4] == ["would be added: 3 products", "would be updated: 0", "rejected: 1"]
+    assert "first rows as they would be stored:" in lines
+    assert not (tmp_path / "data" / "catalog" / "catalog.jsonl").exists()
+    out = _cli(["catalog", "ingest", str(fixtures / "unknown_header.csv")], settings)
+    assert out.returncode == 2 and "Columns not recognised: Code, Cost, Kind (closest: id), Shade" in out.stderr
+    out = _cli(["catalog", "ingest", str(fixtures / "unknown_header.csv"), "--dry-run",
+                "--map", "id=Code,price=Cost,category=Kind,color=Shade"], settings)
+    assert out.returncode == 0 and "would be added: 1 products" in out.stdout, out.stderr

@@ -632,11 +632,25 @@ def test_yes_accepts_the_offer_in_the_last_reply() -> None:
     assert plan_for("yes").intent == "small_talk"
 
 
+def test_a_shown_item_in_a_size_is_a_sized_search() -> None:
+    top = next(s for s in OUTFIT if s.id == "TOP-0101")
+    for text, kw in (("Do you have it in a size M?", {"focus_item_id": "TOP-0101"}), ("the first one in M", {})):
+        plan = plan_for(text, **kw)
+        first = OUTFIT[0] if "first" in text else top
+        assert [(c.name, c.args) for c in plan.calls] == [("search_catalog", {
+            "query": first.title, "categories": [first.category], "colors": [first.color], "sizes": ["M"]})]
+    plan = plan_for("white linen shirts in size L under 45")
+    assert plan.calls[0].args["sizes"] == ["L"] and plan.calls[0].args["max_price"] == 45
+    plan = plan_for("something cheaper than the first one, in size M")
+    assert plan.calls[0].name == "find_alternatives" and plan.calls[0].args["sizes"] == ["M"]
+    assert plan.calls[0].args["cheaper"] is True and plan.calls[0].args["item_id"] == OUTFIT[0].id
+
+
 @pytest.mark.parametrize(("text", "view_kw", "needle"), [
     ("I love this outfit!", {}, "Glad you like it"),
     ("this looks great, thanks", {}, "Glad you like it"),
     ("how much is the bag?", {}, "89.99"),
-    ("Do you have it in a size M?", {"focus_item_id": "TOP-0101"}, "can't check sizes"),
+    ("What sizes does it come in?", {"focus_item_id": "TOP-0101"}, "Which size?"),
 ])
 def test_feedback_and_questions_answered_directly(text: str, view_kw: dict[str, Any], needle: str) -> None:
     plan = plan_for(text, **view_kw)

@@ -6,7 +6,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.catalog.models import SearchFilters
 from agent.catalog.vocab import category_label, normalize_color, normalize_style, optional
-from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
+from agent.preferences import (
+    PREFERENCE_POOL,
+    drop_disliked,
+    preference_score,
+    size_note,
+    sizes_for,
+    variant_data,
+)
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
 
@@ -26,6 +33,8 @@ class FindAlternativesArgs(BaseModel):
     material: str | None = Field(default=None, description="Wanted material.")
     exclude_materials: list[str] | None = Field(default=None, description="Materials to avoid, e.g. ['leather'].")
     query: str | None = Field(default=None, description="Other wishes in the shopper's words.")
+    sizes: list[str] | None = Field(default=None, description="Sizes the shopper wants, e.g. ['M']: only items "
+                                    "with that size in stock (a stored size is used when not given).")
     limit: int = Field(default=5, ge=1, le=20, description="How many alternatives.")
 
     _color = field_validator("color", mode="before")(optional(normalize_color))
@@ -53,6 +62,7 @@ class FindAlternatives(Tool):
         """Search the original's category under the change and rank by similarity to the original."""
         catalog = ctx.require_catalog()
         original = catalog.get(args.item_id)
+        sizes, size_source = sizes_for(args.sizes, ctx.preferences)
         max_price = args.max_price
         if args.cheaper:
             cap = round(original.price - 0.01, 2)
@@ -68,7 +78,7 @@ class FindAlternatives(Tool):
             categories=[original.category], exclude_ids=[original.id],
             colors=[args.color] if args.color else None, exclude_colors=args.exclude_colors,
             styles=[args.style] if args.style else None, materials=[args.material] if args.material else None,
-            exclude_materials=args.exclude_materials, min_price=min_price, max_price=max_price,
+            exclude_materials=args.exclude_materials, min_price=min_price, max_price=max_price, sizes=sizes,
         )
         title = original.title
         if args.color:
@@ -84,11 +94,15 @@ class FindAlternatives(Tool):
         label = category_label(original.category, plural=True)
         price = f"{ctx.settings.currency}{original.price:.2f}"
         if not items:
-            raise ToolError(f"No other in-stock {label} {change} than the {original.title} ({price}). "
+            in_size = f" in size {'/'.join(sizes)}" if sizes else ""
+            raise ToolError(f"No other in-stock {label}{in_size} {change} than the {original.title} ({price}). "
                             "Try a different change.")
+        note = size_note(items, sizes or [], size_source)
         return ToolResult(tool=self.name, items=items,
-                          message=f"Alternatives to the {original.title} ({price}), {change}:",
-                          data={"original_id": original.id, "change": change}, focus_item_id=original.id)
+                          message=f"Alternatives to the {original.title} ({price}), {change}:"
+                                  + (f" {note}" if note else ""),
+                          data={"original_id": original.id, "change": change,
+                                **variant_data(items, sizes, size_source)}, focus_item_id=original.id)
 
 
 def describe_change(args: FindAlternativesArgs, currency: str) -> str:

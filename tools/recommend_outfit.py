@@ -14,7 +14,14 @@ from agent.catalog.vocab import (
     normalize_style,
     optional,
 )
-from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
+from agent.preferences import (
+    PREFERENCE_POOL,
+    drop_disliked,
+    preference_score,
+    size_note,
+    sizes_for,
+    variant_data,
+)
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
 #: Below this confidence a photo's predicted category or colour is not used without confirmation.
@@ -47,6 +54,8 @@ class RecommendOutfitArgs(BaseModel):
     min_price: float | None = Field(default=None, ge=0, description="Lowest price per item.")
     max_price: float | None = Field(default=None, ge=0, description="Highest price per item.")
     max_total: float | None = Field(default=None, ge=0, description="Budget for all new pieces together.")
+    sizes: list[str] | None = Field(default=None, description="Sizes the shopper wears, e.g. ['M', '39']: only "
+                                    "pieces with that size in stock (a stored size is used when not given).")
 
     _category = field_validator("anchor_category", mode="before")(optional(normalize_category))
     _color = field_validator("anchor_color", mode="before")(optional(normalize_color))
@@ -80,6 +89,7 @@ class RecommendOutfit(Tool):
     def run(self, args: RecommendOutfitArgs, ctx: ToolContext) -> ToolResult:
         """Compose the outfit and explain why the pieces go together."""
         catalog = ctx.require_catalog()
+        sizes, size_source = sizes_for(args.sizes, ctx.preferences)
         anchor: Item | None = None
         anchor_category, anchor_color = args.anchor_category, args.anchor_color
         if args.anchor_item_id:
@@ -104,7 +114,7 @@ class RecommendOutfit(Tool):
             anchor=anchor, anchor_category=anchor_category, anchor_color=anchor_color, occasion=occasion,
             style=args.style, query=args.query or "", colors=args.colors, exclude_colors=args.exclude_colors,
             exclude_categories=excluded, include_categories=include, exclude_materials=args.exclude_materials,
-            min_price=args.min_price, max_price=args.max_price, max_total=args.max_total,
+            min_price=args.min_price, max_price=args.max_price, max_total=args.max_total, sizes=sizes,
         )
         slots = []
         for slot in slots_for(anchor_category, styles, include):
@@ -144,10 +154,13 @@ class RecommendOutfit(Tool):
             lead = f"Built around the {anchor.title}. "
         elif anchor_category:
             lead = f"To go with your {anchor_color + ' ' if anchor_color else ''}{category_label(anchor_category)}: "
+        note = size_note(pieces, sizes or [], size_source)
         return ToolResult(
             tool=self.name, items=pieces, is_outfit=True, explanation=lead + outfit.explanation,
-            message=f"An outfit of {len(pieces)} pieces, {ctx.settings.currency}{total:.2f} in total.",
+            message=f"An outfit of {len(pieces)} pieces, {ctx.settings.currency}{total:.2f} in total."
+                    + (f" {note}" if note else ""),
             data={"anchor_item_id": anchor.id if anchor else None, "anchor_category": anchor_category,
-                  "anchor_color": anchor_color, "styles": styles, "total": total},
+                  "anchor_color": anchor_color, "styles": styles, "total": total,
+                  **variant_data(pieces, sizes, size_source)},
             outfit=[i.id for i in pieces], focus_item_id=anchor.id if anchor else None,
         )

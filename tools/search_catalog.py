@@ -6,7 +6,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.catalog.models import SearchFilters
-from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score
+from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score, size_note, sizes_for, variant_data
 from tools.base import Tool, ToolContext, ToolResult
 
 
@@ -25,6 +25,8 @@ class SearchCatalogArgs(BaseModel):
     exclude_materials: list[str] | None = Field(default=None, description="Materials to avoid, e.g. ['leather'].")
     min_price: float | None = Field(default=None, ge=0, description="Lowest price per item.")
     max_price: float | None = Field(default=None, ge=0, description="Highest price per item.")
+    sizes: list[str] | None = Field(default=None, description="Sizes the shopper asks for, e.g. ['M'] or ['39']: "
+                                    "only items with that size in stock (a stored size is used when not given).")
     image: str | None = Field(default=None, description="Find items that look like an attached or generated "
                               "image: its hash, or 'latest'. Combine with filters for 'like this but in red'.")
     limit: int = Field(default=5, ge=1, le=20, description="How many items to return.")
@@ -51,6 +53,7 @@ class SearchCatalog(Tool):
     def run(self, args: SearchCatalogArgs, ctx: ToolContext) -> ToolResult:
         """Search, re-rank by stored preferences, and return the best items."""
         catalog = ctx.require_catalog()
+        sizes, source = sizes_for(args.sizes, ctx.preferences)
         filters = SearchFilters(
             categories=args.categories,
             colors=args.colors,
@@ -61,6 +64,7 @@ class SearchCatalog(Tool):
             exclude_materials=args.exclude_materials,
             min_price=args.min_price,
             max_price=args.max_price,
+            sizes=sizes,
         )
         explicit = [*(args.colors or []), *(args.categories or []), *(args.styles or []), *(args.materials or [])]
         pool = args.limit * 4 if not ctx.preferences else max(args.limit * 4, PREFERENCE_POOL)
@@ -73,9 +77,13 @@ class SearchCatalog(Tool):
         hits.sort(key=lambda h: -(h.score + preference_score(h.item, ctx.preferences, explicit)))
         items = [h.item for h in hits[: args.limit]]
         if not items:
-            return ToolResult(tool=self.name, message="Nothing in stock matches all of that. Try a wider price "
-                              "range or fewer filters.")
-        return ToolResult(tool=self.name, items=items, message=f"Found {len(items)} item(s).")
+            in_size = f" in size {'/'.join(sizes)}" if sizes else ""
+            return ToolResult(tool=self.name, message=f"Nothing in stock{in_size} matches all of that. Try a wider "
+                              "price range or fewer filters.", data={"sizes": sizes or [], "size_source": source})
+        note = size_note(items, sizes or [], source)
+        return ToolResult(tool=self.name, items=items, message=" ".join(x for x in (f"Found {len(items)} item(s).",
+                                                                                    note) if x),
+                          data=variant_data(items, sizes, source))
 
 
 def image_query(ctx: ToolContext, ref: str, text: str | None) -> np.ndarray:

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from agent.catalog.fmnist import load_split
-from agent.catalog.models import Item
+from agent.catalog.models import Item, Variant
 from agent.catalog.tint import tint_image
-from agent.catalog.vocab import CATEGORIES, COLORS
+from agent.catalog.vocab import CATEGORIES, COLORS, FOOTWEAR
 
 ID_PREFIX = {
     "top": "TOP", "trousers": "TRS", "pullover": "PUL", "dress": "DRS", "coat": "COT",
@@ -130,6 +130,33 @@ def make_item(category: str, n: int, rng: np.random.Generator, source_index: int
     )
 
 
+LETTER_SIZES = ("XS", "S", "M", "L", "XL")
+LETTER_WEIGHTS = (1.0, 2.5, 3.0, 2.5, 1.2)
+SHOE_SIZES = tuple(str(n) for n in range(36, 46))
+SHOE_WEIGHTS = (0.6, 1.0, 1.6, 2.0, 2.0, 1.8, 1.6, 1.4, 1.0, 0.6)
+
+
+def add_sizes(item: Item, rng: np.random.Generator) -> Item:
+    """Return ``item`` with size variants sharing its stock: XS-XL for clothes, EU 36-45 for shoes, one size for bags.
+
+    The stock drawn for the item is split across sizes (some sizes end up at 0), so the item's total is
+    unchanged; every draw comes from ``rng`` (seeded per item), so the rest of the catalog is as before.
+    """
+    sizes: tuple[str, ...]
+    weights: tuple[float, ...]
+    if item.category == "bag":
+        sizes, weights = ("ONE SIZE",), (1.0,)
+    elif item.category in FOOTWEAR:
+        sizes, weights = SHOE_SIZES, SHOE_WEIGHTS
+    else:
+        sizes, weights = LETTER_SIZES, LETTER_WEIGHTS
+    p = np.asarray(weights) / sum(weights)
+    stocks = rng.multinomial(item.stock, p) if item.stock else np.zeros(len(sizes), dtype=int)
+    variants = [Variant(sku=f"{item.id}-{s.replace(' ', '')}", size=s, stock=int(k))
+                for s, k in zip(sizes, stocks, strict=True)]
+    return item.model_copy(update={"variants": variants})
+
+
 def build_default_items(
     out_dir: Path,
     per_class: int = 300,
@@ -154,7 +181,7 @@ def build_default_items(
             raise ValueError(f"per_class {per_class} exceeds the {len(idx)} images of class {category}")
         chosen = rng.permutation(idx)[:per_class]
         for n, src in enumerate(chosen, start=1):
-            item = make_item(category, n, rng, int(src))
+            item = add_sizes(make_item(category, n, rng, int(src)), np.random.default_rng([seed, label, n]))
             tint_image(images[src], COLORS[item.color], size=image_size).save(out_dir / item.image)
             items.append(item)
             if progress:

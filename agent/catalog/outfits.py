@@ -141,6 +141,7 @@ class OutfitRequest:
     max_price: float | None = None
     max_total: float | None = None
     exclude_ids: list[str] = field(default_factory=list)
+    sizes: list[str] | None = None
 
     def filters(self, categories: Sequence[str]) -> SearchFilters:
         """Return the search filters for candidates of a slot."""
@@ -153,6 +154,7 @@ class OutfitRequest:
             min_price=self.min_price,
             max_price=self.max_price,
             exclude_ids=self.exclude_ids or None,
+            sizes=self.sizes,
             in_stock=True,
         )
 

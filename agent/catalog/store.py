@@ -75,6 +75,10 @@ def _metadata(item: Item) -> dict[str, Any]:
     }
     if item.styles:
         meta["styles"] = list(item.styles)
+    meta["size_kind"] = item.size_kind or "none"
+    sizes = item.sizes_in_stock
+    if sizes:
+        meta["sizes"] = sizes
     return meta
 
 
@@ -102,6 +106,14 @@ def where_clause(filters: SearchFilters) -> dict[str, Any] | None:
     if filters.styles:
         style_clauses: list[dict[str, Any]] = [{"styles": {"$contains": s}} for s in filters.styles]
         clauses.append(style_clauses[0] if len(style_clauses) == 1 else {"$or": style_clauses})
+    if filters.sizes:
+        from agent.catalog.models import size_kind
+
+        asked = {size_kind(s) for s in filters.sizes}
+        free = [k for k in ("none", "one", "letter", "numeric") if k not in asked]
+        size_clauses: list[dict[str, Any]] = [{"size_kind": {"$in": free}}]
+        size_clauses += [{"sizes": {"$contains": s}} for s in filters.sizes]
+        clauses.append({"$or": size_clauses})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -130,11 +142,21 @@ class VectorMirror:
         self.color = self._encode("color", [it.color for it in items])
         self.material = self._encode("material", [it.material.lower() for it in items])
         self.price = np.array([it.price for it in items], dtype=np.float64)
-        self.stock = np.array([it.stock for it in items], dtype=np.int64)
+        self.stock = np.array([it.stock if it.in_stock else 0 for it in items], dtype=np.int64)
+        self.size_codes: dict[str, int] = {}
+        kinds = {"": 0, "one": 0, "letter": 1, "numeric": 2}
+        self.size_kind = np.array([kinds[it.size_kind] for it in items], dtype=np.int8)
+        self.sizes = [self._size_bits(it.sizes_in_stock) for it in items]
         self.style_bit = {s: 1 << n for n, s in enumerate(STYLES)}
         self.styles = np.array(
             [sum(self.style_bit.get(s, 0) for s in it.styles) for it in items], dtype=np.int64
         )
+
+    def _size_bits(self, sizes: list[str]) -> int:
+        bits = 0
+        for s in sizes:
+            bits |= 1 << self.size_codes.setdefault(s, len(self.size_codes))
+        return bits
 
     def _encode(self, field: str, values: list[str]) -> np.ndarray:
         table = self.codes[field]
@@ -171,6 +193,19 @@ class VectorMirror:
         if filters.styles:
             bits = sum(self.style_bit.get(x, 0) for x in filters.styles)
             m &= (self.styles & bits) != 0
+        if filters.sizes:
+            from agent.catalog.models import size_kind
+
+            fits = self.size_kind == 0
+            for code, kind in ((1, "letter"), (2, "numeric")):
+                asked = [s for s in filters.sizes if size_kind(s) == kind]
+                if not asked:
+                    fits |= self.size_kind == code
+                    continue
+                wanted = sum(1 << self.size_codes[s] for s in asked if s in self.size_codes)
+                hit = np.fromiter(((b & wanted) != 0 for b in self.sizes), dtype=bool, count=len(self.sizes))
+                fits |= (self.size_kind == code) & hit
+            m &= fits
         for item_id in filters.exclude_ids or []:
             n = self.pos.get(item_id)
             if n is not None:
@@ -455,6 +490,28 @@ class Catalog:
                     progress(len(batch))
             self.save()
         return added, len(items) - added
+
+    def update_metadata(self, items: Iterable[Item]) -> int:
+        """Replace items whose indexed text is unchanged (stock, sizes, status) without embedding them again.
+
+        They are saved and their filterable metadata updated in both indexes. Returns how many were updated.
+        """
+        items = [it for it in items if it.id in self.items]
+        with self._lock:
+            for it in items:
+                self.items[it.id] = it
+            for start in range(0, len(items), 1000):
+                batch = items[start : start + 1000]
+                ids, metas = [it.id for it in batch], [_metadata(it) for it in batch]
+                self.collection.update(ids=ids, metadatas=metas)
+                have = set(self.image_collection.get(ids=ids, include=[])["ids"])
+                img = [(i, m) for i, m in zip(ids, metas, strict=True) if i in have]
+                if img:
+                    self.image_collection.update(ids=[i for i, _ in img], metadatas=[m for _, m in img])
+            self._mirror = None
+            self._image_mirror = None
+            self.save()
+        return len(items)
 
     def reindex(self, progress: Callable[[int], None] | None = None) -> None:
         """Rebuild the index from the items on disk."""

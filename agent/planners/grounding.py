@@ -339,7 +339,7 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
 #: Arguments the rules parser may fill in when the model routed like it but left them out.
 COMPLETABLE = frozenset({
     "colors", "exclude_colors", "materials", "exclude_materials", "styles", "include_categories",
-    "exclude_categories", "anchor_category", "anchor_color", "occasion", "style", "material", "color",
+    "exclude_categories", "anchor_category", "anchor_color", "occasion", "style", "material", "color", "sizes",
 })
 
 

@@ -233,6 +233,9 @@ class RulesPlanner:
             return self._recommend(parsed, view)
         if LIKE_THIS_RE.search(req) and SEARCH in view.tools and self._recent_image(view) is not None:
             return self._search_by_image(parsed, view)
+        sized = self._in_size(parsed, view)
+        if sized is not None:
+            return sized
         alt = self._alternatives_plan(parsed, view)
         if alt is not None:
             return alt
@@ -327,7 +330,7 @@ class RulesPlanner:
             for occ in parsed.values("occasion"):
                 styles.extend(s for s in OCCASIONS.get(occ, ()) if s not in styles)
         args: dict[str, Any] = {
-            "query": _search_query(parsed, parsed.fact_spans),
+            "query": _search_query(parsed, [*parsed.fact_spans, *parsed.size_spans]),
             "categories": list(dict.fromkeys(c for c in categories if c not in excluded)),
             "colors": parsed.values("color"),
             "exclude_colors": parsed.values("color", negated=True),
@@ -336,7 +339,32 @@ class RulesPlanner:
             "materials": parsed.values("material"),
             "exclude_materials": self._excluded_materials(parsed),
             **price_slots(parsed.prices, outfit=False),
+            "sizes": parsed.sizes,
         }
+        return self._call(view, "search", SEARCH, args)
+
+    def _in_size(self, parsed: ParsedMessage, view: PlannerInput) -> Plan | None:
+        """Turn "the second one in M" / "do you have it in size 39?" into a search for that item in that size.
+
+        The search keeps the shown item's category and colour and ranks by its title, so the item itself comes
+        first when it has the size in stock; otherwise the closest items that do.
+        """
+        if not parsed.sizes:
+            return None
+        req = parsed.request
+        if (CHEAPER_RE.search(req) or PRICIER_RE.search(req) or STYLE_CHANGE_RE.search(req)
+                or COLOR_CHANGE_RE.search(req) or parsed.values("color") or parsed.values("material")):
+            return None  # a change to the item: alternatives, in that size
+        ref = find_reference(parsed, view)
+        if ref.item_id is None or ref.kind not in ("id", "ordinal", "attribute", "category", "pronoun", "focus"):
+            return None
+        if [m for m in parsed.of("category") + parsed.of("group") if not (ref.span and m.overlaps(*ref.span))]:
+            return None
+        shown = view.shown_by_id(ref.item_id)
+        if shown is None:
+            return None
+        args = {"query": shown.title, "categories": [shown.category], "colors": [shown.color],
+                "sizes": parsed.sizes}
         return self._call(view, "search", SEARCH, args)
 
     @staticmethod
@@ -452,6 +480,7 @@ class RulesPlanner:
         args["exclude_colors"] = parsed.values("color", negated=True)
         args["exclude_materials"] = self._excluded_materials(parsed)
         args.update(price_slots(parsed.prices, outfit=True))
+        args["sizes"] = parsed.sizes
         return self._call(view, "recommend_outfit", RECOMMEND, args)
 
     def _described_anchor(self, parsed: ParsedMessage
@@ -540,15 +569,14 @@ class RulesPlanner:
                 return self._unavailable(view, "Finding alternatives")
             return self._clarify(view, ref.problem, "Which item would you like alternatives to?")
         if _SIZE_QUESTION_RE.search(req):
-            return Plan(intent="small_talk", reply="I can't check sizes: the catalog doesn't list sizes or "
-                        "stock per size. I can find similar items, or cheaper ones, or the same in another "
-                        "colour.")
+            return Plan(intent="small_talk", reply="Which size? Tell me, for example 'the first one in M' or "
+                        "'it in size 39', and I'll show what is in stock in that size.")
         return self._alternatives(parsed, view, ref)
 
     def _alternatives(self, parsed: ParsedMessage, view: PlannerInput, ref: Reference) -> Plan:
         outside = [ref.span] if ref.span else []
         text = mask_spans(parsed.masked, outside)
-        args: dict[str, Any] = {"item_id": ref.item_id}
+        args: dict[str, Any] = {"item_id": ref.item_id, "sizes": parsed.sizes}
         args["cheaper"] = bool(CHEAPER_RE.search(text))
         args["pricier"] = bool(PRICIER_RE.search(text)) and not args["cheaper"]
         original = view.shown_by_id(ref.item_id) if ref.item_id else None

@@ -12,6 +12,7 @@ from agent.understanding.cues import GREETING_RE
 from agent.understanding.facts import FactHit, sentence_facts
 from agent.understanding.mentions import Mention, find_mentions, mark_negations
 from agent.understanding.prices import PriceHit, find_prices
+from agent.understanding.sizes import find_sizes
 from agent.understanding.text import normalize_text
 
 Polarity = Literal["like", "dislike", "neutral"]
@@ -34,6 +35,8 @@ class ParsedMessage:
     facts: list[FactHit]
     fact_spans: list[tuple[int, int]] = field(default_factory=list)
     greeting: bool = False
+    sizes: list[str] = field(default_factory=list)
+    size_spans: list[tuple[int, int]] = field(default_factory=list)
 
     def of(self, kind: str, *, negated: bool | None = False,
            outside: Sequence[tuple[int, int]] = ()) -> list[Mention]:
@@ -91,6 +94,8 @@ def parse_message(text: str) -> ParsedMessage:
     mentions = mark_negations(masked, [m for m in find_mentions(masked)
                                        if not any(m.overlaps(a, b) and m.kind == "category" for a, b in verbs)])
     request = mask_spans(masked, fact_spans)
+    size_hits = find_sizes(masked)
     return ParsedMessage(raw=text, norm=norm, masked=masked, request=request, mentions=mentions,
                          prices=prices, ids=ids, facts=facts, fact_spans=fact_spans,
-                         greeting=greeting is not None)
+                         greeting=greeting is not None, sizes=list(dict.fromkeys(s for s, _, _ in size_hits)),
+                         size_spans=[(a, b) for _, a, b in size_hits])

@@ -1,0 +1,188 @@
+"""Fetching product images named by URL in a shop's feed (untrusted input).
+
+Each URL is fetched once per import with :mod:`httpx`: a connect and read timeout plus a whole-download
+deadline, a byte limit (checked against ``Content-Length`` and while streaming), an ``image/*``
+content-type check, a pixel limit when decoding, and at most ``concurrency`` downloads at a time. The
+decoded image is stored once as ``images/remote/<sha256 of the bytes>.png`` and the URL's digest is
+remembered in ``images/remote/urls.json``, so a second import does not download it again.
+
+The SSRF guard: the host is resolved and every address must be a public one (not private, loopback,
+link-local, multicast, reserved or unspecified); redirects are followed by hand (at most 3), each hop
+checked the same way. ``allow_private`` (``FASHIONM3_IMAGE_FETCH_ALLOW_PRIVATE``: ``1`` for any address, or
+networks such as ``10.1.0.0/16``) lifts it, for a shop whose images are on its own network (and for tests on
+loopback). The check resolves the name before
+httpx connects, so a DNS server that answers differently a moment later (rebinding) is not caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+
+class FetchError(Exception):
+    """An image URL that could not be had (the message says why)."""
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Limits on fetching images from URLs."""
+
+    timeout: float = 10.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    concurrency: int = 8
+    allow_private: str = ""
+
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+        """Return the non-public networks allowed (None: all of them)."""
+        spec = self.allow_private.strip().lower()
+        if spec in ("1", "all", "true", "yes"):
+            return None
+        parts = [p.strip() for p in spec.split(",")]
+        return [ipaddress.ip_network(p, strict=False) for p in parts if p and p != "0"]
+
+
+def is_url(value: str) -> bool:
+    """Whether an image reference is an http(s) URL."""
+    return value.strip().lower().startswith(("http://", "https://"))
+
+
+def check_public(url: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None) -> None:
+    """Raise :class:`FetchError` unless every address ``url``'s host resolves to is public (or ``allowed``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError("not an http(s) URL")
+    host = parts.hostname
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise FetchError(f"host {host} not found ({exc.strerror or exc})") from exc
+    for info in infos:
+        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if (not addr.is_global or addr.is_multicast) and not any(addr in net for net in allowed or []):
+            kind = ("loopback" if addr.is_loopback else "link-local" if addr.is_link_local
+                    else "private" if addr.is_private else "non-public")
+            raise FetchError(f"refused: {host} is a {kind} address ({addr}); a shop's feed may not point "
+                             "the importer at internal addresses (FASHIONM3_IMAGE_FETCH_ALLOW_PRIVATE=1 allows it)")
+
+
+class ImageFetcher:
+    """Fetch image URLs into a content-addressed folder, with limits, a bound on concurrency and a cache."""
+
+    def __init__(self, folder: Path, limits: FetchLimits, rel_prefix: str = "images/remote") -> None:
+        self.folder = folder
+        self.limits = limits
+        self.rel_prefix = rel_prefix
+        self._index_path = folder / "urls.json"
+        self._lock = threading.Lock()
+        try:
+            self._index: dict[str, str] = json.loads(self._index_path.read_text())
+        except (OSError, ValueError):
+            self._index = {}
+
+    def fetch_all(self, urls: Iterable[str], progress: Callable[[int], None] | None = None
+                  ) -> dict[str, str | FetchError]:
+        """Return ``{url: relative path of the stored PNG, or the FetchError}`` for each distinct URL."""
+        todo = list(dict.fromkeys(urls))
+        out: dict[str, str | FetchError] = {}
+        if not todo:
+            return out
+        self.folder.mkdir(parents=True, exist_ok=True)
+        timeout = httpx.Timeout(self.limits.timeout, connect=min(5.0, self.limits.timeout))
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                          headers={"User-Agent": "fashionm3-catalog-import/1"}) as client:
+
+            def one(url: str) -> tuple[str, str | FetchError]:
+                try:
+                    return url, self._fetch(client, url)
+                except FetchError as exc:
+                    return url, exc
+                except Exception as exc:  # noqa: BLE001 - one bad URL must not stop the import
+                    return url, FetchError(f"could not fetch ({type(exc).__name__}: {exc})")
+                finally:
+                    if progress:
+                        progress(1)
+
+            with ThreadPoolExecutor(max_workers=max(1, self.limits.concurrency)) as pool:
+                for url, res in pool.map(one, todo):
+                    out[url] = res
+        with self._lock:
+            tmp = self._index_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._index, indent=0, sort_keys=True))
+            tmp.replace(self._index_path)
+        return out
+
+    def _fetch(self, client: httpx.Client, url: str) -> str:
+        from agent.media import ImageInputError, decode_image
+
+        with self._lock:
+            digest = self._index.get(url)
+        if digest and (self.folder / f"{digest}.png").is_file():
+            return f"{self.rel_prefix}/{digest}.png"
+        data = self._download(client, url)
+        try:
+            img = decode_image(data, url.rsplit("/", 1)[-1] or "image", self.limits.max_pixels)
+        except ImageInputError as exc:
+            raise FetchError(str(exc)) from exc
+        digest = hashlib.sha256(data).hexdigest()
+        dest = self.folder / f"{digest}.png"
+        if not dest.is_file():
+            tmp = dest.with_name(f".{digest}.{threading.get_ident()}.png")
+            img.save(tmp, format="PNG")
+            tmp.replace(dest)
+        with self._lock:
+            self._index[url] = digest
+        return f"{self.rel_prefix}/{digest}.png"
+
+    def _download(self, client: httpx.Client, url: str) -> bytes:
+        limits = self.limits
+        deadline = time.monotonic() + limits.timeout
+        for _hop in range(4):
+            allowed = limits.allowed_networks()
+            if allowed is not None:
+                check_public(url, allowed)
+            try:
+                with client.stream("GET", url) as resp:
+                    if resp.is_redirect:
+                        location = resp.headers.get("location", "")
+                        if not location:
+                            raise FetchError(f"HTTP {resp.status_code} without a Location")
+                        url = urljoin(url, location)
+                        continue
+                    if resp.status_code != 200:
+                        raise FetchError(f"HTTP {resp.status_code}")
+                    ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+                    if not ctype.startswith("image/"):
+                        raise FetchError(f"not an image (content-type {ctype or 'missing'})")
+                    declared = resp.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > limits.max_bytes:
+                        raise FetchError(f"{int(declared) / 1e6:.1f} MB, over the "
+                                         f"{limits.max_bytes / 1e6:.0f} MB limit")
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in resp.iter_bytes(65536):
+                        size += len(chunk)
+                        if size > limits.max_bytes:
+                            raise FetchError(f"over the {limits.max_bytes / 1e6:.0f} MB limit")
+                        if time.monotonic() > deadline:
+                            raise FetchError(f"timed out after {limits.timeout:g} s")
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+            except httpx.TimeoutException as exc:
+                raise FetchError(f"timed out after {limits.timeout:g} s") from exc
+            except httpx.HTTPError as exc:
+                raise FetchError(f"could not fetch ({type(exc).__name__}: {exc})") from exc
+        raise FetchError("too many redirects")
