@@ -33,12 +33,16 @@ def compose_reply(
         currency=settings.currency,
     )
     items = [item_payload(item, catalog, r.tool) for r in results if r.ok for item in r.items]
+    closest = [{**item_payload(item, catalog, r.tool), "matching": False}
+               for r in results if r.ok for item in r.closest]
     return {
         "text": text,
         "intent": plans[-1].intent if plans else "small_talk",
         "tools": [r.tool for r in results],
         "calls": [{"tool": r.tool, "args": r.args, "ok": r.ok, "message": r.message} for r in results],
         "items": items,
+        "closest": closest,
+        "constraints": [r.constraints.model_dump() for r in results if r.ok and r.constraints is not None],
         "is_outfit": any(r.is_outfit and r.ok for r in results),
         "explanation": next((r.explanation for r in results if r.explanation and r.ok), ""),
         "images": [img.path for r in results for img in r.images],

@@ -35,8 +35,11 @@ from agent.plan import Plan, PlannerInput, ToolCall
 from agent.planners.base import PlanError
 
 __all__ = [
-    "GROUNDED_CHECKS", "MAX_CALLS", "MODEL_CHECKS", "Check", "PlanError", "check_arguments", "check_grounding",
-    "check_references", "check_tools_offered", "check_vocabulary", "complete_from_reading", "fill_reply",
+    "GROUNDED_CHECKS", "MAX_CALLS", "MODEL_CHECKS", "Check", "PlanError", "check_all_requests", "check_arguments",
+    "check_consistent",
+    "check_grounding",
+    "check_references", "check_tools_offered", "check_understood", "check_vocabulary", "complete_from_reading",
+    "fill_reply",
     "run_checks", "validate_call",
 ]
 
@@ -105,6 +108,27 @@ def _vocab_values(kind: str, key: str, value: Any, tool: str) -> Any:
     return out if isinstance(value, list) else out[0]
 
 
+def check_understood(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse tool calls for a message in a language the reader does not read (the reply says what was understood)."""
+    language = view.parsed.language if view.step == 0 else None
+    if language and plan.calls:
+        raise PlanError(f"the message is in {language}: answer with what was understood, call no tool")
+    return plan
+
+
+def check_all_requests(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse a plan that drops requests of a message that makes several ("show me X, design Y and ...")."""
+    from agent.understanding.clauses import MAX_REQUESTS, split_requests
+
+    if view.step > 0 or not plan.calls:
+        return plan
+    wanted = min(len(split_requests(view.text)), MAX_REQUESTS)
+    if wanted > 1 and len(plan.calls) < wanted:
+        raise PlanError(f"the message makes {wanted} requests but the plan has {len(plan.calls)} call(s); "
+                        "plan one call per request, each with its own arguments")
+    return plan
+
+
 def check_vocabulary(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Map category and colour arguments onto the catalog's words, or refuse a word that names none."""
     calls = []
@@ -117,6 +141,26 @@ def check_vocabulary(plan: Plan, view: PlannerInput, reading: Plan | None = None
                 args[key] = _vocab_values(kind, key, value, call.name)
         calls.append(call.model_copy(update={"args": args}))
     return _replace_calls(plan, calls)
+
+
+def check_consistent(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse a call that both asks for and excludes the same value (``colors: [red], exclude_colors: [red]``)."""
+    for call in plan.calls:
+        kinds = argument_kinds(call.name)
+        wanted: dict[str, set[str]] = {}
+        excluded: dict[str, set[str]] = {}
+        for key, value in call.args.items():
+            kind = kinds.get(key) or ""
+            if value is None or kind.removeprefix("exclude_") not in ("category", "color", "material"):
+                continue
+            values = {str(v).strip().lower() for v in (value if isinstance(value, list) else [value])}
+            target = excluded if kind.startswith("exclude_") else wanted
+            target.setdefault(kind.removeprefix("exclude_"), set()).update(values)
+        for kind, values in wanted.items():
+            both = sorted(values & excluded.get(kind, set()))
+            if both:
+                raise PlanError(f"{call.name}: {', '.join(both)} is both wanted and excluded; keep one")
+    return plan
 
 
 def _item_ref(key: str, value: Any, tool: str, view: PlannerInput) -> Any:
@@ -151,8 +195,29 @@ def _image_ref(key: str, value: Any, tool: str, view: PlannerInput) -> Any:
     return value
 
 
+_EARLIER_LIST_RE = re.compile(r"\b(?:earlier|previous|original|first|other|old|older)\s+(?:list|search|results|set|"
+                              r"batch|table|ones)\b|\b(?:from|shown|showed me) (?:before|earlier)\b|\bearlier\b")
+
+
+def _latest_list_item(view: PlannerInput) -> tuple[str, str] | None:
+    """Return ``(phrase, id)`` when the message points by position ("the first one") into the latest list."""
+    if view.step > 0 or not view.last_shown or _EARLIER_LIST_RE.search(view.parsed.masked):
+        return None
+    from agent.understanding.references import find_reference
+
+    ref = find_reference(view.parsed, view)
+    if ref.kind != "ordinal" or ref.item_id is None or ref.span is None:
+        return None
+    return view.parsed.masked[ref.span[0]:ref.span[1]], ref.item_id
+
+
 def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
-    """Resolve item references (``#2``, ``trs-0012``) to shown ids; refuse items and photos not in the conversation."""
+    """Resolve item references (``#2``, ``trs-0012``) to shown ids; refuse items and photos not in the conversation.
+
+    "The first/second one" means the most recent list shown unless the shopper names an earlier one:
+    an item argument for it must be that list's item, not one shown at some earlier time.
+    """
+    latest = _latest_list_item(view)
     calls = []
     for call in plan.calls:
         kinds = argument_kinds(call.name)
@@ -162,6 +227,10 @@ def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None
                 continue
             if kinds.get(key) == "item":
                 args[key] = _item_ref(key, value, call.name, view)
+                if (latest is not None and args[key] != latest[1]
+                        and str(args[key]).lower() not in view.text.lower()):
+                    raise PlanError(f"{call.name}.{key}: '{latest[0]}' is {latest[1]}, in the latest list shown, "
+                                    f"not {args[key]}")
             elif kinds.get(key) == "image":
                 args[key] = _image_ref(key, value, call.name, view)
         calls.append(call.model_copy(update={"args": args}))
@@ -213,9 +282,11 @@ def complete_from_reading(plan: Plan, view: PlannerInput, reading: Plan | None =
 
 
 #: What every model-written plan must pass.
-MODEL_CHECKS: tuple[Check, ...] = (check_tools_offered, check_vocabulary, check_references, check_arguments)
+MODEL_CHECKS: tuple[Check, ...] = (check_tools_offered, check_understood, check_all_requests, check_vocabulary,
+                                   check_consistent,
+                                   check_references, check_arguments)
 #: :data:`MODEL_CHECKS` plus grounding in the conversation and completion from the reader (small models).
-GROUNDED_CHECKS: tuple[Check, ...] = (*MODEL_CHECKS, check_grounding, complete_from_reading)
+GROUNDED_CHECKS: tuple[Check, ...] = (*MODEL_CHECKS, check_grounding, complete_from_reading, check_consistent)
 
 
 def run_checks(plan: Plan, view: PlannerInput, checks: Sequence[Check] = MODEL_CHECKS,
