@@ -70,6 +70,11 @@ def describe_photo(img: ImageInfo) -> str:
     """Say what an uploaded photo seems to show, and how sure we are (low confidence is said, not hidden)."""
     from agent.catalog.vocab import category_label
 
+    if img.role == "person":
+        many = f"; I can see {img.people} people in it" if img.people > 1 else ""
+        turned = "; it looks rotated (the person isn't upright)" if not img.upright else ""
+        return (f"That's a photo of a person{many}{turned}. I can show catalog items on you with a virtual "
+                "try-on (say 'try the first one on me'), or find items like what you're wearing.")
     if not img.category:
         if img.color:
             return f"I can't tell what garment that is; its main colour looks {img.color}."

@@ -285,3 +285,126 @@ def test_a_plan_dropping_requests_is_refused() -> None:
     with pytest.raises(PlanError, match="3 requests"):
         check_all_requests(one, view)
     assert check_all_requests(_plan(MULTI), view) is not None
+
+
+# -- photos have roles -------------------------------------------------------------------------
+
+ASSETS = __import__("pathlib").Path(__file__).resolve().parent.parent / "evals" / "conversations" / "assets"
+
+
+def _astronaut():  # type: ignore[no-untyped-def]
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(ASSETS / "astronaut.png").convert("RGB"))
+
+
+@pytest.mark.parametrize(("size", "problem"), [((1, 1), "too small"), ((20000, 30), "thin strip"),
+                                               ((10, 400), "thin strip")])
+def test_tiny_and_strip_uploads_are_refused(size: tuple[int, int], problem: str) -> None:
+    from PIL import Image
+
+    from agent.media import ImageInputError, check_usable
+
+    with pytest.raises(ImageInputError, match=problem):
+        check_usable(Image.new("RGB", size), "photo.png")
+    check_usable(Image.new("RGB", (64, 200)), "photo.png")
+
+
+def test_person_photo_is_described_as_a_person() -> None:
+    from agent.plan import ImageInfo
+    from agent.reply import describe_photo
+
+    me = ImageInfo(sha256="a" * 64, path="me.png", turn=1, category="sandals", category_confidence=0.55,
+                   color="black", role="person", people=1)
+    text = describe_photo(me)
+    assert "photo of a person" in text and "try" in text and "sandals" not in text
+    assert "2 people" in describe_photo(me.model_copy(update={"people": 2}))
+
+
+def test_try_on_takes_the_latest_person_photo(settings: Context) -> None:
+    from agent.plan import ImageInfo
+    from tools.virtual_try_on import _person
+
+    me = ImageInfo(sha256="a" * 64, path="me.png", turn=1, role="person", people=1)
+    coat = ImageInfo(sha256="b" * 64, path="coat.png", turn=2, role="garment", category="coat",
+                     category_confidence=0.9)
+    ctx = ToolContext(settings=settings, images=[me, coat])
+    assert _person("latest", ctx).sha256 == me.sha256
+    assert _person("b" * 12, ctx).sha256 == me.sha256  # the garment photo is not the shopper
+    unknown = ImageInfo(sha256="c" * 64, path="x.png", turn=1)
+    assert _person("latest", ToolContext(settings=settings, images=[unknown])).sha256 == unknown.sha256
+
+
+def test_upright_and_body_count_geometry() -> None:
+    import numpy as np
+
+    from agent.tryon.body import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER, count_bodies, upright
+
+    pts = np.zeros((33, 2), dtype=np.float32)
+    pts[[L_SHOULDER, R_SHOULDER]] = [[40, 50], [60, 50]]
+    pts[[L_HIP, R_HIP]] = [[42, 120], [58, 120]]
+    assert upright(pts)
+    assert not upright(pts[:, ::-1].copy())  # turned a quarter
+    pts2 = pts.copy()
+    pts2[:, 1] = 200 - pts2[:, 1]
+    assert not upright(pts2)  # upside down
+
+    class P:
+        def __init__(self, x: float) -> None:
+            self.x, self.y, self.visibility = x, 0.5, 1.0
+
+    mask = np.zeros((100, 200), dtype=np.float32)
+    mask[10:95, 20:60] = 1.0
+    assert count_bodies(mask, [P(0.15), P(0.25)]) == 1
+    mask[30:100, 140:185] = 1.0  # a second body, head out of frame
+    assert count_bodies(mask, [P(0.15), P(0.25)]) == 2
+
+
+def test_sideways_and_two_people_are_refused_by_the_body_finder() -> None:
+    pytest.importorskip("mediapipe")
+    import numpy as np
+
+    from agent.tryon.base import TryOnInputError
+    from agent.tryon.body import get_analyzer
+
+    astro = _astronaut()
+    analyzer = get_analyzer()
+    assert analyzer.people(astro) == (1, True)
+    with pytest.raises(TryOnInputError, match="upright"):
+        analyzer.analyze(np.ascontiguousarray(np.rot90(astro)))
+    headless = np.concatenate([astro[200:], np.full((200, astro.shape[1], 3), 255, np.uint8)])
+    with pytest.raises(TryOnInputError, match="Which one is you"):
+        analyzer.analyze(np.ascontiguousarray(np.concatenate([astro, headless], axis=1)))
+    dress = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(ASSETS / "red-dress.png").convert("RGB"))
+    assert analyzer.people(dress)[0] == 0
+
+
+def test_a_new_kind_of_item_is_not_about_the_shown_one() -> None:
+    from agent.plan import ShownItem
+    from agent.planners.checks import check_grounding
+
+    shoes = [ShownItem(id=f"SNK-000{n}", title=f"Black Sneakers {n}", category="sneakers", color="black",
+                       price=50, turn=1, position=n) for n in (1, 2)]
+    view = PlannerInput(text="gren tops", turn=2, tools=TOOLS, shown=shoes, last_shown=shoes)
+    alt = Plan(intent="find_alternatives", calls=[ToolCall(name="find_alternatives",
+                                                           args={"item_id": "SNK-0001", "color": "green"})])
+    with pytest.raises(PlanError, match="search instead"):
+        check_grounding(alt, view)
+    pointed = PlannerInput(text="the first one but as green tops", turn=2, tools=TOOLS, shown=shoes,
+                           last_shown=shoes)
+    check_grounding(alt, pointed)  # the shopper points at the sneaker: no refusal here
+
+
+def test_a_person_photo_is_not_used_as_a_garment() -> None:
+    from agent.plan import ImageInfo
+    from agent.planners.checks import check_references
+
+    me = ImageInfo(sha256="a" * 64, path="me.png", turn=1, role="person", people=1)
+    view = PlannerInput(text="this is me", turn=1, tools=TOOLS, images=[me], new_images=[me])
+    search = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={"image": "latest"})])
+    with pytest.raises(PlanError, match="shows a person"):
+        check_references(search, view)
+    coat = me.model_copy(update={"role": "garment", "sha256": "b" * 64})
+    garment_view = PlannerInput(text="like this", turn=1, tools=TOOLS, images=[me, coat], new_images=[coat])
+    assert check_references(search, garment_view) is not None

@@ -8,11 +8,15 @@ planner's plan of the same step when the pipeline computed one (grounding and co
 In order (:data:`MODEL_CHECKS`, then :data:`GROUNDED_CHECKS` adds the last two):
 
 1. :func:`check_tools_offered`: at most :data:`MAX_CALLS` calls, each to a tool offered this step;
+   :func:`check_understood`: no calls for a message in a language the reader does not read;
+   :func:`check_all_requests`: a call for each request of a message that makes several;
 2. :func:`check_vocabulary`: category and colour arguments, wanted or excluded, mapped onto the
    catalog vocabulary (``jeans`` -> ``trousers``, ``gray`` -> ``grey``, ``shoes`` in a list -> every
    footwear category) by :func:`agent.catalog.vocab.resolve`, or refused;
+   :func:`check_consistent`: no value both wanted and excluded (also run last, after completion);
 3. :func:`check_references`: item arguments (``#2``, a shown id in any case) and image arguments
-   (``latest``, a hash prefix) must point at something in this conversation;
+   (``latest``, a hash prefix) must point at something in this conversation; "the first one" is the
+   latest list's first item unless the shopper names an earlier list;
 4. :func:`check_arguments`: the tool's ``Args`` model accepts the arguments;
 5. :func:`check_grounding`: every argument comes from the conversation (:mod:`agent.planners.grounding`);
 6. :func:`complete_from_reading`: vocabulary arguments the model dropped but the reader found are
@@ -211,6 +215,15 @@ def _latest_list_item(view: PlannerInput) -> tuple[str, str] | None:
     return view.parsed.masked[ref.span[0]:ref.span[1]], ref.item_id
 
 
+def _photo(value: Any, view: PlannerInput) -> Any:
+    """Return the conversation image an image argument points at (None if unknown)."""
+    if not isinstance(value, str) or not view.images:
+        return None
+    if value.strip().lower() in LATEST_IMAGE:
+        return view.images[-1]
+    return next((img for img in reversed(view.images) if img.sha256.startswith(value.strip())), None)
+
+
 def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Resolve item references (``#2``, ``trs-0012``) to shown ids; refuse items and photos not in the conversation.
 
@@ -233,6 +246,10 @@ def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None
                                     f"not {args[key]}")
             elif kinds.get(key) == "image":
                 args[key] = _image_ref(key, value, call.name, view)
+                photo = _photo(args[key], view)
+                if photo is not None and photo.role == "person" and "person" not in key:
+                    raise PlanError(f"{call.name}.{key}: that photo shows a person, not a garment; offer a try-on "
+                                    "instead of using it as a garment")
         calls.append(call.model_copy(update={"args": args}))
     return _replace_calls(plan, calls)
 
@@ -257,10 +274,35 @@ def check_arguments(plan: Plan, view: PlannerInput, reading: Plan | None = None)
     return _replace_calls(plan, calls)
 
 
+def _about_other_items(plan: Plan, view: PlannerInput) -> None:
+    """Refuse an item argument when the message asks for another kind of item and points at no shown one.
+
+    "gren tops" after a list of sneakers is a new search for tops, not alternatives to a sneaker.
+    """
+    from agent.catalog.vocab import GROUP_SYNONYMS
+    from agent.understanding.references import find_reference
+
+    parsed = view.parsed
+    asked: set[str] = set()
+    for m in parsed.of("category") + parsed.of("group"):
+        asked.update(GROUP_SYNONYMS.get(m.value, ()) if m.kind == "group" else (m.value,))
+    if not asked or view.step > 0:
+        return
+    if find_reference(parsed, view).kind not in ("none", "focus"):
+        return
+    for call in plan.calls:
+        for key, kind in argument_kinds(call.name).items():
+            item = view.shown_by_id(str(call.args.get(key))) if kind == "item" and call.args.get(key) else None
+            if item is not None and item.category not in asked:
+                raise PlanError(f"{call.name}.{key}: the shopper asks for {', '.join(sorted(asked))}, not about "
+                                f"the {item.category} {item.id}; search instead")
+
+
 def check_grounding(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Refuse arguments the conversation does not support; take price bounds from the message."""
     from agent.planners.grounding import ground_plan
 
+    _about_other_items(plan, view)
     plan = ground_plan(plan, view)
     if (reading is not None and plan.intent == "clarify" and not plan.calls
             and any(c.name == "virtual_try_on" for c in reading.calls)):
