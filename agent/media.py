@@ -71,6 +71,26 @@ def read_attachment(att: Any, max_bytes: int) -> tuple[bytes, str]:
     )
 
 
+#: Smallest side, and largest ratio of the long side to the short one, of a photo worth understanding.
+MIN_SIDE = 32
+MAX_ASPECT = 8.0
+
+
+def check_usable(img: Image.Image, name: str) -> None:
+    """Refuse a photo too small, or too thin a strip, to show anything (a 1x1 pixel, a 20000x30 banner).
+
+    Raises:
+        ImageInputError: saying what is wrong with it.
+    """
+    w, h = img.size
+    if max(w, h) / min(w, h) > MAX_ASPECT:
+        raise ImageInputError(f"{name} is a thin strip ({w}x{h} pixels), not a photo of a garment or a person; "
+                              "attach an ordinary photo")
+    if min(w, h) < MIN_SIDE:
+        raise ImageInputError(f"{name} is too small to see anything ({w}x{h} pixels); attach a photo at least "
+                              f"{MIN_SIDE} pixels on each side")
+
+
 def decode_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
     """Decode image bytes into an RGB PIL image, refusing non-images and oversized images."""
     return load_image(data, max_pixels=max_pixels, name=name)

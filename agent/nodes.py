@@ -164,6 +164,10 @@ def make_nodes(services: Services) -> dict[str, Callable[..., dict[str, Any]]]:
         tools = services.get_tools()
         current = Plan.model_validate(state["plans"][-1])
         ctx = tool_context(state, settings, services)
+        ctx.request = _last_user_text(state)
+        # a dislike said in this message ("I can't stand yellow, ...") already counts for this turn's items
+        said = [PreferenceFact.model_validate(f) for p in state["plans"] for f in p.get("facts", [])]
+        ctx.preferences = [*ctx.preferences, *(f for f in said if f.polarity == "dislike")]
         emit = runtime.stream_writer
         results = list(state.get("results", []))
         used = int(state.get("tool_calls", 0))

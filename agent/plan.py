@@ -148,6 +148,12 @@ class ImageInfo(BaseModel):
     color: str | None = None
     color_confidence: float = 0.0
     kind: Literal["upload", "generated", "try_on"] = "upload"
+    #: What an upload shows, told when it arrives: a ``person`` (try-on takes the latest), a ``garment``,
+    #: or ``other``; None when it could not be told (no body detector installed).
+    role: Literal["person", "garment", "other"] | None = None
+    #: How many people a person photo shows, and whether the (first) body stands upright.
+    people: int = 0
+    upright: bool = True
 
 
 class ToolResultView(BaseModel):

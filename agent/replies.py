@@ -152,3 +152,11 @@ def browse(tools: Collection[str]) -> str:
     if "recommend_outfit" in tools:
         lead += " or 'an outfit for a dinner'"
     return lead + "."
+
+
+def foreign(language: str, understood: Sequence[str], guess: str = "") -> str:
+    """Say honestly that a message in another language was mostly not understood, and what was."""
+    got = f"I understood only {join(list(understood))}" if understood else "I couldn't understand it"
+    offer = (f" Shall I show you {guess}?" if guess else
+             " Could you ask in English, e.g. \"show me red dresses under 50\"?")
+    return f"That looks like {language}, and I only read English: {got}.{offer}"

@@ -34,12 +34,16 @@ def compose_reply(
     )
     items = [item_payload(item, catalog, r.tool, r.data.get("variants", {}).get(item.id))
              for r in results if r.ok for item in r.items]
+    closest = [{**item_payload(item, catalog, r.tool), "matching": False}
+               for r in results if r.ok for item in r.closest]
     return {
         "text": text,
         "intent": plans[-1].intent if plans else "small_talk",
         "tools": [r.tool for r in results],
         "calls": [{"tool": r.tool, "args": r.args, "ok": r.ok, "message": r.message} for r in results],
         "items": items,
+        "closest": closest,
+        "constraints": [r.constraints.model_dump() for r in results if r.ok and r.constraints is not None],
         "is_outfit": any(r.is_outfit and r.ok for r in results),
         "explanation": next((r.explanation for r in results if r.explanation and r.ok), ""),
         "images": [img.path for r in results for img in r.images],
@@ -77,6 +81,11 @@ def describe_photo(img: ImageInfo) -> str:
     """Say what an uploaded photo seems to show, and how sure we are (low confidence is said, not hidden)."""
     from agent.catalog.vocab import category_label
 
+    if img.role == "person":
+        many = f"; I can see {img.people} people in it" if img.people > 1 else ""
+        turned = "; it looks rotated (the person isn't upright)" if not img.upright else ""
+        return (f"That's a photo of a person{many}{turned}. I can show catalog items on you with a virtual "
+                "try-on (say 'try the first one on me'), or find items like what you're wearing.")
     if not img.category:
         if img.color:
             return f"I can't tell what garment that is; its main colour looks {img.color}."

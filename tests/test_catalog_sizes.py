@@ -107,7 +107,9 @@ def test_a_stored_size_is_applied_and_said(shop: Context) -> None:
 
 def test_nothing_in_that_size_says_the_size(shop: Context) -> None:
     resp = _session(shop).turn("a white linen dress in size XS")
-    assert resp["items"] == [] and "Nothing in stock in size XS" in resp["text"]
+    # no match is presented as one: the reply names the size and labels the closest items as not matching
+    assert resp["items"] == [] and "no white dresses in size XS" in resp["text"]
+    assert "Not a match" in resp["text"]
 
 
 def test_default_catalog_has_sizes(catalog: Catalog) -> None:

@@ -60,7 +60,8 @@ def test_search_with_filters(settings: Context, catalog: Catalog) -> None:
 
 def test_search_with_no_match_says_so(settings: Context, catalog: Catalog) -> None:
     r = _run("search_catalog", {"categories": ["coat"], "max_price": 1}, settings, catalog)
-    assert r.ok and r.items == [] and "Nothing in stock matches" in r.message
+    assert r.ok and r.items == [] and "There are no coats under €1" in r.message
+    assert r.closest and all(i.category == "coat" for i in r.closest)  # shown apart, as not matching
 
 
 # -- recommend_outfit -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ __all__ = ["ENTRY_POINT_GROUP", "Tool", "ToolContext", "ToolError", "ToolResult"
            "discover", "register_tool", "tool_problems", "tool_sources"]
 
 log = logging.getLogger(__name__)
-_SKIP = {"base"}
+_SKIP = {"base", "constraints"}
 #: The entry-point group packages use to add tools (``[project.entry-points."fashionm3.tools"]``).
 ENTRY_POINT_GROUP = "fashionm3.tools"
 _registered: dict[str, type[Tool]] = {}

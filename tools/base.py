@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agent.catalog.models import Item
 from agent.catalog.store import CatalogError
 from agent.plan import ImageInfo, PreferenceFact, ShownItem
+from tools.constraints import ConstraintReport, report_for
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,6 +56,8 @@ class ToolContext:
     store: Any = None
     services: dict[str, Any] = field(default_factory=dict)
     resources: Services | None = None
+    #: The shopper's message this turn (tools compare their arguments with it: shades, currencies, sizes).
+    request: str = ""
 
     def require_catalog(self) -> Catalog:
         """Return the catalog, or fail with a message on how to create one."""
@@ -133,6 +136,12 @@ class ToolResult(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     outfit: list[str] | None = None
     focus_item_id: str | None = None
+    #: Which of the request's constraints were applied exactly, approximated (with the reason), or not applied.
+    constraints: ConstraintReport | None = None
+    #: Items that do not satisfy the request but come closest (shown apart, labelled as not matching).
+    closest: list[Item] = Field(default_factory=list)
+    #: What the closest items break ("not turquoise", "over €40").
+    closest_note: str = ""
 
 
 #: What an argument refers to, for the plan checks and the readers: a shown ``item`` id, an ``image``
@@ -233,4 +242,6 @@ class Tool(ABC):
         except (ToolError, CatalogError) as exc:
             return ToolResult(tool=self.name, ok=False, message=str(exc), args=args.model_dump(exclude_none=True))
         result.args = args.model_dump(exclude_none=True)
+        if result.ok and result.constraints is None:
+            result.constraints = report_for(result.args, self.argument_kinds(), ctx.request, ctx.settings.currency)
         return result

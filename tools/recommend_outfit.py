@@ -5,7 +5,16 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.catalog.models import Item
-from agent.catalog.outfits import Candidate, OutfitRequest, choose_outfit, slots_for, style_score, target_styles
+from agent.catalog.outfits import (
+    Candidate,
+    ComposedOutfit,
+    OutfitRequest,
+    choose_outfit,
+    slots_for,
+    style_score,
+    suits,
+    target_styles,
+)
 from agent.catalog.vocab import (
     OCCASIONS,
     category_label,
@@ -142,6 +151,31 @@ class RecommendOutfit(Tool):
             names = ", ".join(" or ".join(category_label(c, plural=True) for c in s) for s in missing)
             raise ToolError(f"No in-stock {names} match your constraints, so I can't complete the outfit. "
                             "Try a higher budget or fewer colour/material limits.")
+        cur = ctx.settings.currency
+        if occasion is not None:
+            # the occasion is a hard requirement: only pieces whose styles suit it (untagged pieces suit nothing)
+            fitting = {s: [c for c in cands if suits(c.item, occasion)] for s, cands in candidates.items()}
+            unsuited = [s for s in required if not fitting[s]]
+            if not unsuited:
+                outfit = choose_outfit(request, fitting, styles)
+                pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
+                total = round(sum(i.price for i in pieces), 2)
+                if args.max_total is not None and total > args.max_total + 1e-9:
+                    return ToolResult(
+                        tool=self.name, is_outfit=True, closest=pieces,
+                        message=f"I can't put together {_a(occasion)} outfit under {cur}{args.max_total:g}; "
+                                f"the closest is {cur}{total:.2f}.",
+                        closest_note=f"suited to {_a(occasion)}, but {cur}{total:.2f} in total, over your budget")
+                return self._result(anchor, anchor_category, anchor_color, outfit, pieces, styles, cur, sizes,
+                                    size_source)
+            names = " or ".join(category_label(c, plural=True) for s in unsuited for c in s)
+            outfit = choose_outfit(request, candidates, styles)
+            pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
+            return ToolResult(
+                tool=self.name, is_outfit=True, closest=pieces,
+                message=f"I can't put together {_a(occasion)} outfit with these constraints: no {names} "
+                        f"in stock suit {_a(occasion)}.",
+                closest_note=f"a complete outfit, but not every piece suits {_a(occasion)}")
         outfit = choose_outfit(request, candidates, styles)
         pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
         total = round(sum(i.price for i in pieces), 2)
@@ -149,6 +183,12 @@ class RecommendOutfit(Tool):
             raise ToolError(f"The cheapest complete outfit I can find costs {ctx.settings.currency}{total:.2f}, "
                             f"over your {ctx.settings.currency}{args.max_total:.2f} budget. Raise the budget or "
                             "leave out a piece (for example the bag).")
+        return self._result(anchor, anchor_category, anchor_color, outfit, pieces, styles, cur, sizes, size_source)
+
+    def _result(self, anchor: Item | None, anchor_category: str | None, anchor_color: str | None,
+                outfit: ComposedOutfit, pieces: list[Item], styles: list[str], cur: str,
+                sizes: list[str] | None = None, size_source: str = "") -> ToolResult:
+        total = round(sum(i.price for i in pieces), 2)
         lead = ""
         if anchor is not None:
             lead = f"Built around the {anchor.title}. "
@@ -157,10 +197,15 @@ class RecommendOutfit(Tool):
         note = size_note(pieces, sizes or [], size_source)
         return ToolResult(
             tool=self.name, items=pieces, is_outfit=True, explanation=lead + outfit.explanation,
-            message=f"An outfit of {len(pieces)} pieces, {ctx.settings.currency}{total:.2f} in total."
+            message=f"An outfit of {len(pieces)} pieces, {cur}{total:.2f} in total."
                     + (f" {note}" if note else ""),
             data={"anchor_item_id": anchor.id if anchor else None, "anchor_category": anchor_category,
                   "anchor_color": anchor_color, "styles": styles, "total": total,
                   **variant_data(pieces, sizes, size_source)},
             outfit=[i.id for i in pieces], focus_item_id=anchor.id if anchor else None,
         )
+
+
+def _a(occasion: str) -> str:
+    """Return "a wedding", "an interview"."""
+    return ("an " if occasion[0] in "aeiou" else "a ") + occasion

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.catalog.models import SearchFilters
+from agent.catalog.models import Item, SearchFilters
+from agent.catalog.store import Catalog
+from agent.catalog.vocab import category_label
 from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score, size_note, sizes_for, variant_data
+from agent.understanding.message import parse_message
 from tools.base import Tool, ToolContext, ToolResult
+from tools.constraints import report_for, shades_used
 
 
 class SearchCatalogArgs(BaseModel):
@@ -76,14 +80,87 @@ class SearchCatalog(Tool):
         hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
         hits.sort(key=lambda h: -(h.score + preference_score(h.item, ctx.preferences, explicit)))
         items = [h.item for h in hits[: args.limit]]
+        dumped = args.model_dump(exclude_none=True)
+        report = report_for(dumped, self.argument_kinds(), ctx.request, ctx.settings.currency)
+        parsed = parse_message(ctx.request) if ctx.request.strip() else None
+        strict = [s for s in shades_used(parsed, dumped, self.argument_kinds()) if s.strict]
+        if strict:
+            # "only turquoise": the nearest colour is not what was asked, so nothing here is a match
+            shade = strict[0]
+            what = category_label(args.categories[0], plural=True) if args.categories else "items"
+            closest = items or nearest_misses(catalog, args, ctx.settings.currency)[1]
+            return ToolResult(tool=self.name, constraints=report, closest=closest,
+                              message=f"There are no {shade.word} {what}: the catalog has no {shade.word}.",
+                              closest_note=f"the nearest colour is {shade.value}, which is not {shade.word}")
         if not items:
-            in_size = f" in size {'/'.join(sizes)}" if sizes else ""
-            return ToolResult(tool=self.name, message=f"Nothing in stock{in_size} matches all of that. Try a wider "
-                              "price range or fewer filters.", data={"sizes": sizes or [], "size_source": source})
+            message, closest, note = nearest_misses(catalog, args, ctx.settings.currency, sizes)
+            return ToolResult(tool=self.name, constraints=report, closest=closest, closest_note=note,
+                              message=message, data={"sizes": sizes or [], "size_source": source})
         note = size_note(items, sizes or [], source)
-        return ToolResult(tool=self.name, items=items, message=" ".join(x for x in (f"Found {len(items)} item(s).",
-                                                                                    note) if x),
+        return ToolResult(tool=self.name, items=items, constraints=report,
+                          message=" ".join(x for x in (f"Found {len(items)} item(s).", note) if x),
                           data=variant_data(items, sizes, source))
+
+
+def _what(args: SearchCatalogArgs, colors: bool = True, plural: bool = True) -> str:
+    """Describe the wanted items in words ("red dresses")."""
+    cats = [category_label(c, plural=plural) for c in args.categories or []]
+    cols = list(args.colors or []) if colors else []
+    noun = " or ".join(cats) if cats else "items"
+    return " ".join([*([" or ".join(cols)] if cols else []), noun])
+
+
+def _breaks(item: Item, args: SearchCatalogArgs) -> list[str]:
+    """Return which of the relaxable constraints an item breaks (exclusions are never relaxed)."""
+    out = []
+    if args.categories and item.category not in args.categories:
+        out.append("category")
+    if args.colors and item.color not in args.colors:
+        out.append("colour")
+    if args.styles and not set(args.styles) & set(item.styles):
+        out.append("style")
+    if args.materials and item.material.lower() not in {m.lower() for m in args.materials}:
+        out.append("material")
+    if args.max_price is not None and item.price > args.max_price:
+        out.append("max_price")
+    if args.min_price is not None and item.price < args.min_price:
+        out.append("min_price")
+    return out
+
+
+def nearest_misses(catalog: Catalog, args: SearchCatalogArgs, currency: str,
+                   sizes: list[str] | None = None) -> tuple[str, list[Item], str]:
+    """When nothing satisfies every constraint: say which one rules the items out, and the closest items.
+
+    The closest items keep every exclusion ("no pink", "not leather") and are ranked by how few of the
+    other constraints they break, then by relevance.
+    """
+    keep = SearchFilters(exclude_colors=args.exclude_colors, exclude_categories=args.exclude_categories,
+                         exclude_materials=args.exclude_materials, sizes=sizes)
+    pool = catalog.search(args.query or _what(args), keep, k=400)
+    ranked = sorted(((len(_breaks(h.item, args)), -h.score, h.item) for h in pool), key=lambda t: t[:2])
+    closest = [item for n, _, item in ranked if n > 0][: args.limit]
+    price = f"under {currency}{args.max_price:g}" if args.max_price is not None else ""
+    in_size = f"in size {'/'.join(sizes)}" if sizes else ""
+    wanted = " ".join(p for p in (_what(args), in_size, price) if p)
+    message = f"Nothing in stock matches all of that ({wanted})."
+    if args.max_price is not None:
+        fits = [h.item for h in pool if _breaks(h.item, args) == ["max_price"]]
+        if fits:
+            cheapest = min(fits, key=lambda i: i.price)
+            message = (f"There are no {wanted}; the cheapest {_what(args, plural=False)} is "
+                       f"{currency}{cheapest.price:.2f} ({cheapest.id}).")
+            closest = sorted(fits, key=lambda i: i.price)[: args.limit]
+            return message, closest, f"over {currency}{args.max_price:g}, cheapest first"
+    else:
+        for name, label in (("colour", "colour"), ("category", "kind of item"), ("style", "style"),
+                            ("material", "material"), ("min_price", "minimum price")):
+            if any(_breaks(h.item, args) == [name] for h in pool):
+                message = f"There are no {wanted}: the {label} rules them out."
+                break
+    if not closest:
+        return message + " Try a wider price range or fewer filters.", [], ""
+    return message, closest, "the closest items, which do not match everything you asked"
 
 
 def image_query(ctx: ToolContext, ref: str, text: str | None) -> np.ndarray:

@@ -95,14 +95,24 @@ class VirtualTryOn(Tool):
 
 
 def _person(ref: str, ctx: ToolContext) -> ImageInfo:
-    """Resolve the shopper's photo: ``latest`` is the most recent upload (not a generated image)."""
+    """Resolve the shopper's photo: ``latest`` is the most recent person photo uploaded, else the latest upload.
+
+    A garment photo sent after "this is me" does not replace the shopper's photo.
+    """
     if ref in ("", "latest", "last"):
-        for img in reversed(ctx.images):
-            if img.kind == "upload":
-                return img
+        uploads = [img for img in ctx.images if img.kind == "upload"]
+        people = [img for img in uploads if img.role == "person"]
+        if people:
+            return people[-1]
+        if uploads:
+            return uploads[-1]
         raise ToolError("Attach a photo of yourself (upper body or full length, facing the camera) and I'll show "
                         "the item on you.")
     info = ctx.image(ref)
+    if info.kind == "upload" and info.role == "garment":
+        people = [img for img in ctx.images if img.kind == "upload" and img.role == "person"]
+        if people:
+            return people[-1]  # the planner pointed at the garment photo; the shopper's photo is the person one
     if info.kind != "upload":
         raise ToolError("That image isn't a photo you uploaded; attach a photo of yourself to try things on.")
     return info

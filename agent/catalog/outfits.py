@@ -97,6 +97,13 @@ def target_styles(style: str | None, occasion: str | None, anchor: Item | None) 
     return out or ["casual", "classic"]
 
 
+def suits(item: Item, occasion: str | None) -> bool:
+    """Whether an item's style tags suit an occasion (an item with no style information suits none)."""
+    if not occasion or occasion not in OCCASIONS:
+        return True
+    return bool(set(item.styles) & set(OCCASIONS[occasion]))
+
+
 def slots_for(anchor_category: str | None, styles: Sequence[str], include: Sequence[str] = ()) -> list[tuple[str, ...]]:
     """Return the outfit's slots (each a tuple of acceptable categories), excluding the anchor's slot.
 
@@ -271,7 +278,7 @@ def explain(items: Sequence[Item], request: OutfitRequest, styles: Sequence[str]
     if shared:
         article = "an" if shared[0][0] in "aeiou" else "a"
         parts.append(f"the pieces share {article} {shared[0]} style")
-    if request.occasion:
+    if request.occasion and all(suits(i, request.occasion) for i in items):
         article = "an" if request.occasion[0] in "aeiou" else "a"
         parts.append(f"suited to {article} {request.occasion}")
     text = "; ".join(parts)

@@ -95,16 +95,34 @@ COLOR_SYNONYMS: dict[str, tuple[str, ...]] = {
     "black": ("black", "jet black", "ebony"),
     "white": ("white", "ivory", "off-white", "off white", "snow white"),
     "grey": ("grey", "gray", "charcoal", "silver", "slate"),
-    "navy": ("navy", "navy blue", "dark blue", "midnight blue"),
-    "blue": ("blue", "light blue", "sky blue", "royal blue", "denim blue", "cobalt", "azure", "teal"),
+    "navy": ("navy", "navy blue", "dark blue", "midnight blue", "indigo"),
+    "blue": ("blue", "light blue", "sky blue", "royal blue", "denim blue", "cobalt", "azure", "teal", "turquoise",
+             "aqua", "cyan", "periwinkle"),
     "red": ("red", "burgundy", "crimson", "scarlet", "maroon", "wine", "cherry"),
-    "green": ("green", "olive", "khaki green", "emerald", "sage", "forest green", "mint"),
+    "green": ("green", "olive", "khaki green", "emerald", "sage", "forest green", "mint", "lime", "chartreuse"),
     "beige": ("beige", "cream", "tan", "camel", "sand", "nude", "khaki", "stone", "ecru"),
-    "brown": ("brown", "chocolate", "cognac", "coffee", "mocha", "rust"),
+    "brown": ("brown", "chocolate", "cognac", "coffee", "mocha", "rust", "taupe"),
     "pink": ("pink", "blush", "rose", "fuchsia", "magenta", "hot pink", "salmon"),
-    "yellow": ("yellow", "mustard", "lemon", "gold", "golden"),
+    "yellow": ("yellow", "mustard", "lemon", "gold", "golden", "ochre"),
     "purple": ("purple", "lilac", "lavender", "violet", "plum", "mauve"),
     "orange": ("orange", "coral", "peach", "tangerine", "apricot"),
+}
+
+#: Shade words that name a colour the catalog does not have: the palette colour nearest to each (a
+#: hand-checked colour-distance table: hue first, then lightness), and the runner-up. A search for a
+#: shade uses the nearest colour and says so ("teal isn't a catalog colour; blue is the nearest").
+SHADES: dict[str, tuple[str, str]] = {
+    "teal": ("blue", "green"), "turquoise": ("blue", "green"), "aqua": ("blue", "green"),
+    "cyan": ("blue", "green"), "periwinkle": ("blue", "purple"), "indigo": ("navy", "purple"),
+    "lime": ("green", "yellow"), "chartreuse": ("green", "yellow"), "olive": ("green", "brown"),
+    "mint": ("green", "white"), "sage": ("green", "grey"), "khaki green": ("green", "beige"),
+    "coral": ("orange", "pink"), "peach": ("orange", "pink"), "apricot": ("orange", "beige"),
+    "salmon": ("pink", "orange"), "magenta": ("pink", "purple"), "fuchsia": ("pink", "purple"),
+    "lilac": ("purple", "pink"), "lavender": ("purple", "pink"), "mauve": ("purple", "pink"),
+    "gold": ("yellow", "beige"), "golden": ("yellow", "beige"), "mustard": ("yellow", "brown"),
+    "ochre": ("yellow", "brown"), "silver": ("grey", "white"), "burgundy": ("red", "purple"),
+    "maroon": ("red", "brown"), "wine": ("red", "purple"), "rust": ("brown", "orange"),
+    "taupe": ("brown", "grey"),
 }
 
 NEUTRAL_COLORS = frozenset({"black", "white", "grey", "navy", "beige", "brown"})

@@ -8,11 +8,15 @@ planner's plan of the same step when the pipeline computed one (grounding and co
 In order (:data:`MODEL_CHECKS`, then :data:`GROUNDED_CHECKS` adds the last two):
 
 1. :func:`check_tools_offered`: at most :data:`MAX_CALLS` calls, each to a tool offered this step;
+   :func:`check_understood`: no calls for a message in a language the reader does not read;
+   :func:`check_all_requests`: a call for each request of a message that makes several;
 2. :func:`check_vocabulary`: category and colour arguments, wanted or excluded, mapped onto the
    catalog vocabulary (``jeans`` -> ``trousers``, ``gray`` -> ``grey``, ``shoes`` in a list -> every
    footwear category) by :func:`agent.catalog.vocab.resolve`, or refused;
+   :func:`check_consistent`: no value both wanted and excluded (also run last, after completion);
 3. :func:`check_references`: item arguments (``#2``, a shown id in any case) and image arguments
-   (``latest``, a hash prefix) must point at something in this conversation;
+   (``latest``, a hash prefix) must point at something in this conversation; "the first one" is the
+   latest list's first item unless the shopper names an earlier list;
 4. :func:`check_arguments`: the tool's ``Args`` model accepts the arguments;
 5. :func:`check_grounding`: every argument comes from the conversation (:mod:`agent.planners.grounding`);
 6. :func:`complete_from_reading`: vocabulary arguments the model dropped but the reader found are
@@ -35,8 +39,11 @@ from agent.plan import Plan, PlannerInput, ToolCall
 from agent.planners.base import PlanError
 
 __all__ = [
-    "GROUNDED_CHECKS", "MAX_CALLS", "MODEL_CHECKS", "Check", "PlanError", "check_arguments", "check_grounding",
-    "check_references", "check_tools_offered", "check_vocabulary", "complete_from_reading", "fill_reply",
+    "GROUNDED_CHECKS", "MAX_CALLS", "MODEL_CHECKS", "Check", "PlanError", "check_all_requests", "check_arguments",
+    "check_consistent",
+    "check_grounding",
+    "check_references", "check_tools_offered", "check_understood", "check_vocabulary", "complete_from_reading",
+    "fill_reply",
     "run_checks", "validate_call",
 ]
 
@@ -105,6 +112,27 @@ def _vocab_values(kind: str, key: str, value: Any, tool: str) -> Any:
     return out if isinstance(value, list) else out[0]
 
 
+def check_understood(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse tool calls for a message in a language the reader does not read (the reply says what was understood)."""
+    language = view.parsed.language if view.step == 0 else None
+    if language and plan.calls:
+        raise PlanError(f"the message is in {language}: answer with what was understood, call no tool")
+    return plan
+
+
+def check_all_requests(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse a plan that drops requests of a message that makes several ("show me X, design Y and ...")."""
+    from agent.understanding.clauses import MAX_REQUESTS, split_requests
+
+    if view.step > 0 or not plan.calls:
+        return plan
+    wanted = min(len(split_requests(view.text)), MAX_REQUESTS)
+    if wanted > 1 and len(plan.calls) < wanted:
+        raise PlanError(f"the message makes {wanted} requests but the plan has {len(plan.calls)} call(s); "
+                        "plan one call per request, each with its own arguments")
+    return plan
+
+
 def check_vocabulary(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Map category and colour arguments onto the catalog's words, or refuse a word that names none."""
     calls = []
@@ -117,6 +145,26 @@ def check_vocabulary(plan: Plan, view: PlannerInput, reading: Plan | None = None
                 args[key] = _vocab_values(kind, key, value, call.name)
         calls.append(call.model_copy(update={"args": args}))
     return _replace_calls(plan, calls)
+
+
+def check_consistent(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse a call that both asks for and excludes the same value (``colors: [red], exclude_colors: [red]``)."""
+    for call in plan.calls:
+        kinds = argument_kinds(call.name)
+        wanted: dict[str, set[str]] = {}
+        excluded: dict[str, set[str]] = {}
+        for key, value in call.args.items():
+            kind = kinds.get(key) or ""
+            if value is None or kind.removeprefix("exclude_") not in ("category", "color", "material"):
+                continue
+            values = {str(v).strip().lower() for v in (value if isinstance(value, list) else [value])}
+            target = excluded if kind.startswith("exclude_") else wanted
+            target.setdefault(kind.removeprefix("exclude_"), set()).update(values)
+        for kind, values in wanted.items():
+            both = sorted(values & excluded.get(kind, set()))
+            if both:
+                raise PlanError(f"{call.name}: {', '.join(both)} is both wanted and excluded; keep one")
+    return plan
 
 
 def _item_ref(key: str, value: Any, tool: str, view: PlannerInput) -> Any:
@@ -151,8 +199,38 @@ def _image_ref(key: str, value: Any, tool: str, view: PlannerInput) -> Any:
     return value
 
 
+_EARLIER_LIST_RE = re.compile(r"\b(?:earlier|previous|original|first|other|old|older)\s+(?:list|search|results|set|"
+                              r"batch|table|ones)\b|\b(?:from|shown|showed me) (?:before|earlier)\b|\bearlier\b")
+
+
+def _latest_list_item(view: PlannerInput) -> tuple[str, str] | None:
+    """Return ``(phrase, id)`` when the message points by position ("the first one") into the latest list."""
+    if view.step > 0 or not view.last_shown or _EARLIER_LIST_RE.search(view.parsed.masked):
+        return None
+    from agent.understanding.references import find_reference
+
+    ref = find_reference(view.parsed, view)
+    if ref.kind != "ordinal" or ref.item_id is None or ref.span is None:
+        return None
+    return view.parsed.masked[ref.span[0]:ref.span[1]], ref.item_id
+
+
+def _photo(value: Any, view: PlannerInput) -> Any:
+    """Return the conversation image an image argument points at (None if unknown)."""
+    if not isinstance(value, str) or not view.images:
+        return None
+    if value.strip().lower() in LATEST_IMAGE:
+        return view.images[-1]
+    return next((img for img in reversed(view.images) if img.sha256.startswith(value.strip())), None)
+
+
 def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
-    """Resolve item references (``#2``, ``trs-0012``) to shown ids; refuse items and photos not in the conversation."""
+    """Resolve item references (``#2``, ``trs-0012``) to shown ids; refuse items and photos not in the conversation.
+
+    "The first/second one" means the most recent list shown unless the shopper names an earlier one:
+    an item argument for it must be that list's item, not one shown at some earlier time.
+    """
+    latest = _latest_list_item(view)
     calls = []
     for call in plan.calls:
         kinds = argument_kinds(call.name)
@@ -162,8 +240,16 @@ def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None
                 continue
             if kinds.get(key) == "item":
                 args[key] = _item_ref(key, value, call.name, view)
+                if (latest is not None and args[key] != latest[1]
+                        and str(args[key]).lower() not in view.text.lower()):
+                    raise PlanError(f"{call.name}.{key}: '{latest[0]}' is {latest[1]}, in the latest list shown, "
+                                    f"not {args[key]}")
             elif kinds.get(key) == "image":
                 args[key] = _image_ref(key, value, call.name, view)
+                photo = _photo(args[key], view)
+                if photo is not None and photo.role == "person" and "person" not in key:
+                    raise PlanError(f"{call.name}.{key}: that photo shows a person, not a garment; offer a try-on "
+                                    "instead of using it as a garment")
         calls.append(call.model_copy(update={"args": args}))
     return _replace_calls(plan, calls)
 
@@ -188,10 +274,35 @@ def check_arguments(plan: Plan, view: PlannerInput, reading: Plan | None = None)
     return _replace_calls(plan, calls)
 
 
+def _about_other_items(plan: Plan, view: PlannerInput) -> None:
+    """Refuse an item argument when the message asks for another kind of item and points at no shown one.
+
+    "gren tops" after a list of sneakers is a new search for tops, not alternatives to a sneaker.
+    """
+    from agent.catalog.vocab import GROUP_SYNONYMS
+    from agent.understanding.references import find_reference
+
+    parsed = view.parsed
+    asked: set[str] = set()
+    for m in parsed.of("category") + parsed.of("group"):
+        asked.update(GROUP_SYNONYMS.get(m.value, ()) if m.kind == "group" else (m.value,))
+    if not asked or view.step > 0:
+        return
+    if find_reference(parsed, view).kind not in ("none", "focus"):
+        return
+    for call in plan.calls:
+        for key, kind in argument_kinds(call.name).items():
+            item = view.shown_by_id(str(call.args.get(key))) if kind == "item" and call.args.get(key) else None
+            if item is not None and item.category not in asked:
+                raise PlanError(f"{call.name}.{key}: the shopper asks for {', '.join(sorted(asked))}, not about "
+                                f"the {item.category} {item.id}; search instead")
+
+
 def check_grounding(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Refuse arguments the conversation does not support; take price bounds from the message."""
     from agent.planners.grounding import ground_plan
 
+    _about_other_items(plan, view)
     plan = ground_plan(plan, view)
     if (reading is not None and plan.intent == "clarify" and not plan.calls
             and any(c.name == "virtual_try_on" for c in reading.calls)):
@@ -213,9 +324,11 @@ def complete_from_reading(plan: Plan, view: PlannerInput, reading: Plan | None =
 
 
 #: What every model-written plan must pass.
-MODEL_CHECKS: tuple[Check, ...] = (check_tools_offered, check_vocabulary, check_references, check_arguments)
+MODEL_CHECKS: tuple[Check, ...] = (check_tools_offered, check_understood, check_all_requests, check_vocabulary,
+                                   check_consistent,
+                                   check_references, check_arguments)
 #: :data:`MODEL_CHECKS` plus grounding in the conversation and completion from the reader (small models).
-GROUNDED_CHECKS: tuple[Check, ...] = (*MODEL_CHECKS, check_grounding, complete_from_reading)
+GROUNDED_CHECKS: tuple[Check, ...] = (*MODEL_CHECKS, check_grounding, complete_from_reading, check_consistent)
 
 
 def run_checks(plan: Plan, view: PlannerInput, checks: Sequence[Check] = MODEL_CHECKS,

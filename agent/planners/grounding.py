@@ -358,5 +358,9 @@ def complete_plan(plan: Plan, parsed: Plan) -> Plan:
         for key, value in theirs.args.items():
             if key in COMPLETABLE and not _blank(value) and _blank(args.get(key)):
                 args[key] = value
+            elif (key.startswith("exclude_") and isinstance(value, list) and isinstance(args.get(key), list)
+                  and set(value) - set(args[key])):
+                # every item of a negated list is excluded ("nothing in navy or white"): exclusions only grow
+                args[key] = [*args[key], *(v for v in value if v not in args[key])]
         calls.append(mine.model_copy(update={"args": args}))
     return plan.model_copy(update={"calls": calls})

@@ -22,6 +22,7 @@ from agent.catalog.vocab import (
 )
 from agent.plan import FactKind, ImageInfo, Intent, Plan, PlannerInput, PreferenceFact, ToolCall
 from agent.planners.tool_router import route_untrained
+from agent.understanding.clauses import MAX_REQUESTS, split_requests
 from agent.understanding.cues import (
     ABOUT_RE,
     ACK_RE,
@@ -186,7 +187,11 @@ class RulesPlanner:
         """Return the plan for this step: one round of tool calls, or a direct reply."""
         parsed: ParsedMessage = view.parsed
         routed = None if view.step > 0 and view.results else route_untrained(view)
-        plan = routed if routed is not None else self._route(parsed, view)
+        clauses = split_requests(view.text) if routed is None and not (view.step > 0 and view.results) else []
+        if len(clauses) > 1:
+            plan = self._several(clauses, view)
+        else:
+            plan = routed if routed is not None else self._route(parsed, view)
         if view.step > 0 and view.results:
             return Plan(intent=plan.intent, final=True, planner=self.name)
         if plan.intent not in ("forget", "show_memory"):
@@ -199,6 +204,8 @@ class RulesPlanner:
 
     def _route(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
         text, req = parsed.masked, parsed.request
+        if parsed.language:
+            return self._foreign(parsed, view)
         if NEVER_MIND_RE.search(text):
             return Plan(intent="small_talk", reply="No problem. What would you like to look at next?")
         if FORGET_RE.search(text):
@@ -775,6 +782,31 @@ class RulesPlanner:
                     "category": f"some {CATEGORY_LABELS.get(liked.value, (liked.value, liked.value))[1]}"}
             offer = f" Want me to show you {what[liked.kind]}?"
         return Plan(intent="small_talk", reply=replies.noted(parts, offer))
+
+    def _several(self, clauses: list[str], view: PlannerInput) -> Plan:
+        """Plan each request of the message on its own (its own slots), in order, up to MAX_REQUESTS."""
+        plans = [self._route(parse_message(c), view.model_copy(update={"text": c}))
+                 for c in clauses[:MAX_REQUESTS]]
+        calls = [call for p in plans for call in p.calls]
+        notes = [p.reply for p in plans if p.reply and not p.calls]
+        left = clauses[MAX_REQUESTS:]
+        if left:
+            notes.append(f"I handle up to {MAX_REQUESTS} requests per message, so I left out: "
+                         f"{replies.join([repr(c) for c in left])}. Ask me again for those.")
+        intent = next((p.intent for p in plans if p.calls), plans[0].intent)
+        return Plan(intent=intent, calls=calls, reply=" ".join(notes))
+
+    def _foreign(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
+        """Answer a message in another language with what was understood, never a search shown as matches."""
+        from agent.understanding.limits import english_guess
+
+        understood: list[str] = []
+        for key, value in price_slots(parsed.prices, outfit=False).items():
+            word = {"max_price": "a price up to", "min_price": "a price from"}.get(key, key)
+            understood.append(f"{word} {value:g}")
+        understood += [f"'{m.value}'" for m in parsed.mentions if m.kind in ("category", "color")]
+        guess = english_guess(parsed.raw) if SEARCH in view.tools else ""
+        return Plan(intent="clarify", reply=replies.foreign(parsed.language or "another language", understood, guess))
 
     def _not_carried(self, view: PlannerInput, what: str) -> Plan:
         return Plan(intent="clarify", reply=replies.not_carried(what))

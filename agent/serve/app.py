@@ -365,8 +365,9 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
             return base + url if url.startswith("/") else url
 
         out = dict(payload)
-        if isinstance(out.get("items"), list):
-            out["items"] = [{**i, "image": fix(str(i.get("image", "")))} for i in out["items"]]
+        for key in ("items", "closest"):
+            if isinstance(out.get(key), list):
+                out[key] = [{**i, "image": fix(str(i.get("image", "")))} for i in out[key]]
         if isinstance(out.get("images"), list):
             out["images"] = [fix(str(u)) for u in out["images"]]
         if "url" in out and isinstance(out["url"], str):

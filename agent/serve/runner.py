@@ -142,6 +142,7 @@ class MediaLinks:
         """Return a turn's response payload (``fashionm3 ask --json`` shape) with URLs for every image."""
         out = {"thread": thread_id, "turn_id": turn_id, **response}
         out["items"] = [{**i, "image": self.url(str(i.get("image", "")))} for i in response.get("items", [])]
+        out["closest"] = [{**i, "image": self.url(str(i.get("image", "")))} for i in response.get("closest", [])]
         out["images"] = [self.url(str(p)) for p in response.get("images", [])]
         text = str(out.get("text", ""))
         for path, url in zip(response.get("images", []), out["images"], strict=True):

@@ -92,20 +92,94 @@ class BodyAnalyzer:
             pose: Any = self._pose.process(small).pose_landmarks
             seg = self._seg.process(small).segmentation_mask
         if len(faces) > 1:
-            raise TryOnInputError(
-                f"I can see {len(faces)} people in this photo; attach a photo with just you in it."
-            )
+            raise TryOnInputError(f"I can see {len(faces)} people in this photo. Which one is you? Crop the photo "
+                                  "to just you and attach it again.")
         if pose is None:
+            if self._sideways(small):
+                raise TryOnInputError(SIDEWAYS)
             raise TryOnInputError(
                 "I couldn't find a person in this photo. Attach a photo of yourself, facing the camera, "
                 "with your upper body (or your whole body, for trousers and dresses) in the frame."
             )
         lm = pose.landmark
+        sh = small.shape
+        if not upright(np.array([[p.x * sh[1], p.y * sh[0]] for p in lm], dtype=np.float32)):
+            raise TryOnInputError(SIDEWAYS)
+        bodies = max(len(faces), count_bodies(np.asarray(seg, dtype=np.float32), lm))
+        if bodies > 1:
+            raise TryOnInputError(
+                f"I can see {bodies} people in this photo. Which one is you? Crop the photo to just you "
+                "and attach it again."
+            )
         points = np.array([[p.x * w, p.y * h] for p in lm], dtype=np.float32)
         visibility = np.array([p.visibility for p in lm], dtype=np.float32)
         person = cv2.resize(np.asarray(seg, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         return BodyAnalysis(width=w, height=h, points=points, visibility=visibility,
                             person=np.clip(person, 0.0, 1.0), faces=len(faces))
+
+
+    def _sideways(self, small: np.ndarray) -> bool:
+        """Whether a person is found once the photo is turned a quarter (a rotated photo without EXIF orientation)."""
+        with self._lock:
+            for k in (1, 3):
+                if self._pose.process(np.ascontiguousarray(np.rot90(small, k))).pose_landmarks is not None:
+                    return True
+        return False
+
+    def people(self, rgb: np.ndarray) -> tuple[int, bool]:
+        """Return how many people a photo shows (0 for a garment photo) and whether the first stands upright."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        scale = min(1.0, WORK_SIDE / max(h, w))
+        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)),
+                                                    interpolation=cv2.INTER_AREA)
+        small = np.ascontiguousarray(small)
+        with self._lock:
+            faces = self._faces.process(small).detections or []
+            pose: Any = self._pose.process(small).pose_landmarks
+            seg = self._seg.process(small).segmentation_mask
+        if pose is None:
+            return (len(faces), True) if faces else ((1, False) if self._sideways(small) else (0, True))
+        lm = pose.landmark
+        if max(lm[L_SHOULDER].visibility, lm[R_SHOULDER].visibility) < VISIBLE and not faces:
+            return 0, True
+        sh = small.shape
+        points = np.array([[p.x * sh[1], p.y * sh[0]] for p in lm], dtype=np.float32)
+        return max(1, len(faces), count_bodies(np.asarray(seg, dtype=np.float32), lm)), upright(points)
+
+
+#: What a try-on says about a photo whose person is lying sideways or upside down.
+SIDEWAYS = ("The person in this photo is lying sideways or upside down (the photo may be rotated). Attach an "
+            "upright photo of yourself, standing, facing the camera.")
+
+
+def upright(points: np.ndarray) -> bool:
+    """Whether a body's hips are below its shoulders (the photo is the right way up), from pose landmarks."""
+    shoulders = (points[L_SHOULDER] + points[R_SHOULDER]) / 2
+    hips = (points[L_HIP] + points[R_HIP]) / 2
+    dx, dy = hips - shoulders
+    if abs(dx) < 1e-6 and abs(dy) < 1e-6:
+        return True
+    return bool(dy > 0 and abs(dx) < dy)
+
+
+def count_bodies(mask: np.ndarray, landmarks: Any) -> int:
+    """Count people: the one pose found, plus person-shaped regions of the segmentation mask beside it.
+
+    Faces alone miss a second person whose head is out of frame; here a region of the person mask outside the
+    detected body's columns counts when it is large (12% of the photo) and tall (40% of its height).
+    """
+    import cv2
+
+    h, w = mask.shape[:2]
+    xs = [p.x * w for p in landmarks if p.visibility > 0.3] or [0.0, float(w)]
+    x0, x1 = max(0, int(min(xs) - 0.1 * w)), min(w, int(max(xs) + 0.1 * w))
+    rest = (mask > 0.5).astype(np.uint8)
+    rest[:, x0:x1] = 0
+    _, _, stats, _ = cv2.connectedComponentsWithStats(rest)
+    others = [s for s in stats[1:] if s[4] >= 0.12 * h * w and s[3] >= 0.4 * h]
+    return 1 + len(others)
 
 
 _ANALYZER: BodyAnalyzer | None = None

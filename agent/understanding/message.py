@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from agent.understanding.cues import GREETING_RE
 from agent.understanding.facts import FactHit, sentence_facts
+from agent.understanding.limits import Shade, currencies, language, shades
 from agent.understanding.mentions import Mention, find_mentions, mark_negations
 from agent.understanding.prices import PriceHit, find_prices
 from agent.understanding.sizes import find_sizes
@@ -18,7 +19,13 @@ from agent.understanding.text import normalize_text
 Polarity = Literal["like", "dislike", "neutral"]
 
 _ID_RE = re.compile(r"\b([a-z]{3}-\d{4})\b")
-_SENTENCE_RE = re.compile(r"(?<=[.!?;])\s+|\n+")
+_SENTENCE_RE = re.compile(
+    r"(?<=[.!?;])\s+|\n+"
+    # a comma before a request starts a new clause: "I can't stand yellow, put something together ..."
+    r"|(?<=,)\s+(?=(?:put|show|find|get|give|recommend|suggest|make|help|search|style|dress me|pick|choose|"
+    r"can you|could you|would you|please|i need|i want|i am looking|i'm looking|what)\b)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,12 @@ class ParsedMessage:
     greeting: bool = False
     sizes: list[str] = field(default_factory=list)
     size_spans: list[tuple[int, int]] = field(default_factory=list)
+    #: Colour words outside the catalog's palette, read as the nearest catalog colour.
+    shades: list[Shade] = field(default_factory=list)
+    #: Currency symbols named ("£40" -> ``["£"]``); the catalog prices in one currency.
+    currencies: list[str] = field(default_factory=list)
+    #: The language the message is in when the reader can tell it is not English, else None.
+    language: str | None = None
 
     def of(self, kind: str, *, negated: bool | None = False,
            outside: Sequence[tuple[int, int]] = ()) -> list[Mention]:
@@ -98,4 +111,6 @@ def parse_message(text: str) -> ParsedMessage:
     return ParsedMessage(raw=text, norm=norm, masked=masked, request=request, mentions=mentions,
                          prices=prices, ids=ids, facts=facts, fact_spans=fact_spans,
                          greeting=greeting is not None, sizes=list(dict.fromkeys(s for s, _, _ in size_hits)),
-                         size_spans=[(a, b) for _, a, b in size_hits])
+                         size_spans=[(a, b) for _, a, b in size_hits],
+                         shades=shades(norm, [(m.value, m.start, m.end) for m in mentions if m.kind == "color"]),
+                         currencies=currencies(text), language=language(text))

@@ -183,6 +183,54 @@ def _correct_typos(text: str, keep: set[str] | frozenset[str] = frozenset()) -> 
     return _TOKEN_RE.sub(sub, text)
 
 
+#: Short words (3-4 letters) typo repair may correct towards, by one missing letter or one swap:
+#: "blak" -> black, "gren" -> green, "nvy" -> navy, "jens" -> jeans, "shwo" -> show.
+_SHORT_TARGETS: tuple[str, ...] = (
+    "black", "white", "grey", "gray", "navy", "blue", "red", "green", "beige", "brown", "pink", "purple",
+    "orange", "yellow", "jeans", "tops", "tees", "coat", "coats", "bags", "boots", "dress", "shoes", "pants",
+    "skirt", "shirt", "show", "find",
+)
+#: English words one letter away from a target that must never be corrected ("lack", "cat", "how", ...).
+_SHORT_GUARD: frozenset[str] = frozenset("""
+age back bag bas boo boot bot bots can cat cats coat cot cots fin fid god gold old gay gary hoe hoes how
+ink int lack lie min nay oat oats ops park pin pool poo range ray roe roes rut ruts sag she shes shit skit
+sow tea tee tot toe tan win wine pans pant pats para heel shoe top tops boost coast eels ant rose red blue
+grey gray navy pink show find the and for you are not but was his her its had has all any one our out who
+why way few new now see saw two also able were been each than them then they this that what when with
+your just like only very well more most some such here there from into over once upon bit big bed beg
+ban bat bay bee bet bid bin bow box boy bra bud bug bun bus buy dew die dig dim dip doe dog dot dry due
+dug dye ear eat egg end era eve eye fan far fat fed fee few fig fit fix fly foe fog fry fun fur gap gas
+gel gem get gin got gum gun gut guy gym hag ham hat hay hem hen hid him hip hit hog hop hot hug hut ice
+ill jab jam jar jaw jet jig job jog joy jug key kid kin kit lab lad lag lap law lay led leg let lid lip
+lit log lot low mad man map mat may men met mix mob mom mop mud mug nap net nod nor nut oak odd off oil
+pad pal pan pat paw pay pea peg pen pet pie pig pit pod pop pot pro pub pun pup put rag ram ran rap rat
+raw rib rid rim rip rob rod rot row rub rug rum run sad sat saw say sea set sew shy sin sip sir sit six
+ski sky sly sob son sop soy spa spy sub sum sun tab tag tap tar tax tie tin tip toy try tub tug urn use
+van vat vet vow war wax web wed wet wig wit woe wok won wow yak yam yap yes yet zip zoo bran brow brew
+bras beer bees bent best bike bill bird blow blew bold bone bony book born boss both bowl brag
+""".split())
+
+
+def _one_edit(word: str, target: str) -> bool:
+    """Whether ``target`` is ``word`` with one letter added, or with two adjacent letters swapped."""
+    if len(target) == len(word) + 1:
+        return any(target[:i] + target[i + 1:] == word for i in range(len(target)))
+    if len(target) == len(word):
+        return any(word[:i] + word[i + 1] + word[i] + word[i + 2:] == target for i in range(len(word) - 1))
+    return False
+
+
+def _correct_short(text: str, keep: set[str] | frozenset[str] = frozenset()) -> str:
+    def sub(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if not 3 <= len(word) <= 4 or word in _SHORT_GUARD or word in _COMMON or word in keep:
+            return word
+        hits = {t for t in _SHORT_TARGETS if _one_edit(word, t)}
+        return hits.pop() if len(hits) == 1 else word
+
+    return _TOKEN_RE.sub(sub, text)
+
+
 def normalize_text(text: str) -> str:
     """Return the message lower-cased, without accents or contractions, prices and numbers as digits.
 
@@ -202,6 +250,7 @@ def normalize_text(text: str) -> str:
     t = re.sub(r"(\d)\s*(?:eur|euro|euros|usd|dollars?|bucks|gbp|pounds?|quid|quids)\b", r"\1", t)
     t = re.sub(r"\b(?:eur|usd|gbp)\s*(?=\d)", "", t)
     t = _correct_typos(t, names)
+    t = _correct_short(t, names)
     for pattern, repl in _PHRASES:
         t = re.sub(pattern, repl, t)
     return re.sub(r"\s+", " ", t).strip()

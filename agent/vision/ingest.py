@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from agent.media import decode_image, is_media_id, read_attachment, store_image
+from agent.media import check_usable, decode_image, is_media_id, read_attachment, store_image
 from agent.plan import ImageInfo
 
 if TYPE_CHECKING:
@@ -39,11 +39,28 @@ def ingest_attachment(att: Any, media_dir: Path, turn: int, max_bytes: int, max_
     """
     data, name = read_attachment(att, max_bytes)
     img = decode_image(data, name, max_pixels)
+    check_usable(img, name)
     known = str(att.get("sha256") or "") if isinstance(att, dict) else ""
     sha = known if is_media_id(known) else hashlib.sha256(data).hexdigest()
     path = store_image(img, media_dir, sha)
     info = ImageInfo(sha256=sha, path=str(path), turn=turn, width=img.width, height=img.height)
-    return understand(img, info, encoder, photos)
+    return with_role(img, understand(img, info, encoder, photos))
+
+
+def with_role(img: Image.Image, info: ImageInfo) -> ImageInfo:
+    """Tell whether a photo shows a person (mediapipe's pose and face models) or a garment, and record it."""
+    import numpy as np
+
+    try:
+        from agent.tryon.body import get_analyzer
+
+        people, upright = get_analyzer().people(np.asarray(img.convert("RGB")))
+    except ImportError:  # no body detector installed: the role stays unknown
+        return info
+    if people:
+        return info.model_copy(update={"role": "person", "people": people, "upright": upright})
+    role = "garment" if info.category and info.category_confidence >= 0.3 else "other"
+    return info.model_copy(update={"role": role})
 
 
 _warned: set[str] = set()
