@@ -1,4 +1,4 @@
-"""What a message asks that the catalog cannot express exactly: shades, other currencies, sizes, other languages.
+"""What a message asks that the catalog cannot express exactly: shades, other currencies, other languages.
 
 Pure functions over the raw and normalised text. The tools report these in their results
 (:mod:`tools.constraints`): a shade is approximated by the nearest catalog colour, a price in another
@@ -23,8 +23,6 @@ CURRENCY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 CURRENCY_NAMES = {"£": "pounds", "$": "dollars", "€": "euros", "¥": "yen"}
 
-_SIZE_RE = re.compile(r"\bsize\s+(?:is\s+|of\s+)?(xxs|xs|s|m|l|xl|xxl|xxxl|small|medium|large|\d{1,2}(?:\.5)?)\b"
-                      r"|\b(?:uk|eu|us)\s?(\d{1,2}(?:\.5)?)\b|\bin (xxs|xs|xl|xxl|small|medium|large)\b")
 _STRICT_BEFORE_RE = re.compile(r"\b(?:only|just|exclusively|nothing but|strictly|exactly)\s+(?:in\s+)?(?:a\s+)?$")
 _STRICT_AFTER_RE = re.compile(r"^[^.!?;]*\b(?:nothing else|only|and no other|no other colou?rs?)\b")
 
@@ -89,11 +87,6 @@ def currencies(raw: str) -> list[str]:
     text = raw.lower()
     found = [(m.start(), sym) for sym, pat in CURRENCY_PATTERNS for m in pat.finditer(text)]
     return list(dict.fromkeys(sym for _, sym in sorted(found)))
-
-
-def sizes(norm: str) -> list[str]:
-    """Return the sizes a request names ("size M", "UK 8", "in XL")."""
-    return list(dict.fromkeys(next(g for g in m.groups() if g).upper() for m in _SIZE_RE.finditer(norm)))
 
 
 def shades(norm: str, spans: list[tuple[str, int, int]]) -> list[Shade]:
