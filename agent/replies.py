@@ -126,8 +126,39 @@ def clarify_forget() -> str:
             "about me'.")
 
 
-def noted(parts: Sequence[str] = (), offer: str = "") -> str:
-    """Return the acknowledgement of noted preferences (``parts``: "you like navy"), plus an offer."""
+def noted(facts: Sequence[PreferenceFact] = (), tools: Collection[str] = ()) -> str:
+    """Return the acknowledgement of preferences just stated, plus an offer to act on one (when a tool can).
+
+    "Noted: I'll remember you like navy; you'd rather avoid leather. Want me to show you something in
+    navy?" With no facts, a bare acknowledgement.
+    """
+
+    def label(f: PreferenceFact) -> str:
+        if f.kind == "category" and f.value in CATEGORY_LABELS:
+            return CATEGORY_LABELS[f.value][1]
+        return f.value
+
+    likes = [label(f) for f in facts if f.polarity == "like"]
+    dislikes = [label(f) for f in facts if f.polarity == "dislike"]
+    notes = [f"{f.kind} {f.value}" for f in facts if f.polarity == "neutral"]
+    parts = []
+    if likes:
+        parts.append(f"you like {join(likes)}")
+    if dislikes:
+        parts.append(f"you'd rather avoid {join(dislikes)}")
+    if notes:
+        parts.append(f"your {join(notes)}")
+    offer = ""
+    occasion = next((f.value for f in facts if f.kind == "occasion"), None)
+    liked = next((f for f in facts if f.polarity == "like" and f.kind in ("color", "category", "style", "material")),
+                 None)
+    if occasion and "recommend_outfit" in tools:
+        offer = f" Want me to put together an outfit for the {occasion}?"  # accepted by the rules planner's "yes"
+    elif liked is not None and "search_catalog" in tools:
+        what = {"color": f"something in {liked.value}", "material": f"something in {liked.value}",
+                "style": f"something {liked.value}",
+                "category": f"some {CATEGORY_LABELS.get(liked.value, (liked.value, liked.value))[1]}"}
+        offer = f" Want me to show you {what[liked.kind]}?"
     if not parts:
         return "Noted: I'll remember that." + offer
     return f"Noted: I'll remember {'; '.join(parts)}.{offer}"

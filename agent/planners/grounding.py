@@ -35,6 +35,17 @@ from typing import Any
 
 from agent.catalog.vocab import similar
 from agent.plan import Plan, PlannerInput, ToolCall
+from agent.understanding.cues import (
+    ANOTHER_COLOR_RE,
+    COMPARATIVE_RE,
+    FIND_CUE_RE,
+    FORGET_CUE_RE,
+    FORGET_EVERYTHING_RE,
+    IT_RE,
+    MEMORY_CUE_RE,
+    PRICE_CUE_RE,
+    RECALL_CUE_RE,
+)
 
 #: Materials a vegan or cruelty-free request excludes.
 ANIMAL_MATERIALS = frozenset({"leather", "suede", "wool", "silk", "cashmere"})
@@ -43,34 +54,7 @@ PRICE_ARGS = ("min_price", "max_price", "max_total")
 _GROUNDED_KINDS = frozenset({"color", "material", "category", "style", "occasion"})
 
 
-_FORGET_CUE_RE = re.compile(
-    r"\b(?:forg[a-z]*t|remove|delete|erase|wipe|clear|reset|unlearn|drop|scrap|no longer|stop rem[a-z]*|"
-    r"do not rem[a-z]*|don'?t rem[a-z]*|no need to rem[a-z]*|scratch|never ?mind what i said)\b"
-)
-_FORGET_EVERYTHING_RE = re.compile(
-    r"\b(?:everything|all|about me|my data|my pro[a-z]*|my preferences|my info|my information|my details|"
-    r"what you know|anything|memory|right to be forgotten)\b"
-)
-_ANOTHER_COLOR_RE = re.compile(r"\b(?:another|different|other|new|else)\b")
-_PRICE_CUE_RE = re.compile(
-    r"[$\u20ac\u00a3]|\b(?:under|below|less|more|above|over|least|most|max|min|maximum|minimum|up to|budget|"
-    r"between|from|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
-)
 _TOKEN_RE = re.compile(r"[a-z]+")
-_FIND_CUE_RE = re.compile(
-    r"\b(?:find|search|shop|stock|real|buy|sell|similar|closest|nearest|match(?:es|ing)?|look for|what you have|"
-    r"in store|carry)\b"
-)
-_IT_RE = re.compile(r"\b(?:it|this one|that one)\b")
-_RECALL_CUE_RE = re.compile(r"\b(?:out[a-z]*t|looks?|again|back|earlier|previous|before|remind|showed|suggested)\b")
-_MEMORY_CUE_RE = re.compile(
-    r"\b(?:kn[a-z]*w|rem[a-z]*mb[a-z]*|remind|profile|pref[a-z]*|sav[a-z]*|stor[a-z]*|kept|keep|about me|abt me|"
-    r"on me|of me|my (?:taste|style|likes|data|info)|told you|tell you|i like|memory)\b"
-)
-_COMPARATIVE_RE = re.compile(
-    r"\b(?:cheaper|less expensive|more affordable|lower price[ds]?|pricier|more expensive|dearer|"
-    r"higher price[ds]?|fancier)\b"
-)
 _PRICE_SENSE_ARGS = ("cheaper", "pricier", "min_price", "max_price", "max_total")
 
 
@@ -197,14 +181,14 @@ def gather_evidence(view: PlannerInput) -> Evidence:
     ev.prices = price_slots(parsed.prices, outfit=False)
     ev.outfit_prices = price_slots(parsed.prices, outfit=True)
     ev.numbers = _numbers(parsed.norm)
-    ev.price_cue = bool(parsed.prices) or bool(_PRICE_CUE_RE.search(view.text.lower()))
+    ev.price_cue = bool(parsed.prices) or bool(PRICE_CUE_RE.search(view.text.lower()))
     words = set(_TOKEN_RE.findall(parsed.norm))
     ev.negation_cue = (bool(NEG_CUE_RE.search(parsed.norm)) or any(f.polarity == "dislike" for f in parsed.facts)
                        or any(similar(w, "allergic") for w in words))
     ev.vegan = bool(VEGAN_RE.search(parsed.norm)) or any(similar(w, "vegan") for w in words)
-    ev.another = bool(_ANOTHER_COLOR_RE.search(parsed.norm))
-    ev.forget_any = bool(_FORGET_CUE_RE.search(parsed.norm))
-    ev.forget_all = ev.forget_any and bool(_FORGET_EVERYTHING_RE.search(parsed.norm))
+    ev.another = bool(ANOTHER_COLOR_RE.search(parsed.norm))
+    ev.forget_any = bool(FORGET_CUE_RE.search(parsed.norm))
+    ev.forget_all = ev.forget_any and bool(FORGET_EVERYTHING_RE.search(parsed.norm))
     for turn in view.history:
         if turn.get("role") != "user":
             continue
@@ -298,7 +282,7 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
     if view.step > 0 and view.results:
         return plan  # a continuation may use values the tools returned
     ev = gather_evidence(view)
-    if plan.calls and _COMPARATIVE_RE.search(view.text.lower()) and not any(
+    if plan.calls and COMPARATIVE_RE.search(view.text.lower()) and not any(
             c.args.get(k) not in (None, False) for c in plan.calls for k in _PRICE_SENSE_ARGS):
         raise PlanError("the shopper asked for a cheaper (or pricier) option, and no call in the plan says so")
     registry = discover()
@@ -306,7 +290,7 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
              for c in plan.calls]
     for i, call in enumerate(plan.calls):
         drawn = any(c.name == "generate_image" for c in plan.calls[:i])  # design-then-find in one plan
-        if drawn and call.name == "search_catalog" and not _FIND_CUE_RE.search(view.text.lower()):
+        if drawn and call.name == "search_catalog" and not FIND_CUE_RE.search(view.text.lower()):
             raise PlanError("search_catalog after generate_image is not grounded: the shopper asked for a design only")
         kinds = argument_kinds(call.name)
         for key in [k for k in call.args if kinds.get(k) == "image"]:
@@ -319,13 +303,13 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         elif not ev.forget_any:
             raise PlanError(f"forget {entry!r} is not grounded: the shopper did not ask to forget anything")
     if [c.name for c in plan.calls] == ["search_catalog"] and not plan.calls[0].args.get("image") \
-            and view.focus_item_id and _IT_RE.search(view.text.lower()):
+            and view.focus_item_id and IT_RE.search(view.text.lower()):
         # "show it in blue" is about the piece in focus (an alternative of it), not a new search
         raise PlanError(f"search_catalog is not grounded: the message refers to the item in focus "
                         f"({view.focus_item_id}), which a new search ignores")
-    if any(c.name == "recall_outfit" for c in plan.calls) and not _RECALL_CUE_RE.search(view.text.lower()):
+    if any(c.name == "recall_outfit" for c in plan.calls) and not RECALL_CUE_RE.search(view.text.lower()):
         raise PlanError("recall_outfit is not grounded: the shopper did not ask for an earlier outfit")
-    if plan.intent == "show_memory" and not plan.calls and not _MEMORY_CUE_RE.search(view.text.lower()):
+    if plan.intent == "show_memory" and not plan.calls and not MEMORY_CUE_RE.search(view.text.lower()):
         raise PlanError("show_memory is not grounded: the shopper did not ask what is remembered about them")
     for fact in plan.facts:
         if fact.kind in ("color", "material", "category", "style"):

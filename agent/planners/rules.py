@@ -16,7 +16,6 @@ from typing import Any, Literal, cast
 
 from agent import replies
 from agent.catalog.vocab import (
-    CATEGORY_LABELS,
     FOOTWEAR,
     OCCASIONS,
 )
@@ -38,6 +37,7 @@ from agent.understanding.cues import (
     FORGET_ALL_RE,
     FORGET_LAST_RE,
     FORGET_RE,
+    FORGET_SPECIFIC_RE,
     GREETING_RE,
     HIST_ORD,
     HISTORY_NEW_RE,
@@ -48,11 +48,14 @@ from agent.understanding.cues import (
     MEMORY_RE,
     NEVER_MIND_RE,
     OOS_RE,
+    PRAISE_RE,
+    PRICE_QUESTION_RE,
     PRICIER_RE,
     RECOMMEND_PRONOUN_RE,
     RECOMMEND_RE,
     REQUEST_WORDS_RE,
     SEARCH_RE,
+    SIZE_QUESTION_RE,
     STYLE_CHANGE_RE,
     THANKS_RE,
     THEN_FIND_RE,
@@ -60,6 +63,7 @@ from agent.understanding.cues import (
     TRY_ON_RE,
     UNCARRIED_RE,
     VEGAN_RE,
+    YES_RE,
 )
 from agent.understanding.mentions import NEG_CUE_RE, Mention
 from agent.understanding.message import ParsedMessage, mask_spans, parse_message
@@ -127,24 +131,9 @@ _ANCHOR_FILLERS = frozenset({
     "a", "an", "some", "my", "the", "these", "those", "this", "that", "pair", "of", "new", "favourite",
     "favorite", "old", "own", "with", "around",
 })
-_FORGET_SPECIFIC_RE = re.compile(r"\bforget (?:that|about) (?:i|my)\b.*\b(?:like|love|hate|size|budget)\b")
-_YES_RE = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok|okay|please|go (?:on|ahead)|do it|why not|sounds good)"
-                     r"(?:\W+(?:please|thanks|thank you|go ahead|do it|sure))*\W*$")
 _OFFER_OUTFIT_RE = re.compile(r"put together an outfit for the ([a-z ]+)\?", re.IGNORECASE)
 _OFFER_SEARCH_RE = re.compile(r"(?:show you|search the catalog for) (.+?)(?:\?| instead)", re.IGNORECASE)
 _OFFER_CHEAPER_RE = re.compile(r"Want something cheaper\?")
-_PRAISE_RE = re.compile(
-    r"^\W*(?:(?:oh|wow|omg|yes|ok|okay|great|perfect)\W+)*"
-    r"(?:i (?:really |absolutely |totally )?(?:love|like|adore) (?:it|this|that|them|these|those|"
-    r"(?:the|this|that) (?:\w+ )?(?:one|outfit|look|combo|combination|set))|"
-    r"(?:it|this|that|these|they|this \w+|that \w+) (?:is|are|looks?) (?:so |really |very |just )?"
-    r"(?:great|nice|perfect|lovely|beautiful|gorgeous|amazing|good|cool|cute|stunning|fab|fabulous|brilliant))"
-    r"\W*(?:thanks|thank you)?\W*$"
-)
-_PRICE_QUESTION_RE = re.compile(r"\bhow much (?:is|are|does|do|was|were)\b|\bwhat is the price of\b|"
-                                r"\bwhat does (?:it|this|that|the \w+) cost\b")
-_SIZE_QUESTION_RE = re.compile(r"\b(?:have|get|come|comes|available|it|this|that|them|one|ones) in "
-                               r"(?:a )?size\b|\bin my size\b|\bwhat sizes?\b|\bsize (?:guide|chart)\b")
 _GENERIC_OCCASIONS = frozenset({"weekend", "holiday", "vacation", "travel", "work"})
 
 
@@ -212,14 +201,14 @@ class RulesPlanner:
             return self._forget(parsed, view)
         if MEMORY_RE.search(text):
             return self._show_memory(view)
-        if _YES_RE.search(text):
+        if YES_RE.search(text):
             accepted = self._accept_offer(view)
             if accepted is not None:
                 return accepted
-        if _PRAISE_RE.search(text):
+        if PRAISE_RE.search(text):
             return Plan(intent="small_talk", reply="Glad you like it! Want alternatives to any piece, or "
                         "something else?")
-        price_q = _PRICE_QUESTION_RE.search(req)
+        price_q = PRICE_QUESTION_RE.search(req)
         if price_q:
             ref = find_reference(parsed, view)
             item = view.shown_by_id(ref.item_id) if ref.item_id else None
@@ -575,7 +564,7 @@ class RulesPlanner:
             if ALTERNATIVES not in view.tools:
                 return self._unavailable(view, "Finding alternatives")
             return self._clarify(view, ref.problem, "Which item would you like alternatives to?")
-        if _SIZE_QUESTION_RE.search(req):
+        if SIZE_QUESTION_RE.search(req):
             return Plan(intent="small_talk", reply="Which size? Tell me, for example 'the first one in M' or "
                         "'it in size 39', and I'll show what is in stock in that size.")
         return self._alternatives(parsed, view, ref)
@@ -708,7 +697,7 @@ class RulesPlanner:
 
     def _forget(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
         text = parsed.masked
-        if FORGET_ALL_RE.search(text) and not _FORGET_SPECIFIC_RE.search(text):
+        if FORGET_ALL_RE.search(text) and not FORGET_SPECIFIC_RE.search(text):
             return Plan(intent="forget", forget=["*"], reply=replies.forgot_everything())
         keys: list[str] = []
         for m in parsed.mentions:
@@ -753,35 +742,7 @@ class RulesPlanner:
         return Plan(intent="forget", forget=keys, reply=replies.forgot(described))
 
     def _noted(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
-        facts = self._facts(parsed, view)
-
-        def label(f: PreferenceFact) -> str:
-            if f.kind == "category" and f.value in CATEGORY_LABELS:
-                return CATEGORY_LABELS[f.value][1]
-            return f.value
-
-        likes = [label(f) for f in facts if f.polarity == "like"]
-        dislikes = [label(f) for f in facts if f.polarity == "dislike"]
-        notes = [f"{f.kind} {f.value}" for f in facts if f.polarity == "neutral"]
-        parts = []
-        if likes:
-            parts.append(f"you like {replies.join(likes)}")
-        if dislikes:
-            parts.append(f"you'd rather avoid {replies.join(dislikes)}")
-        if notes:
-            parts.append(f"your {replies.join(notes)}")
-        offer = ""
-        occasion = next((f.value for f in facts if f.kind == "occasion"), None)
-        liked = next((f for f in facts if f.polarity == "like" and f.kind in ("color", "category", "style",
-                                                                              "material")), None)
-        if occasion and RECOMMEND in view.tools:
-            offer = f" Want me to put together an outfit for the {occasion}?"
-        elif liked is not None and SEARCH in view.tools:
-            what = {"color": f"something in {liked.value}", "material": f"something in {liked.value}",
-                    "style": f"something {liked.value}",
-                    "category": f"some {CATEGORY_LABELS.get(liked.value, (liked.value, liked.value))[1]}"}
-            offer = f" Want me to show you {what[liked.kind]}?"
-        return Plan(intent="small_talk", reply=replies.noted(parts, offer))
+        return Plan(intent="small_talk", reply=replies.noted(self._facts(parsed, view), view.tools))
 
     def _several(self, clauses: list[str], view: PlannerInput) -> Plan:
         """Plan each request of the message on its own (its own slots), in order, up to MAX_REQUESTS."""

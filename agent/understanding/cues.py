@@ -292,3 +292,51 @@ ANCHOR_CUE_RE = re.compile(
     r"\bto match\b|\bmatch(?:es|ing)?\b|\baround\b|\bi (?:have|own|bought|got|already have|just bought|"
     r"already own|have got)\b|\bmy\b|\bstyle\b|\bstyling\b"
 )
+
+
+# Cues the rules planner's routes test (beyond the ones above).
+FORGET_SPECIFIC_RE = re.compile(r"\bforget (?:that|about) (?:i|my)\b.*\b(?:like|love|hate|size|budget)\b")
+YES_RE = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok|okay|please|go (?:on|ahead)|do it|why not|sounds good)"
+                     r"(?:\W+(?:please|thanks|thank you|go ahead|do it|sure))*\W*$")
+PRAISE_RE = re.compile(
+    r"^\W*(?:(?:oh|wow|omg|yes|ok|okay|great|perfect)\W+)*"
+    r"(?:i (?:really |absolutely |totally )?(?:love|like|adore) (?:it|this|that|them|these|those|"
+    r"(?:the|this|that) (?:\w+ )?(?:one|outfit|look|combo|combination|set))|"
+    r"(?:it|this|that|these|they|this \w+|that \w+) (?:is|are|looks?) (?:so |really |very |just )?"
+    r"(?:great|nice|perfect|lovely|beautiful|gorgeous|amazing|good|cool|cute|stunning|fab|fabulous|brilliant))"
+    r"\W*(?:thanks|thank you)?\W*$"
+)
+PRICE_QUESTION_RE = re.compile(r"\bhow much (?:is|are|does|do|was|were)\b|\bwhat is the price of\b|"
+                                r"\bwhat does (?:it|this|that|the \w+) cost\b")
+SIZE_QUESTION_RE = re.compile(r"\b(?:have|get|come|comes|available|it|this|that|them|one|ones) in "
+                               r"(?:a )?size\b|\bin my size\b|\bwhat sizes?\b|\bsize (?:guide|chart)\b")
+
+# Loose cues grounding checks a model's plan against: broader than the routing cues above, because
+# they only have to show that the conversation supports an argument, not pick the route.
+FORGET_CUE_RE = re.compile(
+    r"\b(?:forg[a-z]*t|remove|delete|erase|wipe|clear|reset|unlearn|drop|scrap|no longer|stop rem[a-z]*|"
+    r"do not rem[a-z]*|don'?t rem[a-z]*|no need to rem[a-z]*|scratch|never ?mind what i said)\b"
+)
+FORGET_EVERYTHING_RE = re.compile(
+    r"\b(?:everything|all|about me|my data|my pro[a-z]*|my preferences|my info|my information|my details|"
+    r"what you know|anything|memory|right to be forgotten)\b"
+)
+ANOTHER_COLOR_RE = re.compile(r"\b(?:another|different|other|new|else)\b")
+PRICE_CUE_RE = re.compile(
+    r"[$\u20ac\u00a3]|\b(?:under|below|less|more|above|over|least|most|max|min|maximum|minimum|up to|budget|"
+    r"between|from|eur\w*|dollars?|quid|pounds?|bucks|spend|total)\b"
+)
+FIND_CUE_RE = re.compile(
+    r"\b(?:find|search|shop|stock|real|buy|sell|similar|closest|nearest|match(?:es|ing)?|look for|what you have|"
+    r"in store|carry)\b"
+)
+IT_RE = re.compile(r"\b(?:it|this one|that one)\b")
+RECALL_CUE_RE = re.compile(r"\b(?:out[a-z]*t|looks?|again|back|earlier|previous|before|remind|showed|suggested)\b")
+MEMORY_CUE_RE = re.compile(
+    r"\b(?:kn[a-z]*w|rem[a-z]*mb[a-z]*|remind|profile|pref[a-z]*|sav[a-z]*|stor[a-z]*|kept|keep|about me|abt me|"
+    r"on me|of me|my (?:taste|style|likes|data|info)|told you|tell you|i like|memory)\b"
+)
+COMPARATIVE_RE = re.compile(
+    r"\b(?:cheaper|less expensive|more affordable|lower price[ds]?|pricier|more expensive|dearer|"
+    r"higher price[ds]?|fancier)\b"
+)
