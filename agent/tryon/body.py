@@ -83,14 +83,7 @@ class BodyAnalyzer:
         import cv2
 
         h, w = rgb.shape[:2]
-        scale = min(1.0, WORK_SIDE / max(h, w))
-        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)),
-                                                    interpolation=cv2.INTER_AREA)
-        small = np.ascontiguousarray(small)
-        with self._lock:
-            faces = self._faces.process(small).detections or []
-            pose: Any = self._pose.process(small).pose_landmarks
-            seg = self._seg.process(small).segmentation_mask
+        small, faces, pose, seg = self._detect(rgb)
         if len(faces) > 1:
             raise TryOnInputError(f"I can see {len(faces)} people in this photo. Which one is you? Crop the photo "
                                   "to just you and attach it again.")
@@ -126,8 +119,12 @@ class BodyAnalyzer:
                     return True
         return False
 
-    def people(self, rgb: np.ndarray) -> tuple[int, bool]:
-        """Return how many people a photo shows (0 for a garment photo) and whether the first stands upright."""
+    def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, list[Any], Any, Any]:
+        """Run the face, pose and segmentation models on the photo scaled to ``WORK_SIDE``.
+
+        Returns the scaled RGB array, the face detections, the pose landmarks (None when no body) and
+        the person mask.
+        """
         import cv2
 
         h, w = rgb.shape[:2]
@@ -136,9 +133,14 @@ class BodyAnalyzer:
                                                     interpolation=cv2.INTER_AREA)
         small = np.ascontiguousarray(small)
         with self._lock:
-            faces = self._faces.process(small).detections or []
+            faces = list(self._faces.process(small).detections or [])
             pose: Any = self._pose.process(small).pose_landmarks
             seg = self._seg.process(small).segmentation_mask
+        return small, faces, pose, seg
+
+    def people(self, rgb: np.ndarray) -> tuple[int, bool]:
+        """Return how many people a photo shows (0 for a garment photo) and whether the first stands upright."""
+        small, faces, pose, seg = self._detect(rgb)
         if pose is None:
             return (len(faces), True) if faces else ((1, False) if self._sideways(small) else (0, True))
         lm = pose.landmark
