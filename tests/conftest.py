@@ -86,11 +86,9 @@ def commands_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
     root = Path(__file__).resolve().parents[1]
     table = tomllib.loads((root / "pyproject.toml").read_text())["project"]["entry-points"]["fashionm3.commands"]
+    from fake_dist import write_distribution
+
     site = tmp_path_factory.mktemp("commands-site")
-    info = site / "fashionm3_commands_stand_in-0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fashionm3-commands-stand-in\nVersion: 0\n")
-    (info / "entry_points.txt").write_text(
-        "[fashionm3.commands]\n" + "".join(f"{name} = {value}\n" for name, value in table.items()))
+    write_distribution(site, "fashionm3-commands-stand-in", {"fashionm3.commands": dict(table)}, version="0")
     path = [str(site), str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
     return {"PYTHONPATH": os.pathsep.join(path)}

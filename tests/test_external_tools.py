@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_dist import write_distribution
 from langchain_core.tools import ToolException, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -55,14 +56,9 @@ PLUGIN = textwrap.dedent('''
 def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An installed distribution (module + dist-info with entry points), as pip lays one out, on sys.path."""
     site = tmp_path / "site"
-    site.mkdir()
-    (site / "fm3_gift_wrap.py").write_text(PLUGIN)
-    info = site / "fm3_gift_wrap-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fm3-gift-wrap\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[fashionm3.tools]\ngift_wrap = fm3_gift_wrap:GiftWrap\nbroken = fm3_gift_wrap:broken\n"
-        "clash = fm3_gift_wrap:GiftWrap\n")
+    write_distribution(site, "fm3-gift-wrap", {"fashionm3.tools": {
+        "gift_wrap": "fm3_gift_wrap:GiftWrap", "broken": "fm3_gift_wrap:broken", "clash": "fm3_gift_wrap:GiftWrap"}},
+        modules={"fm3_gift_wrap": PLUGIN})
     monkeypatch.syspath_prepend(str(site))
     tools.discover.cache_clear()
     yield site

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from fake_dist import write_distribution
 from typer.testing import CliRunner
 
 from training import cli as training_cli
@@ -138,16 +139,11 @@ def broken():
 def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An installed distribution declaring commands (good and broken ones), as pip lays one out, on sys.path."""
     site = tmp_path / "site"
-    site.mkdir()
-    (site / "fm3_extra_commands.py").write_text(PLUGIN)
-    info = site / "fm3_extra_commands-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fm3-extra-commands\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[fashionm3.commands]\nextra = fm3_extra_commands:extra_app\nshout = fm3_extra_commands:shout\n"
-        "missing = fm3_extra_commands:nowhere\nbroken-module = fm3_no_such_module:app\n"
-        "number = fm3_extra_commands:NOT_A_COMMAND\nbad-signature = fm3_extra_commands:bad_signature\n"
-        "chat = fm3_extra_commands:shout\n")
+    write_distribution(site, "fm3-extra-commands", {"fashionm3.commands": {
+        "extra": "fm3_extra_commands:extra_app", "shout": "fm3_extra_commands:shout",
+        "missing": "fm3_extra_commands:nowhere", "broken-module": "fm3_no_such_module:app",
+        "number": "fm3_extra_commands:NOT_A_COMMAND", "bad-signature": "fm3_extra_commands:bad_signature",
+        "chat": "fm3_extra_commands:shout"}}, modules={"fm3_extra_commands": PLUGIN})
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("fm3_extra_commands", None)
