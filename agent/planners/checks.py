@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from agent import replies
 from agent.plan import Plan, PlannerInput, ToolCall
 from agent.planners.base import PlanError
+from tools import argument_kinds, discover
 
 __all__ = [
     "GROUNDED_CHECKS", "MAX_CALLS", "MODEL_CHECKS", "Check", "PlanError", "check_all_requests", "check_arguments",
@@ -55,19 +56,6 @@ _REF_RE = re.compile(r"#\s*(\d+)")
 
 
 Check = Callable[[Plan, PlannerInput, "Plan | None"], Plan]
-
-
-def _tool_classes() -> Mapping[str, Any]:
-    from tools import discover
-
-    return discover()
-
-
-def argument_kinds(tool: str) -> dict[str, str]:
-    """Return what each argument of ``tool`` refers to (``item``, ``image``, ``category``, ``color``, ...)."""
-    from tools import argument_kinds as kinds
-
-    return kinds(tool)
 
 
 def _replace_calls(plan: Plan, calls: Sequence[ToolCall]) -> Plan:
@@ -256,7 +244,7 @@ def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None
 
 def check_arguments(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Validate each call's arguments with its tool's ``Args`` model (only the arguments given are kept)."""
-    classes = _tool_classes()
+    classes = discover()
     calls = []
     for call in plan.calls:
         cls = classes.get(call.name)
