@@ -42,7 +42,9 @@ class TextEmbedder:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             import torch
             from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # a local 90 MB model: no "Loading weights" bar in a chat
             path = self._model_path or _packaged_model_path()
             self._tokenizer = AutoTokenizer.from_pretrained(path)
             model = AutoModel.from_pretrained(path)

@@ -165,7 +165,8 @@ class FallbackPlanner:
             except StopIteration:
                 candidate = None
         self.last_error = trace.errors[-1] if trace.errors else None
-        log.warning("%s planner: no valid plan (%s); using the fallback planner", self.name, self.last_error)
+        # a routine outcome (counted in stats and outcomes), not a fault: no warning in the shopper's terminal
+        log.info("%s planner: no valid plan (%s); using the fallback planner", self.name, self.last_error)
         self.stats["fallbacks"] += 1
         trace.outcome = "fallback"
         self.outcomes["fallback"] += 1

@@ -177,6 +177,9 @@ def load_base(
         build_base_cache(local)
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # loading the cached base takes a second: no "Loading weights" bar
     try:
         loaded_model: Any = AutoModelForCausalLM.from_pretrained(chosen, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(chosen)
