@@ -20,7 +20,7 @@ import numpy as np
 
 from agent.catalog.vocab import category_label
 from agent.tryon.base import TryOnInputError, TryOnRequest, TryOnResult, check_category, check_person_photo
-from agent.tryon.body import get_analyzer
+from agent.tryon.body import L_SHOULDER, R_SHOULDER, get_analyzer
 from agent.tryon.clothing import find_clothing, garment_cut
 from agent.tryon.garment import Garment, cut_garment
 from agent.tryon.regions import garment_quad, polygon_mask, torso_polygon
@@ -28,7 +28,38 @@ from agent.tryon.regions import garment_quad, polygon_mask, torso_polygon
 #: Spread of lightness (L units, robust std) the original clothing's shading is lifted to when flatter.
 MIN_SHADING = 7.0
 #: Most the shading contrast is lifted (a black coat's faint folds).
-MAX_GAIN = 2.5
+MAX_GAIN = 4.0
+#: Most of the region that may be set aside as trim (more than this is a print or pattern: all of it is fabric).
+MAX_TRIM = 0.3
+
+
+def fabric(lab: np.ndarray, alpha: np.ndarray, s_width: float) -> np.ndarray:
+    """Return ``alpha`` with the trim left out: patches whose colour is far from the clothing's main fabric.
+
+    Badges, name tags, a white collar under a dark jacket, a dark turtleneck inside a suit's neck ring or a
+    held camera are not the fabric the new garment replaces; they keep their own pixels, as they would on
+    the new garment. A patch counts when its lightness is more than ``max(25, 4 spreads)`` from the
+    fabric's median or its chroma more than 28 (Lab units) away, and it is wider than 3% of the shoulders.
+    When such patches would be over :data:`MAX_TRIM` of the region, the clothes are patterned and nothing
+    is set aside.
+    """
+    import cv2
+
+    inside = alpha > 0.5
+    vals = lab[inside]
+    med = np.median(vals, axis=0)
+    q25, q75 = np.percentile(vals[:, 0], [25, 75])
+    spread = max(float(q75 - q25) / 1.349, 1.0)
+    far = (np.abs(lab[..., 0] - med[0]) > max(25.0, 4.0 * spread)) | (
+        np.hypot(lab[..., 1] - med[1], lab[..., 2] - med[2]) > 28.0)
+    k = max(3, round(0.03 * s_width)) | 1
+    opened = cv2.morphologyEx((far & (alpha > 0)).astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+    trim: np.ndarray = np.asarray(cv2.dilate(opened, np.ones((5, 5), np.uint8)) > 0)
+    if float((trim & inside).sum()) > MAX_TRIM * float(inside.sum()):
+        return alpha
+    out = alpha.copy()
+    out[trim] = 0.0
+    return out
 
 
 def garment_colour(garment: Garment) -> np.ndarray:
@@ -53,7 +84,7 @@ def shade(lightness: np.ndarray, inside: np.ndarray, target: float) -> np.ndarra
     spread = max(float(q75 - q25) / 1.349, 0.5)
     gain = float(np.clip(MIN_SHADING / spread, 1.0, MAX_GAIN))
     dev = gain * (lightness - ref)
-    lim = 3.0 * max(spread * gain, 4.0)
+    lim = 5.0 * max(spread * gain, 4.0)
     dev = lim * np.tanh(dev / lim)
     up = max(100.0 - target, 4.0) * 0.97
     down = max(target, 4.0) * 0.97
@@ -72,7 +103,7 @@ def render(person: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndar
     if not inside.any():
         return person.copy()
     lab = cv2.cvtColor(person.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    lightness = cv2.GaussianBlur(lab[..., 0], (0, 0), 0.7)
+    lightness = lab[..., 0]
     new = np.empty_like(lab)
     new[..., 0] = shade(lightness, inside, float(colour[0]))
     new[..., 1] = colour[1]
@@ -109,13 +140,18 @@ class RecolourTryOn:
         garment_quad(body, request.category)  # the body part checks (shoulders, torso, hips, legs in frame)
         cut = garment_cut(request.category, request.description, garment)
         region = find_clothing(request.person, body, cut)
-        changed = region.alpha > 0
         if int((region.alpha > 0.5).sum()) < 200:
             raise TryOnInputError(
                 f"I can't find your clothes where the {category_label(request.category)} goes in this photo; "
                 "attach one with your body in clothes, facing the camera."
             )
-        image = render(request.person, region.alpha, garment_colour(garment))
+        import cv2
+
+        lab = cv2.cvtColor(request.person.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+        sl, sr = body.points[L_SHOULDER], body.points[R_SHOULDER]
+        alpha = fabric(lab, region.alpha, float(np.linalg.norm(sr - sl)))
+        changed = alpha > 0
+        image = render(request.person, alpha, garment_colour(garment))
         torso = polygon_mask(torso_polygon(body), body.height, body.width)
         data = {
             "analyze_s": round(t1 - t0, 4),
