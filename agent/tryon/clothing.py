@@ -47,8 +47,9 @@ from agent.tryon.regions import polygon_mask, protected_mask
 #: Squared Mahalanobis distance (Lab) under which a pixel counts as skin / hair.
 SKIN_D2 = 9.0
 HAIR_D2 = 6.0
-#: Landmark visibility under which an elbow or wrist does not claim its arm zone (hidden behind something held).
-ARM_VISIBLE = 0.3
+#: Landmark visibility under which an elbow or wrist inside the frame does not claim its arm zone (hidden
+#: behind something held); one outside the frame does (the arm goes on out of the photo).
+ARM_VISIBLE = 0.5
 
 
 @dataclass(frozen=True)
@@ -284,8 +285,12 @@ def trunk_mask(body: BodyAnalysis) -> np.ndarray:
     return polygon_mask(np.array(poly, np.float32), h, w)
 
 
-def _zones(body: BodyAnalysis, cut: Cut) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Return the zone a garment of ``cut`` covers and the arm and leg zones by name."""
+def _zones(body: BodyAnalysis, cut: Cut) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Return the zone a garment of ``cut`` covers, the arm and leg zones by name, and where it may grow.
+
+    It may grow into clothing of the same fabric within its band, less the arms a sleeveless or
+    short-sleeved cut leaves bare (hidden arms included).
+    """
     h, w = body.height, body.width
     p, vis = body.points, body.visibility
     sl, sr = body.pair(L_SHOULDER, R_SHOULDER)
@@ -296,17 +301,21 @@ def _zones(body: BodyAnalysis, cut: Cut) -> tuple[np.ndarray, dict[str, np.ndarr
     torso = float(np.linalg.norm(hm - sm))
     u = np.array([d[1], -d[0]], dtype=np.float32)  # across the body
     eyes, mouth, em, _ = _face_geometry(body)
-    top_t = float(np.dot(mouth + _unit(mouth - eyes) * 0.3 * em - sm, d))
+    top_t = _top(body, sm, d, s_width)
     km = (p[L_KNEE] + p[R_KNEE]) / 2
     knee_t = float(np.dot(km - sm, d))
     ends = {"cropped": 0.62 * torso, "hip": 1.08 * torso, "thigh": max(1.5 * torso, (torso + knee_t) / 2),
             "knee": max(1.9 * torso, knee_t + 0.05 * torso), "legs": torso}
     reach = 4.0 * max(w, h)
     parts: dict[str, np.ndarray] = {}
+
+    def shown(i: int) -> bool:
+        return bool(vis[i] >= ARM_VISIBLE or not body.in_frame(i, margin=0.0))
+
     for name, a, b, c, ra, rb in (("left", L_SHOULDER, L_ELBOW, L_WRIST, 0.27, 0.24),
                                   ("right", R_SHOULDER, R_ELBOW, R_WRIST, 0.27, 0.24)):
-        upper = _capsule(p[a], p[b], ra * s_width, h, w) if vis[b] >= ARM_VISIBLE else np.zeros((h, w), bool)
-        fore = (_capsule(p[b], p[c], rb * s_width, h, w) if min(vis[b], vis[c]) >= ARM_VISIBLE
+        upper = _capsule(p[a], p[b], ra * s_width, h, w) if shown(b) else np.zeros((h, w), bool)
+        fore = (_capsule(p[b], p[c], rb * s_width, h, w) if shown(b) and shown(c)
                 else np.zeros((h, w), bool))
         parts[f"{name} upper arm"], parts[f"{name} forearm"] = upper, fore
     legs = np.zeros((h, w), bool)
@@ -317,7 +326,8 @@ def _zones(body: BodyAnalysis, cut: Cut) -> tuple[np.ndarray, dict[str, np.ndarr
         t0, t1 = torso - 0.08 * torso, reach
         band = polygon_mask(np.array([sm + d * t0 - u * reach, sm + d * t0 + u * reach, sm + d * t1 + u * reach,
                                       sm + d * t1 - u * reach], np.float32), h, w)
-        return band & (legs | _capsule(hl, hr, 0.35 * s_width, h, w)), parts
+        zone = band & (legs | _capsule(hl, hr, 0.35 * s_width, h, w))
+        return zone, parts, zone
     t1 = ends[cut.length]
     band = polygon_mask(np.array([sm + d * top_t - u * reach, sm + d * top_t + u * reach, sm + d * t1 + u * reach,
                                   sm + d * t1 - u * reach], np.float32), h, w)
@@ -326,29 +336,69 @@ def _zones(body: BodyAnalysis, cut: Cut) -> tuple[np.ndarray, dict[str, np.ndarr
     for name in ("left", "right"):
         arms |= parts[f"{name} upper arm"] | parts[f"{name} forearm"]
     if cut.sleeves == "long":
-        return band & (trunk | arms) | (arms & _below(sm, d, top_t, h, w)), parts
-    if cut.sleeves == "short":
-        short = np.zeros((h, w), bool)
-        for name, a, b in (("left", L_SHOULDER, L_ELBOW), ("right", R_SHOULDER, R_ELBOW)):
-            half = p[a] + (p[b] - p[a]) * 0.55
-            short |= _capsule(p[a], half, 0.27 * s_width, h, w) & parts[f"{name} upper arm"]
-        return band & (trunk | short), parts
-    return band & trunk, parts
+        zone = band & (trunk | arms) | (arms & _below(sm, d, top_t, h, w))
+        return zone, parts, zone | band
+    bare = np.zeros((h, w), bool)
+    short = np.zeros((h, w), bool)
+    for a, b, c in ((L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW, R_WRIST)):
+        upper = _capsule(p[a], p[b], 0.27 * s_width, h, w)
+        bare |= upper | _capsule(p[b], p[c], 0.24 * s_width, h, w)
+        if cut.sleeves == "short":
+            short |= _capsule(p[a], p[a] + (p[b] - p[a]) * 0.55, 0.27 * s_width, h, w) & upper
+    bare &= ~trunk & ~short
+    return band & (trunk | short), parts, band & ~bare
 
 
 def _axis(body: BodyAnalysis) -> tuple[np.ndarray, np.ndarray, float]:
-    """Shoulders' midpoint, unit vector down the body and where (along it) the mouth is."""
+    """Return the shoulders' midpoint, the unit vector down the body and where (along it) clothing starts."""
     sl, sr = body.pair(L_SHOULDER, R_SHOULDER)
     hl, hr = body.pair(L_HIP, R_HIP)
     sm = (sl + sr) / 2
     d = _unit((hl + hr) / 2 - sm)
+    return sm, d, _top(body, sm, d, float(np.linalg.norm(sr - sl)))
+
+
+def _top(body: BodyAnalysis, sm: np.ndarray, d: np.ndarray, s_width: float) -> float:
+    """Return where clothing may start, along the body axis from the shoulders (pixels; negative is up).
+
+    The mouth, or half a shoulder width above the shoulders when that is higher (a collar or a suit's neck
+    ring); face, hair and skin are taken out separately.
+    """
     eyes, mouth, em, _ = _face_geometry(body)
-    return sm, d, float(np.dot(mouth + _unit(mouth - eyes) * 0.3 * em - sm, d))
+    return min(float(np.dot(mouth + _unit(mouth - eyes) * 0.3 * em - sm, d)), -0.5 * s_width)
 
 
 def _below(sm: np.ndarray, d: np.ndarray, t: float, h: int, w: int) -> np.ndarray:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     return ((xs - sm[0]) * d[0] + (ys - sm[1]) * d[1]) >= t
+
+
+def _grow(region: np.ndarray, allowed: np.ndarray, lab: np.ndarray, s_width: float) -> np.ndarray:
+    """Grow ``region`` into ``allowed`` pixels of the same fabric, up to 0.3 shoulder widths away.
+
+    The zones from the landmarks are approximate (a baggy sleeve, an arm whose elbow is hidden behind
+    something held); clothing of the region's own colour next to it is the same garment. Same fabric: chroma
+    within 18 Lab units of the region's median and lightness within ``max(20, 3 spreads)`` of it.
+    """
+    import cv2
+
+    if region.sum() < 100:
+        return region
+    vals = lab[region]
+    med = np.median(vals, axis=0)
+    q25, q75 = np.percentile(vals[:, 0], [25, 75])
+    spread = max(float(q75 - q25) / 1.349, 1.0)
+    same = (np.hypot(lab[..., 1] - med[1], lab[..., 2] - med[2]) < 18.0) & (
+        np.abs(lab[..., 0] - med[0]) < max(20.0, 3.0 * spread))
+    ok = (allowed & same).astype(np.uint8)
+    grown = region.astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(max(1, round(0.3 * s_width))):
+        nxt = cv2.dilate(grown, kernel) & (ok | grown)
+        if np.array_equal(nxt, grown):
+            break
+        grown = nxt
+    return grown.astype(bool)
 
 
 def find_clothing(rgb: np.ndarray, body: BodyAnalysis, cut: Cut) -> ClothingRegion:
@@ -366,12 +416,14 @@ def find_clothing(rgb: np.ndarray, body: BodyAnalysis, cut: Cut) -> ClothingRegi
     skin = _skin_parts(skin_mask(lab, body, person), body, trunk_mask(body))
     hair = hair_mask(lab, body, person, skin)
     protect = protected_mask(body)
-    every, parts = _zones(body, Cut("long", "knee"))
-    every |= parts["legs"] | (trunk_mask(body) & _below(*_axis(body), h, w))
+    every, parts, every_grow = _zones(body, Cut("long", "knee"))
+    below = trunk_mask(body) & _below(*_axis(body), h, w)
+    every |= parts["legs"] | below
     keep = person & ~skin & ~hair & ~protect
-    clothing = keep & every
-    zone, parts = _zones(body, cut)
-    region = keep & zone
+    s_width = float(np.linalg.norm(body.points[L_SHOULDER] - body.points[R_SHOULDER]))
+    clothing = _grow(keep & every, keep & (every_grow | every), lab, s_width)
+    zone, parts, may_grow = _zones(body, cut)
+    region = _grow(keep & zone, keep & may_grow, lab, s_width)
     region = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
     if n > 2:  # drop crumbs the colour models leave (a few pixels of background or hair)

@@ -74,21 +74,24 @@ def garment_colour(garment: Garment) -> np.ndarray:
 def shade(lightness: np.ndarray, inside: np.ndarray, target: float) -> np.ndarray:
     """Map the photo's lightness ``(H, W)`` (L 0..100) to the garment's, keeping its shading.
 
-    ``inside`` (bool) marks the clothing the statistics come from; the median maps to ``target``, deviations
-    are kept (lifted up to :data:`MAX_GAIN` when the clothing is flat), outliers such as a dark collar
-    softly clipped at three spreads, and the result eased into ``[0, 100]`` around ``target``.
+    ``inside`` (bool) marks the clothing the statistics come from. Its median maps to ``target``; the
+    deviations from it are scaled linearly (lifted up to :data:`MAX_GAIN` when the clothing is flat, and
+    scaled down on the side where ``target`` leaves little room, so that the 2nd to 98th percentiles fit
+    into 85% of it: a white garment keeps its shadows at full strength and its highlights compressed, a
+    black one the reverse). Only the tails beyond are eased (tanh) into ``[0, 100]``.
     """
     vals = lightness[inside]
     ref = float(np.median(vals))
-    q25, q75 = np.percentile(vals, [25, 75])
+    q2, q25, q75, q98 = np.percentile(vals, [2, 25, 75, 98])
     spread = max(float(q75 - q25) / 1.349, 0.5)
     gain = float(np.clip(MIN_SHADING / spread, 1.0, MAX_GAIN))
-    dev = gain * (lightness - ref)
-    lim = 5.0 * max(spread * gain, 4.0)
-    dev = lim * np.tanh(dev / lim)
     up = max(100.0 - target, 4.0) * 0.97
     down = max(target, 4.0) * 0.97
-    out = target + np.where(dev > 0, up * np.tanh(dev / up), down * np.tanh(dev / down))
+    g_up = float(np.clip(0.85 * up / max(float(q98) - ref, 1e-3), 0.25, gain))
+    g_down = float(np.clip(0.85 * down / max(ref - float(q2), 1e-3), 0.25, gain))
+    dev = lightness - ref
+    scaled = np.where(dev > 0, g_up * dev, g_down * dev)
+    out = target + np.where(scaled > 0, up * np.tanh(scaled / up), down * np.tanh(scaled / down))
     return np.asarray(out, dtype=np.float32)
 
 
