@@ -148,7 +148,19 @@ def test_white_renders_light_with_folds_black_dark_with_shading_rest_untouched(b
         elif colour == "black":
             assert np.median(after) < 25 and np.std(after) > 2, (np.median(after), np.std(after))
         assert corr > 0.6, (colour, corr)
-        assert r.data["region_px"] > 40000 and r.data["torso_coverage"] > 0.6
+        # the shoulder-hip polygon also holds the neck ring, the patches and the helmet, which keep their pixels
+        assert r.data["region_px"] > 40000 and r.data["torso_coverage"] > 0.5
+
+
+def test_trim_keeps_its_pixels_while_the_fabric_around_it_changes(backend, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
+    person = astronaut()
+    _, title, g = _first(catalog, "pullover", "black")
+    r = backend.try_on(TryOnRequest(person=person, garment=g, category="pullover", description=title))
+    patch = (slice(370, 400), slice(155, 185))  # the round mission patch on the chest
+    suit = (slice(420, 450), slice(70, 100))  # orange suit below it
+    same = (r.image[patch] == person[patch]).all(axis=-1).mean()
+    assert same > 0.9, same
+    assert _lab(r.image[suit])[..., 0].mean() < 30 < _lab(person[suit])[..., 0].mean()
 
 
 def test_face_and_hands_untouched(backend, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
@@ -250,7 +262,7 @@ def test_tool_saves_png_and_returns_image(settings: Context, catalog: Catalog, t
     assert Path(info.path).is_file() and Path(info.path).parent == settings.media_dir
     out = np.asarray(Image.open(info.path).convert("RGB"))
     assert out.shape == (512, 512, 3)
-    assert res.items[0].id == item.id and res.data["torso_coverage"] >= 0.6 and "only where" not in res.message
+    assert res.items[0].id == item.id and res.data["torso_coverage"] >= 0.5 and "only where" not in res.message
 
 
 @pytest.mark.parametrize(("args", "images", "message"), [

@@ -3,7 +3,9 @@
 The region a garment may be drawn into is
 
     person mask (selfie segmentation)
-    ∩ the body-part zones its category covers (torso band, upper arms, forearms, legs; from the pose landmarks)
+    ∩ the body-part zones its cut covers (torso band, upper arms, forearms, legs; from the pose landmarks),
+      grown into clothing of the same fabric right next to them (baggy sleeves, an arm hidden behind
+      something held)
     − skin (a colour model seeded from the shopper's own face: Lab mean and covariance of the cheeks)
     − hair (a colour model seeded from the top of the head, near the head only)
     − face and hands (never painted).
@@ -434,13 +436,12 @@ def find_clothing(rgb: np.ndarray, body: BodyAnalysis, cut: Cut) -> ClothingRegi
     alpha = np.where(region | (hard > 0.34), np.minimum(hard, 1.0) * soft, 0.0).astype(np.float32)
     alpha[protect | skin | hair] = 0.0
     alpha[alpha < 0.03] = 0.0
-    uncovered = _uncovered(cut, parts, person, skin, body)
+    uncovered = _uncovered(cut, parts, person, skin)
     return ClothingRegion(alpha=alpha, clothing=clothing, skin=skin, hair=hair, cut=cut, uncovered=uncovered)
 
 
-def _uncovered(cut: Cut, parts: dict[str, np.ndarray], person: np.ndarray, skin: np.ndarray,
-               body: BodyAnalysis) -> list[str]:
-    """Body parts the garment covers that the photo shows bare (mostly skin) or not at all."""
+def _uncovered(cut: Cut, parts: dict[str, np.ndarray], person: np.ndarray, skin: np.ndarray) -> list[str]:
+    """Return the body parts the garment covers that the photo shows bare (over 35% skin): forearms, legs."""
     out: list[str] = []
     needed: list[str] = []
     if cut.sleeves == "long":

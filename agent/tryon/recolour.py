@@ -29,19 +29,19 @@ from agent.tryon.regions import garment_quad, polygon_mask, torso_polygon
 MIN_SHADING = 7.0
 #: Most the shading contrast is lifted (a black coat's faint folds).
 MAX_GAIN = 4.0
-#: Most of the region that may be set aside as trim (more than this is a print or pattern: all of it is fabric).
-MAX_TRIM = 0.3
+#: Largest share of the region one patch of trim may take (a bigger one is part of the clothes: a colour block).
+MAX_PATCH = 0.25
 
 
 def fabric(lab: np.ndarray, alpha: np.ndarray, s_width: float) -> np.ndarray:
     """Return ``alpha`` with the trim left out: patches whose colour is far from the clothing's main fabric.
 
-    Badges, name tags, a white collar under a dark jacket, a dark turtleneck inside a suit's neck ring or a
-    held camera are not the fabric the new garment replaces; they keep their own pixels, as they would on
-    the new garment. A patch counts when its lightness is more than ``max(25, 4 spreads)`` from the
-    fabric's median or its chroma more than 28 (Lab units) away, and it is wider than 3% of the shoulders.
-    When such patches would be over :data:`MAX_TRIM` of the region, the clothes are patterned and nothing
-    is set aside.
+    Badges, name tags, a white collar under a dark jacket, a suit's metal neck ring, or the edge of
+    something held are not the fabric the new garment replaces; they keep their own pixels, as they
+    would on the new garment. A patch counts when its lightness is more than ``max(25, 4 spreads)`` from
+    the fabric's median or its chroma more than 28 (Lab units) away, when it is wider than 3% of the
+    shoulders (thin stripes and small prints stay fabric) and when it takes at most :data:`MAX_PATCH` of
+    the region.
     """
     import cv2
 
@@ -54,9 +54,13 @@ def fabric(lab: np.ndarray, alpha: np.ndarray, s_width: float) -> np.ndarray:
         np.hypot(lab[..., 1] - med[1], lab[..., 2] - med[2]) > 28.0)
     k = max(3, round(0.03 * s_width)) | 1
     opened = cv2.morphologyEx((far & (alpha > 0)).astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
-    trim: np.ndarray = np.asarray(cv2.dilate(opened, np.ones((5, 5), np.uint8)) > 0)
-    if float((trim & inside).sum()) > MAX_TRIM * float(inside.sum()):
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    small = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] <= MAX_PATCH * float(inside.sum())]
+    if not small:
         return alpha
+    patches = np.isin(labels, small).astype(np.uint8)
+    # the patch with its own far-coloured rim (the opening shaved it); the blend pixels around it are fabric
+    trim: np.ndarray = np.asarray(cv2.dilate(patches, np.ones((5, 5), np.uint8)) > 0) & far
     out = alpha.copy()
     out[trim] = 0.0
     return out
