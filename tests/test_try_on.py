@@ -163,6 +163,19 @@ def test_trim_keeps_its_pixels_while_the_fabric_around_it_changes(backend, catal
     assert _lab(r.image[suit])[..., 0].mean() < 30 < _lab(person[suit])[..., 0].mean()
 
 
+def test_a_large_photo_gets_the_same_region_as_its_small_copy(backend, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    small = astronaut()
+    big = cv2.resize(small, (1600, 1600), interpolation=cv2.INTER_CUBIC)
+    _, title, g = _first(catalog, "pullover", "black")
+    r_small = backend.try_on(TryOnRequest(person=small, garment=g, category="pullover", description=title))
+    r_big = backend.try_on(TryOnRequest(person=big, garment=g, category="pullover", description=title))
+    down = cv2.resize(r_big.mask.astype(np.uint8), (512, 512), interpolation=cv2.INTER_NEAREST) > 0
+    assert (down & r_small.mask).sum() / (down | r_small.mask).sum() > 0.85
+    assert np.array_equal(r_big.image[~r_big.mask], big[~r_big.mask])
+
+
 def test_face_and_hands_untouched(backend, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
     from agent.tryon.body import get_analyzer
     from agent.tryon.regions import protected_mask

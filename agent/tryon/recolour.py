@@ -15,16 +15,19 @@ Pixels outside the region are copied unchanged (byte for byte).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from agent.catalog.vocab import category_label
 from agent.tryon.base import TryOnInputError, TryOnRequest, TryOnResult, check_category, check_person_photo
-from agent.tryon.body import L_SHOULDER, R_SHOULDER, get_analyzer
-from agent.tryon.clothing import find_clothing, garment_cut
+from agent.tryon.body import L_SHOULDER, R_SHOULDER, BodyAnalysis, get_analyzer
+from agent.tryon.clothing import Cut, find_clothing, garment_cut
 from agent.tryon.garment import Garment, cut_garment
-from agent.tryon.regions import garment_quad, polygon_mask, torso_polygon
+from agent.tryon.regions import garment_quad, polygon_mask, protected_mask, torso_polygon
 
+#: Longest side (pixels) the clothing region is found at; larger photos are scaled down for it.
+REGION_SIDE = 768
 #: Spread of lightness (L units, robust std) the original clothing's shading is lifted to when flatter.
 MIN_SHADING = 7.0
 #: Most the shading contrast is lifted (a black coat's faint folds).
@@ -76,7 +79,7 @@ def garment_colour(garment: Garment) -> np.ndarray:
 
 
 def shade(lightness: np.ndarray, inside: np.ndarray, target: float) -> np.ndarray:
-    """Map the photo's lightness ``(H, W)`` (L 0..100) to the garment's, keeping its shading.
+    """Map the photo's lightness (any shape, L 0..100) to the garment's, keeping its shading.
 
     ``inside`` (bool) marks the clothing the statistics come from. Its median maps to ``target``; the
     deviations from it are scaled linearly (lifted up to :data:`MAX_GAIN` when the clothing is flat, and
@@ -102,29 +105,58 @@ def shade(lightness: np.ndarray, inside: np.ndarray, target: float) -> np.ndarra
 def render(person: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """Return ``person`` (``(H, W, 3)`` uint8 RGB) with the region ``alpha`` recoloured to Lab ``colour``.
 
-    Pixels where ``alpha`` is 0 are returned unchanged.
+    Only the pixels where ``alpha`` is above 0 are converted and written; all others are copied unchanged.
     """
     import cv2
 
-    inside = alpha > 0.5
-    if not inside.any():
+    where = alpha > 0
+    if not (alpha > 0.5).any():
         return person.copy()
-    lab = cv2.cvtColor(person.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    lightness = lab[..., 0]
-    new = np.empty_like(lab)
-    new[..., 0] = shade(lightness, inside, float(colour[0]))
+    px = person[where].reshape(-1, 1, 3)
+    a = alpha[where].reshape(-1, 1, 1)
+    lightness = cv2.cvtColor(px.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[..., 0]
+    new = np.empty((px.shape[0], 1, 3), np.float32)
+    new[..., 0] = shade(lightness, a[..., 0] > 0.5, float(colour[0]))
     new[..., 1] = colour[1]
     new[..., 2] = colour[2]
     rgb = np.clip(cv2.cvtColor(new, cv2.COLOR_LAB2RGB) * 255.0, 0.0, 255.0)
-    a = alpha[..., None]
-    blended = person.astype(np.float32) * (1.0 - a) + rgb * a
-    return np.where(a > 0, np.clip(blended + 0.5, 0, 255).astype(np.uint8), person)
+    blended = px.astype(np.float32) * (1.0 - a) + rgb * a
+    out = person.copy()
+    out[where] = np.clip(blended + 0.5, 0, 255).astype(np.uint8).reshape(-1, 3)
+    return out
 
 
 class RecolourTryOn:
     """Clothing region from mediapipe pose and person mask, recoloured in Lab with the photo's shading."""
 
     name = "mediapipe"
+
+    @staticmethod
+    def region(person: np.ndarray, body: BodyAnalysis, cut: Cut) -> tuple[np.ndarray, list[str]]:
+        """Return the ``(H, W)`` float32 alpha to paint (trim left out) and the bare body parts.
+
+        The region is found on a copy scaled to at most :data:`REGION_SIDE` pixels a side (a phone photo
+        would take seconds at full size) and its alpha scaled back; the face and hands stay at 0.
+        """
+        import cv2
+
+        h, w = person.shape[:2]
+        scale = min(1.0, REGION_SIDE / max(h, w))
+        small, sbody = person, body
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(person, size, interpolation=cv2.INTER_AREA)
+            sbody = replace(body, width=size[0], height=size[1], points=body.points * np.float32(scale),
+                            person=cv2.resize(body.person, size, interpolation=cv2.INTER_AREA))
+        region = find_clothing(small, sbody, cut)
+        lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+        s_width = float(np.linalg.norm(sbody.points[L_SHOULDER] - sbody.points[R_SHOULDER]))
+        alpha = fabric(lab, region.alpha, s_width)
+        if scale < 1.0:
+            alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+            alpha[protected_mask(body)] = 0.0
+            alpha[alpha < 0.03] = 0.0
+        return np.asarray(alpha, dtype=np.float32), list(region.uncovered)
 
     def try_on(self, request: TryOnRequest) -> TryOnResult:
         """Return the person photo with the garment's colour in their clothes.
@@ -146,17 +178,12 @@ class RecolourTryOn:
         t1 = time.perf_counter()
         garment_quad(body, request.category)  # the body part checks (shoulders, torso, hips, legs in frame)
         cut = garment_cut(request.category, request.description, garment)
-        region = find_clothing(request.person, body, cut)
-        if int((region.alpha > 0.5).sum()) < 200:
+        alpha, uncovered = self.region(request.person, body, cut)
+        if int((alpha > 0.5).sum()) < 200:
             raise TryOnInputError(
                 f"I can't find your clothes where the {category_label(request.category)} goes in this photo; "
                 "attach one with your body in clothes, facing the camera."
             )
-        import cv2
-
-        lab = cv2.cvtColor(request.person.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-        sl, sr = body.points[L_SHOULDER], body.points[R_SHOULDER]
-        alpha = fabric(lab, region.alpha, float(np.linalg.norm(sr - sl)))
         changed = alpha > 0
         image = render(request.person, alpha, garment_colour(garment))
         torso = polygon_mask(torso_polygon(body), body.height, body.width)
@@ -167,6 +194,6 @@ class RecolourTryOn:
             "torso_coverage": round(float((changed & torso).sum()) / float(torso.sum()), 4) if torso.any() else 0.0,
             "sleeves": cut.sleeves,
             "length": cut.length,
-            "uncovered": list(region.uncovered),
+            "uncovered": uncovered,
         }
         return TryOnResult(image=image, mask=changed, backend=self.name, data=data)
