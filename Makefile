@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup dataset browser run serve test lint typecheck pytest catalog bench eval clean
+.PHONY: setup dataset browser node run serve test lint typecheck pytest catalog bench eval clean
 
 setup: $(STAMP) dataset
 
@@ -40,6 +40,13 @@ browser:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
 	fi
 
+# Node.js and npm for the MCP Inspector CLI test (tests/test_mcp.py runs `npx @modelcontextprotocol/inspector --cli`)
+node:
+	@if ! command -v npx >/dev/null; then \
+		echo "Installing Debian's nodejs and npm ..."; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; \
+	fi
+
 run: setup
 	@$(BIN)/fashionm3 chat
 
@@ -55,7 +62,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@$(BIN)/mypy
 
-pytest: setup browser
+pytest: setup browser node
 	@$(PY) -m pytest -q -ra
 
 test: setup lint typecheck pytest

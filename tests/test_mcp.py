@@ -295,37 +295,33 @@ def test_the_http_endpoint_lists_calls_takes_media_ids_and_chats(keyed_service: 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 
 
-def test_the_mcp_inspector_cli_lists_tools_and_gets_an_image(mcp_data: Path, tmp_path: Path) -> None:
+def test_the_mcp_inspector_cli_lists_tools_and_gets_an_image(keyed_service: Service, tmp_path: Path) -> None:
     npx = shutil.which("npx")
     if npx is None:
         if os.environ.get("CI"):
             pytest.fail("npx (Node.js) is required in CI for the MCP Inspector test: apt-get install nodejs npm")
         pytest.skip("npx is not installed (Node.js and npm): the MCP Inspector CLI test needs it")
-    data = copy_data(mcp_data, tmp_path / "data")
-    svc = Service(data).start()  # no API keys: loopback only
-    try:
-        base = [npx, "-y", INSPECTOR, "--cli", svc.url + "/mcp", "--transport", "http"]
-        env = {**os.environ, "npm_config_yes": "true", "NO_UPDATE_NOTIFIER": "1"}
-        listed = subprocess.run([*base, "--method", "tools/list"], capture_output=True, text=True, timeout=300,
-                                env=env, cwd=tmp_path)
-        if listed.returncode != 0 and "ENOTFOUND" in listed.stderr + listed.stdout and not os.environ.get("CI"):
-            pytest.skip(f"the npm registry is not reachable: {listed.stderr[-300:]}")
-        assert listed.returncode == 0, listed.stderr[-2000:]
-        names = {t["name"] for t in json.loads(listed.stdout)["tools"]}
-        assert names >= {"search_catalog", "recommend_outfit", "find_alternatives", "generate_image",
-                         "virtual_try_on", "chat", "forget_user"}
-        called = subprocess.run([*base, "--method", "tools/call", "--tool-name", "search_catalog",
-                                 "--tool-arg", "query=red dress", "limit=1"],
-                                capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-        assert called.returncode == 0, called.stderr[-2000:]
-        result = json.loads(called.stdout)
-        kinds = [c["type"] for c in result["content"]]
-        assert "image" in kinds and result["content"][kinds.index("image")]["mimeType"] == "image/png"
-        assert result["structuredContent"]["items"][0]["category"] == "dress"
-        (ROOT / "out").mkdir(exist_ok=True)
-        (ROOT / "out" / "inspector.txt").write_text(
-            f"$ inspector --cli URL --transport http --method tools/list\n{listed.stdout}\n"
-            f"$ ... --method tools/call --tool-name search_catalog --tool-arg 'query=red dress' limit=1\n"
-            f"{called.stdout}\n")
-    finally:
-        svc.stop()
+    base = [npx, "-y", INSPECTOR, "--cli", keyed_service.url + "/mcp", "--transport", "http",
+            "--header", f"Authorization: Bearer {KEY}"]
+    env = {**os.environ, "npm_config_yes": "true", "NO_UPDATE_NOTIFIER": "1"}
+    listed = subprocess.run([*base, "--method", "tools/list"], capture_output=True, text=True, timeout=300,
+                            env=env, cwd=tmp_path)
+    if listed.returncode != 0 and "ENOTFOUND" in listed.stderr + listed.stdout and not os.environ.get("CI"):
+        pytest.skip(f"the npm registry is not reachable: {listed.stderr[-300:]}")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    names = {t["name"] for t in json.loads(listed.stdout)["tools"]}
+    assert names >= {"search_catalog", "recommend_outfit", "find_alternatives", "generate_image",
+                     "virtual_try_on", "chat", "forget_user"}
+    called = subprocess.run([*base, "--method", "tools/call", "--tool-name", "search_catalog",
+                             "--tool-arg", "query=red dress", "limit=1"],
+                            capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert called.returncode == 0, called.stderr[-2000:]
+    result = json.loads(called.stdout)
+    kinds = [c["type"] for c in result["content"]]
+    assert "image" in kinds and result["content"][kinds.index("image")]["mimeType"] == "image/png"
+    assert result["structuredContent"]["items"][0]["category"] == "dress"
+    (ROOT / "out").mkdir(exist_ok=True)
+    (ROOT / "out" / "inspector.txt").write_text(
+        f"$ inspector --cli URL --transport http --method tools/list\n{listed.stdout}\n"
+        f"$ ... --method tools/call --tool-name search_catalog --tool-arg 'query=red dress' limit=1\n"
+        f"{called.stdout}\n")
