@@ -291,7 +291,8 @@ class FashionMCPServer(MCPServer):
         except ValueError as exc:
             raise MCPArgumentError(f"forget_user: invalid user_id: {exc}") from None
         if self.store is None:
-            raise MCPArgumentError("forget_user: this server has no preference store, so nothing is remembered.")
+            raise MCPArgumentError("forget_user: the preference store is not available yet (the server is still "
+                                   "starting); try again in a few seconds.")
         n = await anyio.to_thread.run_sync(forget_all, self.store, memory_namespace(user_id))
         text = f"Forgot {n} remembered preference{'s' if n != 1 else ''} of {user_id}."
         return CallToolResult(content=[TextContent(type="text", text=text)],
