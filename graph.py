@@ -4,9 +4,10 @@
 supplies its own checkpointer and store to ``graph``; scripts and tests call :func:`build_graph`.
 
 Every run reads its settings from ``context``. The exported ``graph`` is LangGraph Server's entry
-point (``langgraph.json``), whose runs may come without one: its default settings are read from the
-``FASHIONM3_*`` variables once, at the first such run (start-up configuration). Graphs from
-:func:`build_graph` refuse a run without settings unless given ``settings``.
+point (``langgraph.json``): its default settings are read from the ``FASHIONM3_*`` variables once, at
+the first run (start-up configuration), and a run's ``context`` (``{"user_id": "ana"}``) overrides
+them field by field. Graphs from :func:`build_graph` refuse a run without settings unless given
+``settings``.
 """
 
 from __future__ import annotations
@@ -61,5 +62,5 @@ def build_graph(
     return create_builder(services).compile(checkpointer=checkpointer, store=store)
 
 
-builder = create_builder(Services(default_context=Context.from_env))
+builder = create_builder(Services(default_context=Context.from_env, overlay_context=True))
 graph = builder.compile()

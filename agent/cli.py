@@ -278,6 +278,26 @@ def serve(
                 timeout_graceful_shutdown=5)
 
 
+@app.command()
+def mcp(
+    planner: PlannerOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the assistant as an MCP server over stdio (for Claude Desktop, IDEs and other agents).
+
+    Tools: every registered tool, ``chat`` (one assistant turn) and ``forget_user``. Logs go to stderr;
+    stdout carries the protocol only.
+    """
+    settings = _settings(data_dir, planner=planner)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    _ensure_catalog(settings, quiet=True)
+    from agent.mcp.server import create_local_server, serve_stdio
+
+    server = create_local_server(settings, planner=_planner(settings, quiet=True))
+    serve_stdio(server, ready=lambda: err.print(f"FashionM3 MCP server on stdio (planner {settings.planner}, "
+                                                 f"data {settings.data_dir})."))
+
+
 @tools_app.command("list")
 def tools_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List every tool: name, source (builtin, an installed package's entry point, registered), description."""

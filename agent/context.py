@@ -58,6 +58,12 @@ class Context:
         image_encoder: Image encoder backend: empty for ours, else a CLIP/SigLIP folder or hub id.
         image_fetch_timeout: Seconds allowed for one image download at catalog import.
         image_fetch_max_bytes: Largest image downloaded at catalog import, in bytes.
+        mcp_image_size: Longest side, in pixels, of the images the MCP server returns (thumbnails, generated
+            and try-on pictures), sized for a chat.
+        mcp_thumbnails: Most product thumbnails one MCP tool result carries (0: none; the items' JSON always
+            has their image URLs).
+        mcp_servers: A JSON or YAML file listing MCP servers whose tools join the registry
+            (``tools._mcp_servers``; stdio commands or Streamable HTTP URLs).
         image_fetch_concurrency: Image downloads at once at catalog import.
         image_fetch_allow_private: Non-public addresses image URLs may point at: empty (default: none, a shop's
             feed is untrusted input), ``1`` or ``all`` (any), or comma-separated networks (``127.0.0.0/8,10.1.0.0/16``).
@@ -160,6 +166,9 @@ class Context:
     postgres_pool_min: int = 1
     postgres_pool_max: int = 10
     turn_lease_seconds: float = 30.0
+    mcp_image_size: int = 256
+    mcp_thumbnails: int = 5
+    mcp_servers: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

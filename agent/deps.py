@@ -18,7 +18,7 @@ PACKAGES = {
     "torch": "torch",
     "transformers": "transformers",
     "diffusers": "diffusers",
-    "mediapipe": "mediapipe",
+    "mediapipe": "--no-deps mediapipe==0.10.14",  # its protobuf<5 pin would break OpenTelemetry (see Makefile)
     "sklearn": "scikit-learn",
     "skimage": "scikit-image",
     "yaml": "pyyaml",

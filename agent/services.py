@@ -8,9 +8,10 @@ Photos are decoded and encoded once per process (:class:`~agent.vision.photos.Ph
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,18 @@ def forget_catalog(settings: Context) -> None:
             del _catalogs[key]
 
 
+def _overlay(base: Context, run: Context) -> Context:
+    """Return ``base`` with the fields ``run`` sets to something other than a plain ``Context()``'s values."""
+    plain = _plain_context()
+    changes = {f.name: getattr(run, f.name) for f in fields(Context) if getattr(run, f.name) != getattr(plain, f.name)}
+    return base.with_(**changes) if changes else base
+
+
+@functools.cache
+def _plain_context() -> Context:
+    return Context()
+
+
 class MissingContextError(RuntimeError):
     """A graph run came without its settings and the graph has no default ones."""
 
@@ -91,6 +104,9 @@ class Services:
             called once to make it); ``None``: such a run fails with :class:`MissingContextError`.
         extra: Objects injected into tools as ``ToolContext.services`` (e.g. ``image_generator``).
         photos: Decoded photos and their vectors by hash (default: the process-wide cache).
+        overlay_context: A run's ``context`` overrides ``default_context`` field by field (fields it leaves at
+            their defaults keep the start-up values) instead of replacing it: LangGraph Server's exported
+            graph, whose clients send ``context={"user_id": ...}`` and coerce it into a :class:`Context`.
     """
 
     planner: Planner | None = None
@@ -100,6 +116,7 @@ class Services:
     default_context: Context | Callable[[], Context] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     photos: PhotoCache = field(default_factory=_default_photos)
+    overlay_context: bool = False
     _planners: dict[str, Planner] = field(default_factory=dict)
     _tool_instances: dict[str, Tool] = field(default_factory=dict)
     _setups: dict[int, _SetupState] = field(default_factory=dict)
@@ -112,9 +129,9 @@ class Services:
             MissingContextError: if the run has no context and the graph no default.
         """
         ctx = getattr(runtime, "context", None) if runtime is not None else None
-        if isinstance(ctx, Context):
+        if isinstance(ctx, Context) and not (self.overlay_context and self.default_context is not None):
             return ctx
-        if ctx is not None:
+        if ctx is not None and not isinstance(ctx, Context):
             raise TypeError(f"the graph's context must be an agent.context.Context, not {type(ctx).__name__}")
         default = self.default_context
         if default is None:
@@ -127,6 +144,8 @@ class Services:
                     self.default_context = default()  # type: ignore[operator]
                 default = self.default_context
         assert isinstance(default, Context)
+        if isinstance(ctx, Context):
+            return _overlay(default, ctx)
         return default
 
     def get_planner(self, settings: Context) -> Planner:
@@ -220,6 +239,16 @@ def open_queue(settings: Context) -> Any:
     from agent.serve.queue import SqliteTurnQueue
 
     return SqliteTurnQueue(settings.threads_db)
+
+
+def server_store() -> Any:
+    """Return LangGraph Server's long-term store: the Chroma preference store the ``FASHIONM3_*`` variables name.
+
+    ``langgraph.json`` names it (``"store": {"path": "agent.services.server_store"}``), so threads on
+    LangGraph Server read and write the same per-user memory as ``fashionm3 chat`` and ``fashionm3 serve``
+    with the same settings (``data/chroma``, or the Chroma server of ``FASHIONM3_CHROMA_URL``).
+    """
+    return open_store(Context.from_env())
 
 
 def open_checkpointer(settings: Context) -> Any:

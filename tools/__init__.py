@@ -3,8 +3,9 @@
 Adding a tool is adding one file here that defines one :class:`tools.base.Tool` subclass with a
 ``name``, an ``Args`` model and a docstring. From outside the repository, a package registers tools
 under the ``fashionm3.tools`` entry-point group (each entry a Tool subclass, a LangChain tool, or a
-function returning one), and :func:`register_tool` adds one in-process. Importing this package never
-imports torch.
+function returning one), :func:`register_tool` adds one in-process, and the MCP servers the file in
+``FASHIONM3_MCP_SERVERS`` lists bring their tools (:mod:`tools._mcp_servers`). Importing this package
+never imports torch.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def discover() -> dict[str, type[Tool]]:
     _problems.clear()
     _sources.update({name: "builtin" for name in found})
     _add_plugins(found)
+    _add_mcp_servers(found)
     for name, cls in _registered.items():
         if name in found and _sources.get(name) != "registered":
             _problems.append(f"registered tool {name!r} left out: a {_sources[name]} tool has that name")
@@ -120,6 +122,25 @@ def _add_plugins(found: dict[str, type[Tool]]) -> None:
             continue
         found[cls.name] = cls
         _sources[cls.name] = f"entry point {dist}"
+
+
+def _add_mcp_servers(found: dict[str, type[Tool]]) -> None:
+    """Add the tools of the MCP servers ``FASHIONM3_MCP_SERVERS`` lists; a server that is down is reported."""
+    from agent.context import Context
+
+    path = Context.from_env().mcp_servers
+    if not path:
+        return
+    from tools._mcp_servers import mcp_tool_classes
+
+    remote, problems = mcp_tool_classes(path)
+    _problems.extend(problems)
+    for name, (cls, server) in remote.items():
+        if name in found:
+            _problems.append(f"MCP server {server!r}: tool {name!r} left out: a {_sources[name]} tool has that name")
+            continue
+        found[name] = cls
+        _sources[name] = f"mcp server {server}"
 
 
 def argument_kinds(name: str) -> dict[str, str]:

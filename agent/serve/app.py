@@ -55,6 +55,7 @@ from agent.serve.schemas import (
     ErrorBody,
     ErrorDetail,
     ForgetOut,
+    ImageIn,
     MediaOut,
     MemoryOut,
     ThreadOut,
@@ -158,6 +159,8 @@ class ServiceState:
     store: Any = None
     catalog: Any = None
     planner: Any = None
+    #: The MCP server mounted at ``/mcp`` (:mod:`agent.mcp.server`).
+    mcp: Any = None
     checks: dict[str, str] = field(default_factory=lambda: {"catalog": "loading", "planner": "loading",
                                                              "store": "loading", "checkpoints": "loading"})
     ready: bool = False
@@ -231,6 +234,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                     st.store.search(("preferences", "readyz-probe"), limit=1)
                     st.checks["store"] = "ok"
                     st.hub.store = st.store
+                    if st.mcp is not None:
+                        st.mcp.store = st.store
                 except Exception as exc:
                     log.warning("memory store unreachable: %s", exc)
                     st.checks["store"] = f"failed: the memory store is unreachable ({type(exc).__name__}; see the log)"
@@ -276,7 +281,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
 
         waiter = asyncio.create_task(announce_ready())
         try:
-            yield
+            async with st.mcp.session_manager.run():
+                yield
         finally:
             stopping.set()
             waiter.cancel()
@@ -737,7 +743,96 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                             headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    mount_mcp(app, st, catalog, accept_turn, check_key=None if not keys else lambda header: key_ok(header, keys))
     return app
+
+
+def key_ok(authorization: str | None, keys: list[str]) -> bool:
+    """Whether an ``Authorization`` header carries one of ``keys`` as a bearer token."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and any(hmac.compare_digest(token.strip().encode(), k.encode()) for k in keys)
+
+
+class _ServiceTurns:
+    """MCP ``chat`` turns through the service's durable turn queue (same order, owners and limits as the API)."""
+
+    def __init__(self, st: ServiceState, accept_turn: Any) -> None:
+        self.st = st
+        self.accept_turn = accept_turn
+
+    async def run(self, thread_id: str, user_id: str, text: str, media_ids: list[str]) -> dict[str, Any]:
+        from agent.mcp.server import MCPArgumentError
+
+        body = TurnRequest(user_id=user_id, text=text, images=[ImageIn(media_id=m) for m in media_ids])
+        try:
+            rec, _ = await self.accept_turn(thread_id, body, None)
+        except APIError as exc:
+            raise MCPArgumentError(f"chat: {exc.message}") from None
+        assert self.st.runner is not None
+        latest = await self.st.runner.wait(rec.id, self.st.settings.turn_wait_seconds) if not rec.finished else rec
+        if latest is None or not latest.finished:
+            raise MCPArgumentError(f"chat: the turn is still running after {self.st.settings.turn_wait_seconds:.0f} s; "
+                                   f"its answer will be at /v1/threads/{thread_id}/turns/{rec.id}.")
+        result = dict(latest.result or {})
+        if latest.status == "failed":
+            raise MCPArgumentError(f"chat: the turn failed: {result.get('message', '')}")
+        return result
+
+    def file(self, ref: str) -> Path | None:
+        """Return the file behind a media URL, or a catalog/media path the service may serve."""
+        path = self.st.links.path_for(ref) if "/v1/media/" in ref else None
+        if path is None and ref and Path(ref).is_file():
+            return self.st.links.path_for(self.st.links.url(ref))
+        return path
+
+    def url(self, ref: str) -> str:
+        """Return the image's URL: absolute with ``FASHIONM3_PUBLIC_URL``, else relative to this server."""
+        url = ref if "/v1/media/" in ref else self.st.links.url(ref)
+        base = self.st.settings.public_url.rstrip("/")
+        return f"{base}{url}" if base and url.startswith("/") else url
+
+
+def mount_mcp(app: FastAPI, st: ServiceState, catalog: Any, accept_turn: Any,
+              check_key: Any = None) -> None:
+    """Serve the MCP server over Streamable HTTP at ``/mcp``, behind the API keys when they are set."""
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.routing import Route
+
+    from agent.mcp.server import FashionMCPServer
+    from agent.services import Services
+
+    services = Services(catalog=catalog, default_context=st.settings)
+    server = FashionMCPServer(st.settings, services, _ServiceTurns(st, accept_turn), st.store)
+    # with API keys the service faces a network under its own host name: the keys protect it, not Host checks
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=check_key is None,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
+    # the SDK's app serves /mcp; its session manager (server.session_manager) runs in the service's lifespan
+    handler = server.streamable_http_app(streamable_http_path="/mcp", transport_security=security)
+    st.mcp = server
+
+    app.router.routes.append(Route("/mcp", endpoint=_KeyGate(handler, check_key), methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
+
+
+class _KeyGate:
+    """An ASGI app that answers 401 (the API's JSON error) unless ``check_key`` accepts the Authorization header."""
+
+    def __init__(self, app: ASGIApp, check_key: Any) -> None:
+        self.app = app
+        self.check_key = check_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.check_key is not None:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            if not self.check_key(headers.get("authorization")):
+                response = error_response("unauthorized", "A valid API key is required: send 'Authorization: Bearer "
+                                          "<key>' (the keys are set in FASHIONM3_API_KEYS).", 401,
+                                          {"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def app_from_env() -> FastAPI:

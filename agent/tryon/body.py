@@ -69,6 +69,10 @@ class BodyAnalyzer:
     def __init__(self) -> None:
         import mediapipe as mp
 
+        from agent.tryon.protobuf_compat import ensure_mediapipe_protobuf
+
+        ensure_mediapipe_protobuf()
+
         self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
                                             enable_segmentation=False, min_detection_confidence=0.5)
         self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
