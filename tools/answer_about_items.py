@@ -21,12 +21,13 @@ from tools.base import Tool, ToolContext, ToolError, ToolResult
 Question = Literal["cheapest", "priciest", "total", "stock", "material", "brand", "price", "sizes"]
 
 _CUES: tuple[tuple[Question, re.Pattern[str]], ...] = (
-    ("total", re.compile(r"\b(?:total|altogether|all together|in all|whole|entire|complete|full (?:look|outfit)|"
-                         r"everything|the lot|all of (?:it|them|these|those)|add(?:s|ed)? up|sum)\b")),
     ("cheapest", re.compile(r"\b(?:cheapest|least expensive|lowest price[sd]?|most affordable|lowest|best price|"
                             r"least money|cheaper of|costs? (?:the )?least)\b")),
     ("priciest", re.compile(r"\b(?:priciest|most expensive|dearest|highest price[sd]?|costs? (?:the )?most|"
                             r"pricier of)\b")),
+    ("total", re.compile(r"\b(?:total|altogether|all together|in all|whole|entire|complete|full (?:look|outfit)|"
+                         r"everything|the lot|all of (?:it|them|these|those|that)|add(?:s|ed)? up|"
+                         r"add (?:it|them|that|everything)(?: all)? up|sum|come to|comes to|grand)\b")),
     ("stock", re.compile(r"\b(?:in stock|stocked|available|availability|sold out|out of stock|any left|left in|"
                          r"still (?:have|got)|can i (?:still )?(?:get|buy|order))\b")),
     ("sizes", re.compile(r"\b(?:what|which) sizes?\b|\bsizes? (?:does|do|is|are|it|they|left|available)\b")),
@@ -116,6 +117,17 @@ class AnswerAboutItems(Tool):
             targets = [catalog.get(args.item_id)]
         else:
             targets = [catalog.get(s.id) for s in latest if s.id in catalog.items]
+        if about == "total" and ctx.outfits and args.item_id is None:
+            outfit = [catalog.get(i) for i in ctx.outfits[-1] if i in catalog.items]
+            shown_ids = {s.id for s in latest}
+            total = sum(i.price for i in outfit)
+            parts = ", ".join(f"{i.title} {_money(cur, i.price)}" for i in outfit)
+            after = "" if shown_ids <= set(ctx.outfits[-1]) else (
+                " That is the outfit as I put it together; a swapped piece changes the total by the difference "
+                "in price.")
+            return ToolResult(tool=self.name, message=f"The outfit's {len(outfit)} pieces come to "
+                              f"{_money(cur, total)} in total ({parts}).{after}",
+                              data={"about": about, "total": round(total, 2), "item_ids": [i.id for i in outfit]})
         if about in ("cheapest", "priciest", "total"):
             pool = [catalog.get(s.id) for s in latest if s.id in catalog.items]
             return self._compare(about, pool, latest, cur)

@@ -373,13 +373,13 @@ class SmolPlanner:
         the model was not trained on (:func:`agent.planners.tool_router.route_untrained`).
         """
         from agent.planners.smol.model import generate
-        from agent.planners.tool_router import route_untrained
+        from agent.planners.tool_router import TRAINED_TOOLS, route_untrained
 
         if view.step > 0 and view.results:
             return
-        if route_untrained(view) is not None:
-            return  # a tool the model was not trained on matches: the rules planner routes it the same way
         self.setup()
+        if route_untrained(view, TRAINED_TOOLS | set(self.config.get("tools") or ())) is not None:
+            return  # a tool the model was not trained on matches: the rules planner routes it the same way
         prompt_ids, embeds = self._encode(view)
         text = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
                         drafter=self.drafter, prompt_ids=prompt_ids, stats=self.decode_stats)[0]
