@@ -286,7 +286,7 @@ class RulesPlanner:
             return None
         about = read_question(parsed.norm)
         req = parsed.request
-        short = len(req.split()) <= 5 and not (THANKS_RE.search(req) or BYE_RE.search(req))
+        short = len(req.split()) <= 5 and (parsed.norm.rstrip().endswith("?") or about not in ("total", "cheapest"))
         if about is None or not (QUESTION_FORM_RE.search(parsed.norm) or short):
             return None
         if about in ("stock", "sizes") and parsed.sizes:
