@@ -74,7 +74,7 @@ NEEDS: tuple[tuple[Need, re.Pattern[str], tuple[str, ...]], ...] = (
 )
 
 #: Lowest cosine similarity (MiniLM) between the message and a need's description for the prior to name it.
-PRIOR_THRESHOLD = 0.55
+PRIOR_THRESHOLD = 0.5
 
 
 def need_cues(text: str) -> list[Need]:
