@@ -221,3 +221,28 @@ def test_smol_alone_has_no_rules_behind_it() -> None:
     assert planner.pipeline.checks == MODEL_CHECKS and not planner.repair
     declined = planner.pipeline.fallback.plan(_view("whatever"))
     assert declined.calls == [] and declined.reply == DECLINED
+
+
+def test_a_question_the_model_was_not_trained_on_is_delegated_to_the_reader() -> None:
+    from collections.abc import Generator
+
+    from agent.planners.pipeline import Candidate, FallbackPlanner
+
+    class Proposer:
+        name = "fake"
+        repairs_enabled = False
+
+        def __init__(self, trained: frozenset[str]) -> None:
+            self.trained_tools = trained
+
+        def propose(self, view: PlannerInput) -> Generator[Candidate, str | None, None]:
+            yield Candidate("recommend_outfit", plan=Plan(intent="recommend_outfit", calls=[
+                ToolCall(name="recommend_outfit", args={})]))
+
+    view = _view("what would all of that set me back?")
+    old = FallbackPlanner(Proposer(frozenset({"recommend_outfit", "search_catalog"})), RulesPlanner())
+    plan = old.plan(view)
+    assert [c.name for c in plan.calls] == ["answer_about_items"] and old.last_trace.outcome == "delegated"
+    assert old.last_trace.first is not None  # the model's own candidate is still reported (model alone)
+    new = FallbackPlanner(Proposer(frozenset({"recommend_outfit", "answer_about_items"})), RulesPlanner())
+    assert [c.name for c in new.plan(view).calls] == ["recommend_outfit"]  # a trained model's plan is its own
