@@ -1,7 +1,9 @@
 """Turn latency through the real graph with the rules planner (default catalog in ./data or --data-dir).
 
 Usage: python benchmarks/bench_turn.py [--data-dir data] [--rounds 5] [--planner rules]
-Prints p50/p95 per kind of turn (recommend, alternatives, search) and overall.
+Prints p50/p95 per kind of turn (recommend, alternatives, search) and overall, and the failed turns: a
+turn fails when its reply carries an error or it did not call the tool its kind needs (a fast wrong turn
+is not a result).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ SCRIPT = [
     ("recommend", "what goes with black ankle boots for the office?"),
     ("history", "what was the first outfit?"),
 ]
+#: The tool each kind of turn must call.
+EXPECTED_TOOL = {"recommend": "recommend_outfit", "alternatives": "find_alternatives", "search": "search_catalog",
+                 "history": "recall_outfit"}
 
 
 def main() -> None:
@@ -51,13 +56,20 @@ def main() -> None:
                             checkpointer=InMemorySaver(), store=store)
         Session(graph=graph, settings=settings.with_(user_id="warmup")).turn("show me a shirt")
         times: dict[str, list[float]] = {}
+        failed: list[str] = []
         for r in range(args.rounds):
             s = Session(graph=graph, settings=settings.with_(user_id=f"bench-{r}"))
             for kind, text in SCRIPT:
                 get_text_embedder()._cache.clear()  # every turn pays for its own query embeddings
                 t = time.perf_counter()
-                s.turn(f"{text}" if r == 0 else f"{text} please")
+                out = s.turn(f"{text}" if r == 0 else f"{text} please")
                 times.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
+                problem = "; ".join(out.get("errors") or [])
+                if out.get("tools") != [EXPECTED_TOOL[kind]]:
+                    problem = f"called {out.get('tools')} instead of {EXPECTED_TOOL[kind]}" + (
+                        f" ({problem})" if problem else "")
+                if problem:
+                    failed.append(f"round {r + 1}, {text!r}: {problem}")
     every = [x for v in times.values() for x in v]
     for kind, v in times.items():
         print(f"{kind:13s} turn: p50 {np.percentile(v, 50):6.0f} ms, p95 {np.percentile(v, 95):6.0f} ms (n={len(v)})")
@@ -65,6 +77,9 @@ def main() -> None:
           "(model and index loading) excluded")
     print(f"{'all':13s} turn: p50 {np.percentile(every, 50):6.0f} ms, p95 {np.percentile(every, 95):6.0f} ms "
           f"(planner {args.planner}, {len(catalog.items):,} items)")
+    print(f"failed turns: {len(failed)} of {len(every)}")
+    for line in failed:
+        print(f"  {line}")
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ def test_render_prompt_is_short_and_deterministic() -> None:
     assert len(text.split()) < 60
     assert "no tools" not in text
     fewer = view.model_copy(update={"tools": {"search_catalog": {}}})
-    assert "no tools: find_alternatives,generate_image" in render_prompt(fewer)
+    assert "no tools: answer_about_items,find_alternatives,generate_image" in render_prompt(fewer)
 
 
 # ---------------------------------------------------------------------------------------------------

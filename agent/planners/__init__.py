@@ -22,6 +22,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "openai": ("agent.planners.openai_backend", "OpenAIPlanner"),
     "transformers": ("agent.planners.hf_backend", "TransformersPlanner"),
     "smol": ("agent.planners.smol", "SmolPlanner"),
+    "smol-alone": ("agent.planners.smol.alone", "model_alone"),
 }
 
 

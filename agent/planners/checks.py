@@ -53,6 +53,8 @@ MAX_CALLS = 4
 #: Image argument values that mean "the latest photo of the conversation".
 LATEST_IMAGE = frozenset({"", "latest", "last"})
 _REF_RE = re.compile(r"#\s*(\d+)")
+#: What an item id the shopper typed looks like (letters, digits, dashes, with at least one digit: SHT-0042).
+_TYPED_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*\d[A-Za-z0-9._:-]*")
 
 
 Check = Callable[[Plan, PlannerInput, "Plan | None"], Plan]
@@ -172,8 +174,15 @@ def _item_ref(key: str, value: Any, tool: str, view: PlannerInput) -> Any:
     for sid in shown:
         if sid.lower() == value.strip().lower():
             return sid
-    if value.strip() and value.strip().lower() in view.text.lower():
-        return value.strip()  # an id the shopper typed (checked against the catalog by the tool)
+    typed = value.strip()
+    if _TYPED_ID_RE.fullmatch(typed) and re.search(rf"(?<![\w-]){re.escape(typed.lower())}(?![\w-])",
+                                                  view.text.lower()):
+        return typed  # an id the shopper typed (checked against the catalog by the tool)
+    from agent.understanding.references import shown_by_role
+
+    role = shown_by_role(view, typed) if typed else None
+    if role is not None:
+        return role.id  # a piece named by its role ("TOP": the outfit's shirt)
     listed = ", ".join(sorted(shown)) or "none yet"
     raise PlanError(f"{tool}.{key}: item {value!r} was never shown in this conversation (shown ids: {listed})")
 

@@ -178,6 +178,14 @@ def gather_evidence(view: PlannerInput) -> Evidence:
         pair = (fact.kind, fact.value)
         (ev.negated if fact.polarity == "dislike" else ev.said).add(pair)
     ev.loose = loose_mentions(parsed.norm) | loose_mentions(view.text)
+    # a situation that implies a garment or an occasion ("freezing on my commute": a coat), by keywords or
+    # by closeness in meaning to the needs' descriptions (MiniLM): it supports what it implies
+    from agent.understanding.needs import need_cues, need_prior
+
+    for need in [*need_cues(parsed.norm), *need_prior(view.text)]:
+        ev.said.update(("category", c) for c in need.categories)
+        if need.occasion:
+            ev.said.add(("occasion", need.occasion))
     ev.prices = price_slots(parsed.prices, outfit=False)
     ev.outfit_prices = price_slots(parsed.prices, outfit=True)
     ev.numbers = _numbers(parsed.norm)

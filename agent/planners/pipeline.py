@@ -7,6 +7,9 @@ candidate's error was sent back. Each candidate goes through the same ordered ch
 (:mod:`agent.planners.checks`); the first that passes is the step's plan. If none passes, or the
 primary declines the step (no candidate), the fallback planner (the rules planner) plans it.
 
+A step the reading routes to a tool the primary was not trained on (its ``trained_tools``, when it has
+them) is delegated too: the model's candidate for it is not used.
+
 Every plan says where it came from: ``plan.planner`` is the primary's name or the fallback's, and
 ``plan.completed_by="rules"`` marks a model plan a check completed from the reader. ``outcomes``
 counts ``model``, ``completed``, ``fallback`` and ``delegated`` steps, and :attr:`FallbackPlanner.last_trace`
@@ -143,6 +146,12 @@ class FallbackPlanner:
             return self._fallback_plan(view, None)
         trace.first = candidate
         reading = self.fallback.plan(view) if self.reading else None
+        trained = getattr(self.primary, "trained_tools", None)
+        if reading is not None and trained is not None and any(c.name not in trained for c in reading.calls):
+            # the reader routes the step to a tool the model was never trained on: the model cannot plan it
+            trace.outcome = "delegated"
+            self.outcomes["delegated"] += 1
+            return self._fallback_plan(view, reading)
         while candidate is not None:
             error = candidate.error
             if candidate.plan is not None:

@@ -51,6 +51,7 @@ from agent.understanding.cues import (
     PRAISE_RE,
     PRICE_QUESTION_RE,
     PRICIER_RE,
+    QUESTION_FORM_RE,
     RECOMMEND_PRONOUN_RE,
     RECOMMEND_RE,
     REQUEST_WORDS_RE,
@@ -67,6 +68,7 @@ from agent.understanding.cues import (
 )
 from agent.understanding.mentions import NEG_CUE_RE, Mention
 from agent.understanding.message import ParsedMessage, mask_spans, parse_message
+from agent.understanding.needs import need_cues
 from agent.understanding.prices import price_slots
 from agent.understanding.references import (
     Reference,
@@ -76,6 +78,7 @@ from agent.understanding.references import (
     next_mention,
     shown_choices,
 )
+from tools.answer_about_items import read_question
 
 __all__ = ["RulesPlanner"]
 
@@ -85,6 +88,7 @@ ALTERNATIVES = "find_alternatives"
 RECALL = "recall_outfit"
 GENERATE = "generate_image"
 TRY_ON = "virtual_try_on"
+ASK = "answer_about_items"
 
 Polarity = Literal["like", "dislike", "neutral"]
 
@@ -208,6 +212,9 @@ class RulesPlanner:
         if PRAISE_RE.search(text):
             return Plan(intent="small_talk", reply="Glad you like it! Want alternatives to any piece, or "
                         "something else?")
+        question = self._question(parsed, view)
+        if question is not None:
+            return question
         price_q = PRICE_QUESTION_RE.search(req)
         if price_q:
             ref = find_reference(parsed, view)
@@ -225,6 +232,9 @@ class RulesPlanner:
         hist = HISTORY_RE.search(req)
         if hist and not HISTORY_NEW_RE.search(req) and not parsed.prices:
             return self._history(hist, view)
+        need = self._need(parsed, view)
+        if need is not None:
+            return need
         if RECOMMEND_RE.search(req) or self._styled_look(parsed):
             return self._recommend(parsed, view)
         if LIKE_THIS_RE.search(req) and SEARCH in view.tools and self._recent_image(view) is not None:
@@ -268,6 +278,60 @@ class RulesPlanner:
         if (parsed.prices or browsing) and SEARCH in view.tools:
             return self._search(parsed, view)
         return self._small_talk(view, "unsure")
+
+    def _question(self, parsed: ParsedMessage, view: PlannerInput) -> Plan | None:
+        """Plan a question about the items shown ("which one is cheapest?", "is the second one in stock?"), if asked."""
+        shown = displayed_items(view)
+        if ASK not in view.tools or not shown:
+            return None
+        about = read_question(parsed.norm)
+        req = parsed.request
+        short = len(req.split()) <= 5 and (parsed.norm.rstrip().endswith("?") or about not in ("total", "cheapest"))
+        if about is None or not (QUESTION_FORM_RE.search(parsed.norm) or short):
+            return None
+        if about in ("stock", "sizes") and parsed.sizes:
+            return None  # "the first one in a 39?": a search in that size
+        ref = find_reference(parsed, view)
+        shown_cats = {s.category for s in view.shown}
+        named = {c for m in parsed.of("category") + parsed.of("group")
+                 for c in (FOOTWEAR if m.kind == "group" else (m.value,))}
+        if named and not (named & shown_cats):
+            return None  # asks about a kind of item not shown: a search
+        item_id = ref.item_id if ref.kind in ("id", "ordinal", "category", "attribute", "pronoun") else None
+        if about in ("cheapest", "priciest", "total"):
+            item_id = None
+        return self._call(view, "question", ASK, {"about": about, "item_id": item_id})
+
+    def _need(self, parsed: ParsedMessage, view: PlannerInput) -> Plan | None:
+        """Plan a situation that implies a garment ("it's freezing on my commute": a coat), if one is described.
+
+        A category the shopper names for what they want wins; their own things ("my tops", the heels that
+        hurt) do not count as naming one.
+        """
+        needs = need_cues(parsed.norm)
+        if not needs:
+            return None
+        need = needs[0]
+        own = [m for m in parsed.of("category") + parsed.of("group")
+               if not (need.categories and (m.kind == "group" or m.value in FOOTWEAR) and
+                       set(need.categories) <= set(FOOTWEAR))
+               and (determiner_before(parsed, m.start) or ("", 0))[0] != "my"]
+        if own:
+            return None
+        if need.occasion is not None:
+            plan = self._recommend(parsed, view)
+            if plan.calls and not plan.calls[0].args.get("occasion"):
+                plan.calls[0] = ToolCall(name=RECOMMEND, args={**plan.calls[0].args, "occasion": need.occasion})
+            return plan
+        # only what the shopper asked for in words: the situation's other words ("the office" where the heels
+        # hurt, "my work clothes") are no style or material wish
+        args: dict[str, Any] = {
+            "categories": list(need.categories), "colors": parsed.values("color"),
+            "exclude_colors": parsed.values("color", negated=True),
+            "exclude_materials": self._excluded_materials(parsed),
+            **price_slots(parsed.prices, outfit=False), "sizes": parsed.sizes,
+        }
+        return self._call(view, "search", SEARCH, args)
 
     @staticmethod
     def _styled_look(parsed: ParsedMessage) -> bool:

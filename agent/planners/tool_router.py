@@ -56,7 +56,10 @@ def fill_arguments(tool: type[Any], view: PlannerInput) -> dict[str, Any] | None
         value: Any = None
         if kind == "item":
             ref = find_reference(parsed, view, allow_bare=True)
-            value = ref.item_id or view.focus_item_id
+            # an optional item argument stays unset unless the message points at an item ("it", "the second one")
+            value = ref.item_id if ref.kind != "focus" else None
+            if value is None and info.is_required():
+                value = view.focus_item_id
         elif kind == "image":
             value = "latest" if view.images else None
         elif kind in ("category", "color", "style", "material", "occasion"):

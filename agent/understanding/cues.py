@@ -34,7 +34,12 @@ FORGET_ALL_RE = _re(
     r"my preferences|my info|my information|my details|what you know|anything|memory)\b",
     r"\bforget about me\b", r"\bright to be forgotten\b",
 )
-NEVER_MIND_RE = re.compile(r"^\W*(?:oh\W+|ok\W+|okay\W+|no\W+)?(?:forget (?:it|about it)|never ?mind)\W*$")
+NEVER_MIND_RE = re.compile(r"^\W*(?:(?:oh|ok|okay|no|ah|actually|hmm)\W+)?(?:forget (?:it|about it)|never ?mind)"
+                           r"(?:\W*$|\W+(?:i will|i am|i would|i have|i think|i might|maybe|just|thanks|thank you|"
+                           r"that is|it is|for now|not now)\b.*$)")
+#: A message phrased as a question (a question word first, or a question mark last).
+QUESTION_FORM_RE = re.compile(r"^\W*(?:(?:and|so|ok|okay|hmm|um|right|also|oh|but)\W+)?(?:which|what|whats|how|is|are|"
+                              r"does|do|did|who|whose|can you tell|could you tell|tell me|any idea|add)\b|\?\s*$")
 FORGET_LAST_RE = re.compile(r"\bforget (?:that|what i (?:just )?said|the last thing)\W*$")
 
 MEMORY_RE = _re(

@@ -222,3 +222,18 @@ def find_reference(parsed: ParsedMessage, view: PlannerInput, *, allow_bare: boo
     return Reference("none" if not pron else "pronoun", None, span,
                      problem="I'm not sure which item you mean." if shown else
                      "I haven't shown you any items yet, so I can't tell which one you mean.")
+
+
+def shown_by_role(view: PlannerInput, word: str) -> ShownItem | None:
+    """Return the shown item a role or category word names ("top" -> the outfit's shirt, "shoes" -> its sneakers).
+
+    The latest showing is searched first, then earlier ones; None when the word names no category or no
+    shown item has it.
+    """
+    from agent.understanding.message import parse_message
+
+    parsed = parse_message(word.replace("_", " ").replace("-", " "))
+    for mention in parsed.mentions:
+        if mention.kind in ("category", "group") and not mention.negated:
+            return _find_shown(view, _tiers(mention))
+    return None

@@ -121,7 +121,7 @@ shiny sleeve sleeves sleeveless collar pocket pockets button buttons zipper hood
 texture quality brands label labels designer model models picture pictures image images draw drawing
 world shirt short shoes shoe heels boots prefer preferred hates loved loves likes liked dislike
 dislikes stand stands cheap bigger cheaply nicer classy fancy funky bright darker lighter pastel muted neutral
-neutrals
+neutrals clothes clothing station stations
 """.split())
 
 _TOKEN_RE = re.compile(r"[a-z]+")

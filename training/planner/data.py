@@ -1054,13 +1054,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--extra", type=int, default=DEFAULT_EXTRA,
                         help="supplementary train-only samples (training.planner.data_extra; default: %(default)s)")
+    parser.add_argument("--everyday", type=int, default=0,
+                        help="everyday-phrasing train samples to add (training.planner.data_everyday), and a "
+                             "seventh as many from the held-out phrasing pools in OUT/everyday/test.jsonl "
+                             "(default: 0)")
     parser.add_argument("--data-dir", default=None, help="data folder holding the catalog")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.n < 1:
         parser.error("--n must be at least 1")
-    if args.extra < 0:
-        parser.error("--extra must be 0 or more")
+    if args.extra < 0 or args.everyday < 0:
+        parser.error("--extra and --everyday must be 0 or more")
     from agent.context import Context
     from agent.services import open_catalog
 
@@ -1078,6 +1082,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.planner.data_extra import build_extra_samples
 
         samples += build_extra_samples(list(catalog.items.values()), args.extra, args.seed)
+    if args.everyday:
+        from training.planner.data_everyday import build_everyday_samples
+
+        items = list(catalog.items.values())
+        samples += build_everyday_samples(items, args.everyday, "train", args.seed)
+        held = build_everyday_samples(items, max(1, args.everyday // 7), "test", args.seed)
+        (out / "everyday").mkdir(parents=True, exist_ok=True)
+        (out / "everyday" / "test.jsonl").write_text("".join(_dump(s) + "\n" for s in held), encoding="utf-8")
     t2 = time.perf_counter()
     stats = write_dataset(samples, out, {"seed": args.seed, "catalog": str(settings.catalog_dir),
                                          "generation_s": round(t1 - t0, 1), "images_s": round(t2 - t1, 1)})

@@ -555,6 +555,8 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
         "max_target_tokens": cfg.max_target_tokens,
         "format": "compact",
         "encoder": encoder_fingerprint() if native else "",
+        # the tools the training plans call: the planner plans these itself (others go to the tool router)
+        "tools": sorted({c.name for s in train_set for c in s.target.calls}),
     }
     (out / "planner.json").write_text(json.dumps(planner_cfg, indent=1) + "\n")
 

@@ -266,6 +266,13 @@ class SmolPlanner:
         return self._pipeline
 
     @property
+    def trained_tools(self) -> frozenset[str]:
+        """Return the tools this adapter plans itself: the built-in ones and those its ``planner.json`` lists."""
+        from agent.planners.tool_router import TRAINED_TOOLS
+
+        return frozenset(TRAINED_TOOLS | set(self.config.get("tools") or ()))
+
+    @property
     def repairs_enabled(self) -> bool:
         """Whether a refused greedy plan is followed by a beam-search re-decode."""
         return self.repair and self.beams > 1
@@ -377,9 +384,9 @@ class SmolPlanner:
 
         if view.step > 0 and view.results:
             return
-        if route_untrained(view) is not None:
-            return  # a tool the model was not trained on matches: the rules planner routes it the same way
         self.setup()
+        if route_untrained(view, self.trained_tools) is not None:
+            return  # a tool the model was not trained on matches: the rules planner routes it the same way
         prompt_ids, embeds = self._encode(view)
         text = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
                         drafter=self.drafter, prompt_ids=prompt_ids, stats=self.decode_stats)[0]

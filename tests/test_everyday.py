@@ -1,0 +1,248 @@
+"""Everyday phrasing: questions about shown items, going back, role references, indirect needs, training data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tools
+from agent.catalog.store import Catalog
+from agent.context import Context
+from agent.plan import Plan, PlannerInput, ShownItem, ToolCall
+from agent.planners.base import PlanError
+from agent.planners.checks import run_checks
+from agent.planners.grounding import ground_plan
+from agent.planners.rules import RulesPlanner
+from agent.understanding.needs import need_cues, need_prior
+from evals.spec import load_conversations
+from tools.answer_about_items import read_question
+from tools.base import ToolContext, ToolResult
+
+EVERYDAY = Path(__file__).resolve().parents[1] / "evals" / "everyday"
+TOOLS = {name: cls.args_schema() for name, cls in tools.discover().items()}
+
+
+def _shown(catalog: Catalog, ids: list[str], turn: int = 1) -> list[ShownItem]:
+    return [ShownItem(id=i, title=catalog.get(i).title, category=catalog.get(i).category,
+                      color=catalog.get(i).color, price=catalog.get(i).price, turn=turn, position=n)
+            for n, i in enumerate(ids, start=1)]
+
+
+def _pick(catalog: Catalog, category: str, n: int = 1) -> list[str]:
+    return sorted(i.id for i in catalog.items.values() if i.category == category and i.in_stock)[:n]
+
+
+def _ask(settings: Context, catalog: Catalog, args: dict[str, Any], request: str, **kw: Any) -> ToolResult:
+    ctx = ToolContext(settings=settings, catalog=catalog, request=request, **kw)
+    return tools.default_tools()["answer_about_items"](args, ctx)
+
+
+# -- answer_about_items --------------------------------------------------------------------------
+
+def test_cheapest_total_material_and_stock_come_from_the_catalog(settings: Context, catalog: Catalog) -> None:
+    ids = _pick(catalog, "top", 3) + _pick(catalog, "bag")
+    shown = _shown(catalog, ids)
+    items = [catalog.get(i) for i in ids]
+    cheapest = min(items, key=lambda i: i.price)
+    r = _ask(settings, catalog, {}, "which one is cheapest?", shown=shown)
+    assert r.ok and r.data["about"] == "cheapest" and r.data["item_ids"] == [cheapest.id]
+    assert f"{cheapest.price:.2f}" in r.message and not r.items  # an answer, not a new list
+    r = _ask(settings, catalog, {"about": "total"}, "", shown=shown)
+    assert r.data["total"] == round(sum(i.price for i in items), 2)
+    assert f"{sum(i.price for i in items):.2f}" in r.message
+    second = items[1]
+    r = _ask(settings, catalog, {"item_id": second.id}, "what's the second one made of?", shown=shown)
+    assert r.data["about"] == "material" and f"made of {second.material}" in r.message
+    r = _ask(settings, catalog, {"about": "stock", "item_id": second.id}, "", shown=shown)
+    assert "in stock" in r.message and str(second.stock) in r.message and r.focus_item_id == second.id
+
+
+def test_total_of_the_outfit_after_a_swap_is_the_outfit(settings: Context, catalog: Catalog) -> None:
+    outfit = _pick(catalog, "shirt") + _pick(catalog, "trousers") + _pick(catalog, "sneakers")
+    alternatives = _pick(catalog, "sneakers", 4)[1:]
+    shown = _shown(catalog, outfit, 1) + _shown(catalog, alternatives, 2)
+    r = _ask(settings, catalog, {}, "how much is the whole outfit now?", shown=shown, outfits=[outfit])
+    assert r.data["item_ids"] == outfit and "as I put it together" in r.message
+    assert r.data["total"] == round(sum(catalog.get(i).price for i in outfit), 2)
+
+
+def test_questions_fail_clearly(settings: Context, catalog: Catalog) -> None:
+    r = _ask(settings, catalog, {}, "which is cheapest?")
+    assert not r.ok and "haven't shown any items" in r.message
+    shown = _shown(catalog, _pick(catalog, "dress", 2))
+    r = _ask(settings, catalog, {}, "hello there", shown=shown)
+    assert not r.ok and "which one is cheapest?" in r.message
+    other = _pick(catalog, "coat")[0]
+    r = _ask(settings, catalog, {"about": "price", "item_id": other}, "", shown=shown)
+    assert not r.ok and "not one of the items I showed" in r.message
+    r = _ask(settings, catalog, {"about": "colour"}, "", shown=shown)
+    assert not r.ok and "Invalid arguments" in r.message
+
+
+def test_show_earlier_brings_back_the_list_before_the_latest(settings: Context, catalog: Catalog) -> None:
+    first, second = _pick(catalog, "dress", 3), _pick(catalog, "sandals", 2)
+    shown = _shown(catalog, first, 1) + _shown(catalog, second, 2)
+    run = tools.default_tools()["show_earlier"]
+    r = run({}, ToolContext(settings=settings, catalog=catalog, shown=shown))
+    assert r.ok and [i.id for i in r.items] == first
+    r = run({}, ToolContext(settings=settings, catalog=catalog, shown=_shown(catalog, first, 1)))
+    assert not r.ok and "no earlier list" in r.message
+
+
+# -- references: a role word resolves to the shown piece; never an unknown id ----------------------
+
+OUTFIT = [ShownItem(id="SHT-0042", title="Smart Blue Shirt", category="shirt", color="blue", price=38.0, turn=1,
+                    position=1),
+          ShownItem(id="TRS-0007", title="Brown Chinos", category="trousers", color="brown", price=43.0, turn=1,
+                    position=2),
+          ShownItem(id="SND-0039", title="Brown Sandals", category="sandals", color="brown", price=35.0, turn=1,
+                    position=3)]
+
+
+def _view(text: str, **kw: Any) -> PlannerInput:
+    data: dict[str, Any] = {"text": text, "turn": 2, "shown": OUTFIT, "last_shown": OUTFIT,
+                            "outfits": [[s.id for s in OUTFIT]], "tools": TOOLS}
+    data.update(kw)
+    return PlannerInput(**data)
+
+
+def _alt(item_id: str) -> Plan:
+    return Plan(intent="find_alternatives", calls=[ToolCall(name="find_alternatives",
+                                                            args={"item_id": item_id, "cheaper": True})])
+
+
+def test_a_role_word_as_item_id_is_the_shown_piece_of_that_role() -> None:
+    plan = run_checks(_alt("TOP"), _view("something cheaper for the top"))
+    assert plan.calls[0].args["item_id"] == "SHT-0042"  # "the top" of this outfit is its shirt
+    plan = run_checks(_alt("shoes"), _view("cheaper shoes please"))
+    assert plan.calls[0].args["item_id"] == "SND-0039"
+    with pytest.raises(PlanError, match="never shown"):
+        run_checks(_alt("BAG"), _view("something cheaper for the bag"))  # no bag shown: never reaches a tool
+    with pytest.raises(PlanError, match="never shown"):
+        run_checks(_alt("cheaper"), _view("something cheaper"))
+    plan = run_checks(_alt("SHT-9999"), _view("alternatives to SHT-9999"))
+    assert plan.calls[0].args["item_id"] == "SHT-9999"  # an id the shopper typed: the tool says it is unknown
+
+
+# -- the rules planner: questions, moves and needs ---------------------------------------------------
+
+RULES = RulesPlanner()
+
+
+@pytest.mark.parametrize(("text", "about", "item_id"), [
+    ("which one is cheapest?", "cheapest", None),
+    ("which of them is the most expensive?", "priciest", None),
+    ("how much is the whole outfit?", "total", None),
+    ("is the second one in stock?", "stock", "TRS-0007"),
+    ("what's the first one made of?", "material", "SHT-0042"),
+])
+def test_rules_route_questions_about_shown_items(text: str, about: str, item_id: str | None) -> None:
+    plan = RULES.plan(_view(text))
+    assert [c.name for c in plan.calls] == ["answer_about_items"]
+    # the question is in the arguments, or the tool reads it from the message (when the tool router planned it)
+    assert (plan.calls[0].args.get("about") or read_question(text)) == about
+    assert plan.calls[0].args.get("item_id") == item_id
+
+
+@pytest.mark.parametrize("text", ["nice one, that's everything", "thanks, bye", "never mind, I'll think about it"])
+def test_closing_remarks_are_not_questions(text: str) -> None:
+    plan = RULES.plan(_view(text))
+    assert plan.calls == [] and plan.intent == "small_talk"
+
+
+@pytest.mark.parametrize(("text", "tool", "key", "value"), [
+    ("it's freezing on my walk to the station and I need something to throw on", "search_catalog", "categories",
+     ["coat"]),
+    ("my feet hurt in heels, something comfier for the office", "search_catalog", "categories", ["sneakers"]),
+    ("I'm off to the beach next week", "recommend_outfit", "occasion", "beach"),
+])
+def test_rules_read_indirect_needs(text: str, tool: str, key: str, value: Any) -> None:
+    plan = RULES.plan(_view(text, shown=[], last_shown=[], outfits=[]))
+    assert [c.name for c in plan.calls] == [tool] and plan.calls[0].args[key] == value
+
+
+def test_a_named_category_wins_over_a_need() -> None:
+    plan = RULES.plan(_view("it's cold out, show me red dresses", shown=[], last_shown=[], outfits=[]))
+    assert plan.calls[0].args["categories"] == ["dress"]
+    assert need_cues("it's freezing on my commute, need a layer to throw on")[0].categories == ("coat",)
+
+
+def test_grounding_accepts_a_category_the_situation_implies_and_nothing_else() -> None:
+    view = _view("the wind on my bike ride in goes right through me", shown=[], last_shown=[], outfits=[])
+    assert any(n.categories == ("coat",) for n in need_prior(view.text))
+    coat = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={"categories": ["coat"]})])
+    assert ground_plan(coat, view).calls[0].args["categories"] == ["coat"]
+    dress = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={"categories": ["dress"]})])
+    with pytest.raises(PlanError, match="not grounded"):
+        ground_plan(dress, view)
+
+
+# -- the eval set and the training data ------------------------------------------------------------
+
+def test_everyday_eval_set_is_valid_and_large_enough() -> None:
+    dev = load_conversations([EVERYDAY / "dev"])
+    held = load_conversations([EVERYDAY / "heldout"])
+    turns = sum(len(c.turns) for _, c in [*dev, *held])
+    assert turns >= 150 and len(held) >= 20
+    assert not {c.name for _, c in dev} & {c.name for _, c in held}
+    asked = {t for _, c in [*dev, *held] for turn in c.turns for t in (turn.expect.tools or [])}
+    assert {"answer_about_items", "show_earlier", "find_alternatives", "recommend_outfit", "search_catalog",
+            "recall_outfit", "generate_image"} <= asked
+
+
+def test_everyday_training_samples_hold_out_whole_phrasing_pools(catalog: Catalog) -> None:
+    from agent.planners.compact import from_compact
+    from training.planner.data_everyday import build_everyday_samples
+
+    items = list(catalog.items.values())
+    train = build_everyday_samples(items, 150, "train")
+    test = build_everyday_samples(items, 60, "test")
+    assert {s.split for s in train} == {"train"} and {s.split for s in test} == {"test"}
+    assert not {s.view.text for s in train} & {s.view.text for s in test}
+    assert {s.task for s in train} >= {"everyday_need", "everyday_role", "everyday_question", "everyday_move"}
+    for s in [*train, *test]:
+        assert from_compact(s.compact).calls == s.target.calls
+        for call in s.target.calls:
+            for key, value in call.args.items():
+                if key == "item_id":
+                    assert value in {x.id for x in s.view.shown}  # role words are resolved in the targets
+    again = build_everyday_samples(items, 150, "train")
+    assert [s.compact for s in again] == [s.compact for s in train]
+
+
+def test_smol_alone_has_no_rules_behind_it() -> None:
+    from agent.planners import get_planner
+    from agent.planners.checks import MODEL_CHECKS
+    from agent.planners.smol.alone import DECLINED
+
+    planner = get_planner("smol-alone")
+    assert planner.pipeline.checks == MODEL_CHECKS and not planner.repair
+    declined = planner.pipeline.fallback.plan(_view("whatever"))
+    assert declined.calls == [] and declined.reply == DECLINED
+
+
+def test_a_question_the_model_was_not_trained_on_is_delegated_to_the_reader() -> None:
+    from collections.abc import Generator
+
+    from agent.planners.pipeline import Candidate, FallbackPlanner
+
+    class Proposer:
+        name = "fake"
+        repairs_enabled = False
+
+        def __init__(self, trained: frozenset[str]) -> None:
+            self.trained_tools = trained
+
+        def propose(self, view: PlannerInput) -> Generator[Candidate, str | None, None]:
+            yield Candidate("recommend_outfit", plan=Plan(intent="recommend_outfit", calls=[
+                ToolCall(name="recommend_outfit", args={})]))
+
+    view = _view("what would all of that set me back?")
+    old = FallbackPlanner(Proposer(frozenset({"recommend_outfit", "search_catalog"})), RulesPlanner())
+    plan = old.plan(view)
+    assert [c.name for c in plan.calls] == ["answer_about_items"] and old.last_trace.outcome == "delegated"
+    assert old.last_trace.first is not None  # the model's own candidate is still reported (model alone)
+    new = FallbackPlanner(Proposer(frozenset({"recommend_outfit", "answer_about_items"})), RulesPlanner())
+    assert [c.name for c in new.plan(view).calls] == ["recommend_outfit"]  # a trained model's plan is its own
