@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -426,16 +427,23 @@ def _out_cache(out: Any) -> Any:
     return cache if cache is not None else out.past_key_values
 
 
+def _count(stats: dict[str, int], **counts: int) -> None:
+    for key, value in counts.items():
+        stats[key] = stats.get(key, 0) + value
+
+
 @torch.inference_mode()
 def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt_ids: Sequence[int],
                         drafter: PlanDrafter, max_new_tokens: int, k: int, stats: dict[str, int] | None) -> str:
     """Greedy decoding that checks the drafter's guesses in one forward pass per step (see :class:`PlanDrafter`)."""
     stop = _newline_ids(tokenizer) | {tokenizer.eos_token_id}
     cache_arg = _cache_arg(type(model))
-    out = model(inputs_embeds=embeds, use_cache=True)
+    t0 = time.perf_counter()
+    out = model(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)  # only the last position's logits
     cache = _out_cache(out)
     start = embeds.shape[1]
     nxt = int(out.logits[0, -1].argmax())
+    t1 = time.perf_counter()
     generated: list[int] = []
     forwards = 1
     while nxt not in stop and len(generated) < max_new_tokens:
@@ -457,8 +465,8 @@ def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt
             cache.crop(-(len(draft) - accepted))  # negative: drop that many of the newest tokens (all versions)
             assert cache.get_seq_length() == start + len(generated)
     if stats is not None:
-        stats["forwards"] = stats.get("forwards", 0) + forwards
-        stats["tokens"] = stats.get("tokens", 0) + len(generated)
+        _count(stats, forwards=forwards, tokens=len(generated), decodes=1, prefill_tokens=start,
+               prefill_us=int((t1 - t0) * 1e6), decode_us=int((time.perf_counter() - t1) * 1e6))
     text = tokenizer.decode(generated[:max_new_tokens], skip_special_tokens=True)
     return str(text).split("\n", 1)[0].strip()
 
@@ -498,6 +506,7 @@ def generate(
             return stop  # type: ignore[return-value]
 
     mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+    t0 = time.perf_counter()
     out = model.generate(
         inputs_embeds=embeds,
         attention_mask=mask,
@@ -512,5 +521,8 @@ def generate(
         top_p=None,
         top_k=None,
     )
+    if stats is not None:
+        key = "beam" if num_beams > 1 else "plain"
+        _count(stats, **{f"{key}_decodes": 1, f"{key}_us": int((time.perf_counter() - t0) * 1e6)})
     texts = tokenizer.batch_decode(out, skip_special_tokens=True)
     return [t.split("\n", 1)[0].strip() for t in texts]

@@ -387,7 +387,7 @@ class SmolPlanner:
         if not (self.repair and self.beams > 1):
             return
         candidates = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                              num_beams=self.beams, num_return=self.beams)
+                              num_beams=self.beams, num_return=self.beams, stats=self.decode_stats)
         for beam in dict.fromkeys(candidates):
             if beam == text:
                 continue
