@@ -32,6 +32,7 @@ __all__ = [
     "canonical_color",
     "check_plan",
     "merge_lora",
+    "without_refused",
 ]
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,10 @@ class SmolPlanner:
         self.drafter: Any = None
         #: Forward passes and plan tokens of the greedy decodes so far (speculative decoding only).
         self.decode_stats: dict[str, int] = {}
+        #: The KV caches of recent prompts (:class:`~agent.planners.smol.model.PrefixCache`), made at setup.
+        self.prefix_cache: Any = None
+        #: Batches the greedy decodes of concurrent steps (:meth:`enable_batching`); None: each decodes alone.
+        self.batcher: Any = None
         self._lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------------------------------
@@ -241,6 +246,9 @@ class SmolPlanner:
                 self.projector = None
                 self.projector_mismatch = True
         self.model, self.tokenizer, self.device = model, loaded.tokenizer, device
+        from agent.planners.smol.model import PrefixCache
+
+        self.prefix_cache = PrefixCache()
         self.load_seconds = time.perf_counter() - start
 
     def _trained_base(self) -> str | None:
@@ -267,8 +275,8 @@ class SmolPlanner:
 
     @property
     def repairs_enabled(self) -> bool:
-        """Whether a refused greedy plan is followed by a beam-search re-decode."""
-        return self.repair and self.beams > 1
+        """Whether a refused greedy plan is followed by a second round (the plan less a refused value, beams)."""
+        return self.repair
 
     @property
     def fallback(self) -> Any:
@@ -314,8 +322,11 @@ class SmolPlanner:
         """Return the ``(1, T, H)`` input embeddings of the prompt for ``view``."""
         return self._encode(view)[1]
 
-    def _encode(self, view: PlannerInput) -> tuple[list[int], Any]:
-        """Return the prompt's token ids (image slots hold the pad id) and its ``(1, T, H)`` input embeddings."""
+    def _encode(self, view: PlannerInput) -> tuple[list[int], Any, int]:
+        """Return the prompt's ids (slots hold the pad id), its ``(1, T, H)`` embeddings and its text-only length.
+
+        The text-only length runs up to the first image slot: what a prefix cache may reuse.
+        """
         import torch
 
         from agent.planners.compact import render_prompt
@@ -332,7 +343,8 @@ class SmolPlanner:
         )
         ids = torch.tensor([enc.input_ids], device=self.device)
         vectors = torch.stack([self._image_vector(i) for i in enc.images]) if enc.images else None
-        return enc.input_ids, build_embeds(self.model, ids, [enc.slots], vectors, self.projector)
+        reusable = min(enc.slots) if enc.slots else len(enc.input_ids)
+        return enc.input_ids, build_embeds(self.model, ids, [enc.slots], vectors, self.projector), reusable
 
     # -- planning ----------------------------------------------------------------------------------
 
@@ -380,11 +392,25 @@ class SmolPlanner:
         if route_untrained(view) is not None:
             return  # a tool the model was not trained on matches: the rules planner routes it the same way
         self.setup()
-        prompt_ids, embeds = self._encode(view)
-        text = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                        drafter=self.drafter, prompt_ids=prompt_ids, stats=self.decode_stats)[0]
-        yield self.read(text, view)
-        if not (self.repair and self.beams > 1):
+        prompt_ids, embeds, reusable = self._encode(view)
+        if self.batcher is not None:
+            text = self.batcher.decode((prompt_ids, reusable), embeds)
+        else:
+            text = self._decode_one((prompt_ids, reusable), embeds)
+        first = self.read(text, view)
+        error = yield first
+        if not self.repair:
+            return
+        plan = first.plan
+        for _ in range(MAX_DROPS):  # an argument value the conversation does not support: the plan without it
+            plan = without_refused(plan, error) if plan is not None else None
+            if plan is None:
+                break
+            from agent.planners.compact import to_compact
+            from agent.planners.pipeline import Candidate
+
+            error = yield Candidate(to_compact(plan), plan=plan, round=1)
+        if self.beams <= 1:
             return
         candidates = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
                               num_beams=self.beams, num_return=self.beams, stats=self.decode_stats)
@@ -395,9 +421,80 @@ class SmolPlanner:
             candidate.round = 1
             yield candidate
 
+    def _decode_one(self, prompt: tuple[list[int], int], embeds: Any) -> str:
+        """Return the greedy plan of one prompt (speculative, from the prefix cache)."""
+        from agent.planners.smol.model import generate
+
+        prompt_ids, reusable = prompt
+        return generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
+                        drafter=self.drafter, prompt_ids=prompt_ids, stats=self.decode_stats,
+                        prefix=self.prefix_cache, reusable=reusable)[0]
+
+    def _decode_many(self, embeds: list[Any]) -> list[str]:
+        """Return the greedy plans of several prompts decoded as one batch."""
+        from agent.planners.smol.model import generate_batch
+
+        return generate_batch(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
+                              stats=self.decode_stats)
+
+    def enable_batching(self, max_batch: int = 32, gather_s: float = 0.0) -> None:
+        """Decode the greedy plans of steps planned at the same time (other threads) as one batch.
+
+        After this, :meth:`plan` may be called from several threads at once (:attr:`concurrent`); the
+        HTTP service does so for turns of different conversations. ``max_batch`` <= 1 turns it off.
+        """
+        from agent.planners.smol.batching import BatchDecoder
+
+        if self.batcher is not None:
+            self.batcher.close()
+        self.batcher = (BatchDecoder(self._decode_one, self._decode_many, max_batch=max_batch, gather_s=gather_s)
+                        if max_batch > 1 else None)
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether :meth:`plan` may be called from several threads at once (batching is on)."""
+        return self.batcher is not None
+
     def plan(self, view: PlannerInput) -> Plan:
         """Return the step's plan through the pipeline (model candidates, checks, else the rules planner)."""
         return self.pipeline.plan(view)  # type: ignore[no-any-return]
+
+
+#: Most refused argument values taken out of one greedy plan before the beam re-decode.
+MAX_DROPS = 3
+
+
+def without_refused(plan: Plan, error: Any) -> Plan | None:
+    """Return ``plan`` less the argument value a check refused (``error`` names it), or None if none is named.
+
+    A refused value of a list argument leaves the list (the argument goes when it empties); a refused
+    scalar argument goes. The result is a new candidate: it goes through every check again. Costs
+    microseconds, where the beam re-decode it can spare costs seconds (most refusals of the shipped
+    adapter are one extra argument value the shopper did not ask for).
+    """
+    tool, key, value = (getattr(error, "tool", None), getattr(error, "argument", None),
+                        getattr(error, "value", None))
+    if not tool or not key:
+        return None
+    calls = list(plan.calls)
+    for i, call in enumerate(calls):
+        if call.name != tool or key not in call.args:
+            continue
+        args = dict(call.args)
+        current = args[key]
+        if isinstance(current, list):
+            kept = [v for v in current if str(v).strip().lower() != str(value).strip().lower()]
+            if len(kept) == len(current):
+                return None
+            if kept:
+                args[key] = kept
+            else:
+                del args[key]
+        else:
+            del args[key]
+        calls[i] = call.model_copy(update={"args": args})
+        return plan.model_copy(update={"calls": calls})
+    return None
 
 
 def merge_lora(model: Any, weights_dir: str | Path) -> Any:

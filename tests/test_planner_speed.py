@@ -1,0 +1,108 @@
+"""Planner speed and scale: prefix KV reuse, batched decoding across threads, the same plans either way.
+
+These run the shipped adapter on the real SmolLM2 base (built from the packaged GGUF when missing)
+over held-out planning prompts drawn from the catalog.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from agent.plan import PlannerInput  # noqa: E402
+from agent.planners.compact import plan_key  # noqa: E402
+from agent.planners.smol import SmolPlanner  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def shipped() -> SmolPlanner:
+    planner = SmolPlanner()
+    planner.setup()
+    return planner
+
+
+@pytest.fixture(scope="module")
+def views(catalog: Any) -> list[PlannerInput]:
+    """Twenty held-out planning prompts (test-split families, no photos) over the test catalog."""
+    from training.planner.data import build_samples
+
+    samples, _ = build_samples(list(catalog.items.values()), n=400, seed=0)
+    picked = [s.view for s in samples if s.split == "test" and not s.view.new_images and s.view.step == 0]
+    assert len(picked) >= 20
+    return picked[:20]
+
+
+def _fresh(planner: SmolPlanner) -> None:
+    from agent.planners.smol.model import PrefixCache
+
+    planner.prefix_cache = PrefixCache()
+
+
+def test_batched_decode_gives_each_prompt_its_own_greedy_plan_in_fewer_passes(shipped: SmolPlanner,
+                                                                               views: list[PlannerInput]) -> None:
+    from agent.planners.smol.model import generate, generate_batch
+
+    encoded = [shipped._encode(v) for v in views]
+    alone_stats: dict[str, int] = {}
+    alone = [generate(shipped.model, shipped.tokenizer, e, max_new_tokens=shipped.max_new_tokens, stats=alone_stats,
+                      drafter=shipped.drafter, prompt_ids=ids)[0] for ids, e, _ in encoded]
+    stats: dict[str, int] = {}
+    together = generate_batch(shipped.model, shipped.tokenizer, [e for _, e, _ in encoded],
+                              max_new_tokens=shipped.max_new_tokens, stats=stats)
+    assert together == alone
+    assert all(alone) and len(set(alone)) > 10  # real, varied plans
+    # a batch of two and one of seven (other padding) give the same plans too
+    assert generate_batch(shipped.model, shipped.tokenizer, [e for _, e, _ in encoded[:2]]) == alone[:2]
+    assert generate_batch(shipped.model, shipped.tokenizer, [e for _, e, _ in encoded[5:12]]) == alone[5:12]
+    # one pass per token for all rows: as many passes as the longest plan has tokens (+ the prefill)
+    assert stats["batch_rows"] == 20 and stats["batch_forwards"] <= shipped.max_new_tokens + 1
+    assert stats["batch_forwards"] * 5 < alone_stats["tokens"]
+
+
+def test_prefix_cache_reuses_a_shared_prompt_start_and_keeps_the_plan(shipped: SmolPlanner,
+                                                                       views: list[PlannerInput]) -> None:
+    _fresh(shipped)
+    first = [shipped._decode_one((ids, n), e) for ids, e, n in (shipped._encode(v) for v in views[:6])]
+    counts = dict(shipped.prefix_cache.counts)
+    assert counts["hits"] >= 5  # every prompt after the first shares at least the chat header
+    again = [shipped._decode_one((ids, n), e) for ids, e, n in (shipped._encode(v) for v in views[:6])]
+    assert again == first
+    reused = shipped.prefix_cache.counts["reused_tokens"] - counts["reused_tokens"]
+    prompt = shipped.prefix_cache.counts["prompt_tokens"] - counts["prompt_tokens"]
+    assert reused == prompt - 6  # the same prompts again: all but each one's last token come from the cache
+    before = shipped.decode_stats.get("prefill_tokens", 0)
+    ids, e, n = shipped._encode(views[0])
+    shipped._decode_one((ids, n), e)
+    assert shipped.decode_stats["prefill_tokens"] - before == 1
+
+
+def test_steps_planned_from_several_threads_are_batched_and_plan_as_alone(shipped: SmolPlanner,
+                                                                          views: list[PlannerInput]) -> None:
+    picked = views[:8]
+    alone = [plan_key(shipped.plan(v.model_copy(deep=True))) for v in picked]
+    shipped.enable_batching(max_batch=8, gather_s=0.2)
+    try:
+        assert shipped.concurrent
+        results: dict[int, Any] = {}
+        start = threading.Barrier(len(picked))
+
+        def run(i: int) -> None:
+            start.wait()
+            results[i] = plan_key(shipped.plan(picked[i].model_copy(deep=True)))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(picked))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        counts = shipped.batcher.counts
+    finally:
+        shipped.enable_batching(max_batch=1)
+    assert [results[i] for i in range(len(picked))] == alone
+    assert counts["requests"] == 8 and counts["batches"] >= 1 and counts["batched"] >= 4
+    assert not shipped.concurrent
