@@ -106,3 +106,68 @@ def test_steps_planned_from_several_threads_are_batched_and_plan_as_alone(shippe
     assert [results[i] for i in range(len(picked))] == alone
     assert counts["requests"] == 8 and counts["batches"] >= 1 and counts["batched"] >= 4
     assert not shipped.concurrent
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from agent.planners.smol.export import export_planner
+
+    return export_planner(tmp_path_factory.mktemp("export") / "planner", merged=True)
+
+
+def test_export_writes_a_vllm_ready_base_adapter_and_merged_model(exported: Any, shipped: SmolPlanner) -> None:
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    parts = {k: Path(v) for k, v in exported["parts"].items()}
+    assert set(parts) == {"base", "adapter", "merged"}
+    cfg = json.loads((parts["adapter"] / "adapter_config.json").read_text())
+    assert cfg["base_model_name_or_path"] == "../base" and cfg["peft_type"] == "LORA"
+    assert (parts["base"] / "tokenizer.json").is_file() and (parts["merged"] / "config.json").is_file()
+    merged = load_file(str(parts["merged"] / "model.safetensors"))
+    base = load_file(str(parts["base"] / "model.safetensors"))
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert merged[name].dtype == torch.float16 and base[name].dtype == torch.float16
+    ours = dict(shipped.model.named_parameters())[name].detach()
+    assert torch.allclose(merged[name].float(), ours, rtol=1e-3, atol=1e-4)  # the planner's merged weights, in float16
+    assert not torch.allclose(base[name].float(), ours, atol=1e-4)  # the base alone is not
+    assert exported["vllm"] == (f"vllm serve {parts['base']} --enable-lora --lora-modules fashion={parts['adapter']}"
+                                " --max-lora-rank 16")
+
+
+def test_completions_mode_gives_the_local_plans_on_twenty_test_prompts(exported: Any, shipped: SmolPlanner,
+                                                                       views: list[PlannerInput]) -> None:
+    from pathlib import Path
+
+    from agent.planners.smol.base import default_base_path
+    from tests.completions_server import CompletionsServer
+
+    local = SmolPlanner(beams=1)  # no beams on either side: the server's path has no beam re-decode
+    local.model, local.tokenizer, local.config = shipped.model, shipped.tokenizer, shipped.config
+    local.drafter, local.prefix_cache, local.device = shipped.drafter, shipped.prefix_cache, shipped.device
+    with CompletionsServer(default_base_path(), Path(exported["parts"]["adapter"])) as server:
+        remote = SmolPlanner(remote=True, url=server.url)
+        pairs = []
+        for view in views:
+            here = local.plan(view.model_copy(deep=True))
+            here_text = local.last_text
+            there = remote.plan(view.model_copy(deep=True))
+            pairs.append(((plan_key(here), here_text), (plan_key(there), remote.last_text)))
+        sent = list(server.requests)
+    assert [a for a, _ in pairs] == [b for _, b in pairs]
+    assert remote.stats["calls"] == 20 and remote.model is remote.client and remote.client.counts["requests"] == 20
+    assert len(sent) == 20 and all(r["model"] == "fashion" and isinstance(r["prompt"], list) for r in sent)
+    assert sent[0]["prompt"] == local.prompt_ids(views[0])  # the very ids the local model reads
+    assert remote.projector is None  # only the tokenizer was loaded
+
+
+def test_completions_mode_with_the_server_down_says_so_and_the_rules_plan(views: list[PlannerInput],
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    remote = SmolPlanner(remote=True, url="http://127.0.0.1:9/v1")
+    remote.setup()
+    remote.client.retries = 0
+    plan = remote.plan(views[0].model_copy(deep=True))
+    assert plan.planner == "rules" and remote.decode_stats["remote_errors"] == 1
+    assert "cannot reach the planner completions server at http://127.0.0.1:9/v1" in caplog.text

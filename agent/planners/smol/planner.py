@@ -106,6 +106,11 @@ class SmolPlanner:
         fallback: Planner used when the model's plan stays invalid (the rules planner by default).
         settings: The run's settings (defaults of weights, route, quantisation, grounding); default
             ``Context()``.
+        remote: Send the generation to an OpenAI-compatible completions server instead of running the
+            model here (:mod:`agent.planners.smol.remote`; default ``FASHIONM3_PLANNER_REMOTE``): only the
+            tokenizer loads; photos go in as text; there is no beam re-decode.
+        url: That server's base URL (default ``FASHIONM3_PLANNER_URL``).
+        model: The adapter's served name there (default ``FASHIONM3_PLANNER_MODEL``, else ``fashion``).
     """
 
     name = "smol"
@@ -128,6 +133,9 @@ class SmolPlanner:
         fallback: Any = None,
         name: str = "smol",
         settings: Any = None,
+        remote: bool | None = None,
+        url: str | None = None,
+        model: str | None = None,
     ) -> None:
         from agent.context import Context
 
@@ -145,6 +153,11 @@ class SmolPlanner:
         self.max_new_tokens = max_new_tokens
         self.device = device
         self.threads = threads
+        self.remote = bool(getattr(settings, "planner_remote", 0)) if remote is None else remote
+        self.url = url or settings.planner_url
+        self.served_model = model or settings.planner_model or ""
+        #: The completions client (remote mode), made at setup.
+        self.client: Any = None
         from agent.planners.checks import GROUNDED_CHECKS, MODEL_CHECKS
         from agent.planners.pipeline import FallbackPlanner
 
@@ -218,6 +231,10 @@ class SmolPlanner:
                 f"no trained planner adapter in {self.weights_dir}; train it with `fashionm3 train planner` "
                 "(or use --planner rules)"
             )
+        if self.remote:
+            self._load_remote()
+            self.load_seconds = time.perf_counter() - start
+            return
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         base_name = self.base or self._trained_base()
         loaded = load_base(base_name, device=device, settings=self.settings)
@@ -251,6 +268,28 @@ class SmolPlanner:
         self.prefix_cache = PrefixCache()
         self.load_seconds = time.perf_counter() - start
 
+    def _load_remote(self) -> None:
+        """Load the tokenizer only and open the completions client (remote mode)."""
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from agent.planners.smol.base import build_base_cache, default_base_path, is_cached_base
+        from agent.planners.smol.remote import DEFAULT_MODEL, CompletionsClient
+
+        path = self.base or self._trained_base() or default_base_path(self.settings)
+        if Path(path).exists() or path.count("/") != 1:
+            if not is_cached_base(path):
+                build_base_cache(path)
+        hf_logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.client = CompletionsClient(self.url, self.served_model or DEFAULT_MODEL,
+                                        api_key=self.settings.planner_api_key,
+                                        timeout=float(self.settings.planner_timeout))
+        self.tokenizer = tokenizer
+        self.model = self.client  # set last: setup() is done once the model (here: the server) is there
+
     def _trained_base(self) -> str | None:
         """Return the base training used when it is a hub id or an existing folder, else None (the default)."""
         trained = str(self.config.get("base") or "")
@@ -264,8 +303,8 @@ class SmolPlanner:
         route = self.image_route or str(self.config.get("image_route") or "text")
         if route not in ("native", "text"):
             raise ValueError(f"image_route must be 'native' or 'text', not {route!r}")
-        if route == "native" and self.projector_mismatch:
-            return "text"
+        if route == "native" and (self.projector_mismatch or self.remote):
+            return "text"  # a completions server takes token ids, not photo embeddings
         return route
 
     @property
@@ -392,6 +431,9 @@ class SmolPlanner:
         if route_untrained(view) is not None:
             return  # a tool the model was not trained on matches: the rules planner routes it the same way
         self.setup()
+        if self.remote:
+            yield from self._propose_remote(view)
+            return
         prompt_ids, embeds, reusable = self._encode(view)
         if self.batcher is not None:
             text = self.batcher.decode((prompt_ids, reusable), embeds)
@@ -401,15 +443,7 @@ class SmolPlanner:
         error = yield first
         if not self.repair:
             return
-        plan = first.plan
-        for _ in range(MAX_DROPS):  # an argument value the conversation does not support: the plan without it
-            plan = without_refused(plan, error) if plan is not None else None
-            if plan is None:
-                break
-            from agent.planners.compact import to_compact
-            from agent.planners.pipeline import Candidate
-
-            error = yield Candidate(to_compact(plan), plan=plan, round=1)
+        error = yield from self._drops(first, error)
         if self.beams <= 1:
             return
         candidates = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
@@ -420,6 +454,45 @@ class SmolPlanner:
             candidate = self.read(beam, view)
             candidate.round = 1
             yield candidate
+
+    def _drops(self, first: Any, error: Any) -> Generator[Any, Any, Any]:
+        """Yield the refused plan less each refused argument value in turn; return the last refusal."""
+        from agent.planners.compact import to_compact
+        from agent.planners.pipeline import Candidate
+
+        plan = first.plan
+        for _ in range(MAX_DROPS):  # an argument value the conversation does not support: the plan without it
+            plan = without_refused(plan, error) if plan is not None else None
+            if plan is None:
+                break
+            error = yield Candidate(to_compact(plan), plan=plan, round=1)
+        return error
+
+    def prompt_ids(self, view: PlannerInput) -> list[int]:
+        """Return the token ids of the text-route prompt of ``view`` (what remote mode sends)."""
+        from agent.planners.compact import render_prompt
+        from agent.planners.smol.model import encode_example
+
+        self.setup()
+        enc = encode_example(self.tokenizer, render_prompt(view, image_text=True),
+                             max_prompt_tokens=int(self.config.get("max_prompt_tokens", 160)))
+        return enc.input_ids
+
+    def _propose_remote(self, view: PlannerInput) -> Generator[Any, Any, None]:
+        """Propose the server's greedy plan, then the plan less refused values (no beams in remote mode)."""
+        from agent.planners.openai_backend import PlannerServerError
+
+        try:
+            text = self.client.complete(self.prompt_ids(view), self.max_new_tokens)
+        except PlannerServerError as exc:
+            # the step is the rules planner's (counted as delegated); the shopper still gets an answer
+            log.warning("smol planner: %s; the rules planner plans this step", exc)
+            self.decode_stats["remote_errors"] = self.decode_stats.get("remote_errors", 0) + 1
+            return
+        first = self.read(text, view)
+        error = yield first
+        if self.repair:
+            yield from self._drops(first, error)
 
     def _decode_one(self, prompt: tuple[list[int], int], embeds: Any) -> str:
         """Return the greedy plan of one prompt (speculative, from the prefix cache)."""
@@ -445,6 +518,9 @@ class SmolPlanner:
         """
         from agent.planners.smol.batching import BatchDecoder
 
+        if self.remote:
+            self._remote_concurrent = max_batch > 1  # the server batches; calls only need to overlap
+            return
         if self.batcher is not None:
             self.batcher.close()
         self.batcher = (BatchDecoder(self._decode_one, self._decode_many, max_batch=max_batch, gather_s=gather_s)
@@ -452,8 +528,8 @@ class SmolPlanner:
 
     @property
     def concurrent(self) -> bool:
-        """Whether :meth:`plan` may be called from several threads at once (batching is on)."""
-        return self.batcher is not None
+        """Whether :meth:`plan` may be called from several threads at once (batching on, or remote mode)."""
+        return self.batcher is not None or (self.remote and getattr(self, "_remote_concurrent", False))
 
     def plan(self, view: PlannerInput) -> Plan:
         """Return the step's plan through the pipeline (model candidates, checks, else the rules planner)."""
