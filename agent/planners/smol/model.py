@@ -565,6 +565,7 @@ def generate(
     stats: dict[str, int] | None = None,
     prefix: PrefixCache | None = None,
     reusable: int | None = None,
+    cache: Any = None,
 ) -> list[str]:
     """Decode one prompt (``(1, T, H)`` embeddings): greedy, or beam search returning ``num_return`` texts.
 
@@ -573,7 +574,9 @@ def generate(
     fewer passes); ``prompt_ids`` are the prompt's token ids it may copy from, and ``stats`` (when
     given) counts ``forwards``, ``tokens``, ``prefill_tokens`` and the microseconds of both phases.
     With a ``prefix`` cache the greedy decode starts from the cache of the longest prefix it shares
-    with a recent prompt (up to ``reusable`` tokens: the first image slot) and keeps its own.
+    with a recent prompt (up to ``reusable`` tokens: the first image slot) and keeps its own. Beam
+    search takes the ``cache`` of a prefix of the prompt (one row; consumed), so it does not run
+    the prompt again for every beam (the same beams, about a second less on this CPU).
     """
     if num_beams == 1 and (drafter is not None or prefix is not None):
         return [_speculative_greedy(model, tokenizer, embeds, prompt_ids, drafter, max_new_tokens, draft_tokens,
@@ -590,6 +593,11 @@ def generate(
 
     mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
     t0 = time.perf_counter()
+    extra: dict[str, Any] = {}
+    if cache is not None and 0 < cache.get_seq_length() < embeds.shape[1]:
+        if num_beams > 1:
+            cache.batch_repeat_interleave(num_beams)
+        extra[_cache_arg(type(model))] = cache
     out = model.generate(
         inputs_embeds=embeds,
         attention_mask=mask,
@@ -603,6 +611,7 @@ def generate(
         temperature=None,
         top_p=None,
         top_k=None,
+        **extra,
     )
     if stats is not None:
         key = "beam" if num_beams > 1 else "plain"

@@ -446,8 +446,9 @@ class SmolPlanner:
         error = yield from self._drops(first, error)
         if self.beams <= 1:
             return
+        cache = self.prefix_cache.lookup(prompt_ids, reusable)[1] if self.prefix_cache is not None else None
         candidates = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                              num_beams=self.beams, num_return=self.beams, stats=self.decode_stats)
+                              num_beams=self.beams, num_return=self.beams, stats=self.decode_stats, cache=cache)
         for beam in dict.fromkeys(candidates):
             if beam == text:
                 continue
