@@ -171,3 +171,18 @@ def test_completions_mode_with_the_server_down_says_so_and_the_rules_plan(views:
     plan = remote.plan(views[0].model_copy(deep=True))
     assert plan.planner == "rules" and remote.decode_stats["remote_errors"] == 1
     assert "cannot reach the planner completions server at http://127.0.0.1:9/v1" in caplog.text
+
+
+def test_the_service_shares_a_batching_smol_planner_and_serialises_the_others() -> None:
+    from agent.context import Context
+    from agent.planners.rules import RulesPlanner
+    from agent.serve.runner import SerialPlanner, service_planner
+
+    settings = Context().with_(turn_workers=8)
+    smol = SmolPlanner()
+    assert service_planner(smol, settings) is smol and smol.concurrent and smol.batcher.max_batch == 8
+    smol.enable_batching(max_batch=1)
+    assert isinstance(service_planner(SmolPlanner(), settings.with_(planner_batch=1)), SerialPlanner)
+    assert isinstance(service_planner(RulesPlanner(), settings), SerialPlanner)
+    remote = SmolPlanner(remote=True)  # its server batches: the turn threads call it at once
+    assert service_planner(remote, settings) is remote and remote.batcher is None
