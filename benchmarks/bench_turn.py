@@ -56,8 +56,6 @@ PARTS: list[tuple[str, list[tuple[str, str]]]] = [
     ("plan node, all of it", [("agent/nodes.py", "plan")]),
     ("  prompt build (render, tokenise, embed)", [("smol/planner.py", "_encode")]),
     ("  model decode (prefill + passes)", [("smol/model.py", "_speculative_greedy")]),
-    ("  batched decode (waiting included)", [("smol/batching.py", "decode")]),
-    ("  beam re-decodes", [("smol/model.py", "generate")]),
     ("  checks and grounding", [("planners/checks.py", "run_checks")]),
     ("  rules planner (reading, fallback)", [("planners/rules.py", "plan")]),
     ("  untrained-tool routing", [("planners/tool_router.py", "route_untrained")]),
