@@ -90,8 +90,13 @@ class VirtualTryOn(Tool):
                          color_confidence=1.0 if color else 0.0, kind="try_on")
         data = {"backend": result.backend, "latency_s": round(latency, 3), "person_image": person_info.sha256,
                 **{k: v for k, v in result.data.items() if k != "quad"}}
-        return ToolResult(tool=self.name, items=[item] if item else [], images=[info],
-                          message=f"Here is the {title} on your photo: {saved}", data=data)
+        message = f"Here is the {title} on your photo: {saved}"
+        bare = [str(p) for p in result.data.get("uncovered", [])]
+        if bare:
+            message += (f". The preview shows it only where the clothes in your photo are: your {' and '.join(bare)} "
+                        f"are bare in the photo, so the {'sleeves are' if 'forearms' in bare else 'garment is'} not "
+                        "drawn there.")
+        return ToolResult(tool=self.name, items=[item] if item else [], images=[info], message=message, data=data)
 
 
 def _person(ref: str, ctx: ToolContext) -> ImageInfo:

@@ -35,9 +35,9 @@ def get_backend(name: str | None = None, settings: Context | None = None) -> Try
 
 def _make(key: str, settings: Context) -> TryOnBackend:
     if key == "mediapipe":
-        from agent.tryon.warp import WarpTryOn
+        from agent.tryon.recolour import RecolourTryOn
 
-        return WarpTryOn()
+        return RecolourTryOn()
     if key == "inpaint":
         from agent.tryon.inpaint import InpaintTryOn
 
