@@ -543,6 +543,13 @@ def test_a_refused_exclusion_is_taken_out_before_any_beam_search(trained: Path,
     assert trace.accepted is not None and trace.accepted.round == 1 and len(trace.errors) == 2
     # a refused colour (or an unreadable plan, a refused tool) is left to the beams, as before
     assert without_refused(plan, "some other refusal") is None
+    # "I hate sneakers" read as a search for sneakers without the material "sneakers": not mended
+    from agent.planners.pipeline import Refusal
+
+    confused = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={
+        "query": "sneakers", "categories": ["sneakers"], "exclude_materials": ["sneakers"]})])
+    error = PlanError("not grounded", tool="search_catalog", argument="exclude_materials", value="sneakers")
+    assert without_refused(confused, Refusal(str(error), error)) is None
     greedy[0] = "search_catalog query=ankle boots;categories=ankle_boots;colors=green"
     second = planner.plan(_view("show me ankle boots"))
     assert beams == [planner.beams] and planner.pipeline.last_trace.accepted.text == "small_talk"

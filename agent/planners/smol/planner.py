@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Generator, Mapping
@@ -547,8 +548,10 @@ DROPPABLE = ("exclude_",)
 def without_refused(plan: Plan, error: Any) -> Plan | None:
     """Return ``plan`` less the exclusion a check refused (``error`` names it), or None if it names none.
 
-    Only :data:`DROPPABLE` arguments: a refused value of a list argument leaves the list (the argument
-    goes when it empties); a refused scalar argument goes. The result is a new candidate: it goes
+    Only :data:`DROPPABLE` arguments, and only when no other argument names the same word ("I hate
+    sneakers" read as a search for sneakers excluding the material "sneakers" is no plan to mend): a
+    refused value of a list argument leaves the list (the argument goes when it empties); a refused
+    scalar argument goes. The result is a new candidate: it goes
     through every check again. Costs microseconds, where the beam re-decode it spares costs seconds
     (a made-up exclusion is the shipped adapter's most common refusal the beams could not mend).
     """
@@ -556,6 +559,11 @@ def without_refused(plan: Plan, error: Any) -> Plan | None:
                         getattr(error, "value", None))
     if not tool or not key or not key.startswith(DROPPABLE):
         return None
+    word = re.compile(rf"\b{re.escape(str(value).strip().lower())}\b")
+    for call in plan.calls:
+        for other, given in call.args.items():
+            if (call.name, other) != (tool, key) and word.search(str(given).lower()):
+                return None  # the same word wanted and excluded: the model misread the message, not one slot
     calls = list(plan.calls)
     for i, call in enumerate(calls):
         if call.name != tool or key not in call.args:
