@@ -186,3 +186,16 @@ def test_the_service_shares_a_batching_smol_planner_and_serialises_the_others() 
     assert isinstance(service_planner(RulesPlanner(), settings), SerialPlanner)
     remote = SmolPlanner(remote=True)  # its server batches: the turn threads call it at once
     assert service_planner(remote, settings) is remote and remote.batcher is None
+
+
+def test_a_query_embedding_leaves_the_process_torch_threads_as_they_were() -> None:
+    """The embedder encodes a short query on one thread; the planner's decode must keep its own threads."""
+    from agent.embeddings import get_text_embedder
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        get_text_embedder().encode(["a query nobody embedded before, issue 17"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
