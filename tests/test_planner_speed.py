@@ -199,3 +199,17 @@ def test_a_query_embedding_leaves_the_process_torch_threads_as_they_were() -> No
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_batch_decoder_runs_model_work_on_its_own_thread_and_hands_errors_back() -> None:
+    from agent.planners.smol.batching import BatchDecoder
+
+    decoder = BatchDecoder(lambda prompt, embeds: f"alone {prompt}", lambda many: [f"batch {e}" for e in many])
+    assert decoder.decode("p", 1) == "alone p"
+    assert decoder.run(threading.get_ident) != threading.get_ident()
+    with pytest.raises(ZeroDivisionError):
+        decoder.run(lambda: 1 / 0)
+    assert decoder.decode("q", 2) == "alone q"  # the worker survived the error
+    decoder.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        decoder.decode("r", 3)

@@ -32,6 +32,8 @@ class _Request:
     done: threading.Event = field(default_factory=threading.Event)
     text: str = ""
     error: BaseException | None = None
+    call: Callable[[], Any] | None = None
+    result: Any = None
 
 
 class BatchDecoder:
@@ -45,8 +47,8 @@ class BatchDecoder:
         gather_s: How long the worker waits for more prompts after the first one arrives, in seconds
             (0: take only what is already waiting).
 
-    ``counts`` holds ``requests``, ``batches`` (decodes of two or more prompts), ``batched`` (prompts
-    decoded in those) and ``singles``.
+    ``counts`` holds ``requests`` (prompts), ``batches`` (decodes of two or more prompts), ``batched``
+    (prompts decoded in those), ``singles`` and ``calls`` (other work run with :meth:`run`).
     """
 
     def __init__(self, single: Callable[[Any, Any], str], batch: Callable[[list[Any]], list[str]], *,
@@ -60,7 +62,19 @@ class BatchDecoder:
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
         self._closed = False
-        self.counts: dict[str, int] = {"requests": 0, "batches": 0, "batched": 0, "singles": 0}
+        self.counts: dict[str, int] = {"requests": 0, "batches": 0, "batched": 0, "singles": 0, "calls": 0}
+
+    def run(self, call: Callable[[], Any]) -> Any:
+        """Return ``call()`` run on the worker thread between batches (other model work: the beam re-decode).
+
+        All model work of the process then runs on one thread, so concurrent turns do not fight over the
+        cores with their own forward passes.
+        """
+        request = _Request(None, None, call=call)
+        self._submit(request)
+        if request.error is not None:
+            raise request.error
+        return request.result
 
     def decode(self, prompt: Any, embeds: Any) -> str:
         """Return the greedy plan text of one prompt (``(1, T, H)`` embeddings; blocks until its batch is decoded).
@@ -70,19 +84,22 @@ class BatchDecoder:
             Exception: whatever the model raised while decoding this prompt's batch.
         """
         request = _Request(prompt, embeds)
+        self._submit(request)
+        if request.error is not None:
+            raise request.error
+        return request.text
+
+    def _submit(self, request: _Request) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the planner's batch decoder is closed")
             self._pending.append(request)
-            self.counts["requests"] += 1
+            self.counts["requests" if request.call is None else "calls"] += 1
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="planner-batch", daemon=True)
                 self._worker.start()
             self._cond.notify()
         request.done.wait()
-        if request.error is not None:
-            raise request.error
-        return request.text
 
     def close(self) -> None:
         """Stop the worker thread once the prompts already waiting are decoded."""
@@ -107,6 +124,16 @@ class BatchDecoder:
             taken = self._take()
             if not taken:
                 return  # closed and nothing left
+            for request in [r for r in taken if r.call is not None]:
+                try:
+                    request.result = request.call()  # type: ignore[misc]
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller, who re-raises it
+                    request.error = exc
+                finally:
+                    request.done.set()
+            taken = [r for r in taken if r.call is None]
+            if not taken:
+                continue
             try:
                 if len(taken) == 1:
                     self.counts["singles"] += 1

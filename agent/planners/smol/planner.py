@@ -448,8 +448,13 @@ class SmolPlanner:
         if self.beams <= 1:
             return
         cache = self.prefix_cache.lookup(prompt_ids, reusable)[1] if self.prefix_cache is not None else None
-        candidates = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                              num_beams=self.beams, num_return=self.beams, stats=self.decode_stats, cache=cache)
+
+        def beams() -> list[str]:
+            return generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
+                            num_beams=self.beams, num_return=self.beams, stats=self.decode_stats, cache=cache)
+
+        # batching on: the beams run on the batch thread too (concurrent re-decodes would fight over the cores)
+        candidates = self.batcher.run(beams) if self.batcher is not None else beams()
         for beam in dict.fromkeys(candidates):
             if beam == text:
                 continue
