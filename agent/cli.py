@@ -35,6 +35,8 @@ db_app = typer.Typer(no_args_is_help=True, help="The PostgreSQL database of a sc
 app.add_typer(db_app, name="db")
 tools_app = typer.Typer(no_args_is_help=True, help="The tools planners can call.")
 app.add_typer(tools_app, name="tools")
+export_app = typer.Typer(no_args_is_help=True, help="Export models for other engines (vLLM).")
+app.add_typer(export_app, name="export")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -584,6 +586,26 @@ def memory_forget(
     for key in targets:
         store.delete(ns, key)
     console.print(f"Forgot {len(targets)} fact(s) about {settings.user_id!r}.", markup=False)
+
+
+@export_app.command("planner")
+def export_planner_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder to write base/, adapter/ (and merged/) into.")],
+    base: Annotated[bool, typer.Option("--base/--no-base", help="Write the float16 base model.")] = True,
+    adapter: Annotated[bool, typer.Option("--adapter/--no-adapter", help="Write the LoRA adapter.")] = True,
+    merged: Annotated[bool, typer.Option("--merged/--no-merged", help="Write base + adapter merged (float16).")
+                      ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Export the fine-tuned planner for vLLM (or any OpenAI-compatible engine that loads PEFT LoRA adapters)."""
+    from agent.planners.smol.export import export_planner
+
+    settings = _settings(data_dir)
+    result = export_planner(out, base=base, adapter=adapter, merged=merged, settings=settings)
+    for name, folder in result["parts"].items():
+        console.print(f"{name:8s} {folder}")
+    console.print(f"written in {result['seconds']:.1f} s. Serve it with:\n  {result['vllm']}\n"
+                  "then run the service with FASHIONM3_PLANNER_REMOTE=1 FASHIONM3_PLANNER_URL=http://HOST:8000/v1")
 
 
 @app.command("eval")

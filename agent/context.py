@@ -47,6 +47,9 @@ class Context:
         planner_quantize: 1 = dynamic int8 quantisation of the ``smol`` planner's linear layers on CPU.
         planner_grounding: 1 (default) = the ``smol`` planner refuses arguments the conversation does not support
             and takes price bounds from the message (``agent.planners.grounding``); 0 = catalog checks only.
+        planner_remote: 1 = the ``smol`` planner sends its generation to the OpenAI-compatible completions
+            endpoint at ``planner_url`` (vLLM serving our adapter as ``planner_model``, default ``fashion``); its
+            prompt, checks and fallback stay here, photos go in as text.
         planner_image_route: How photos reach the ``smol`` planner: ``native`` (projected encoder tokens) or
             ``text`` (the encoder's predicted category/colour); empty = the route it was trained with.
         max_steps: Planner consultations allowed in one turn (bounds the plan/act loop).
@@ -79,6 +82,8 @@ class Context:
         api_keys: Comma-separated API keys the HTTP service accepts as ``Authorization: Bearer KEY``; empty =
             no auth, and the service then binds to loopback only.
         turn_workers: Turns of different threads the HTTP service runs at once (one process).
+        planner_batch: Most planning steps of different conversations the HTTP service decodes as one batch
+            (``smol`` planner, up to ``turn_workers`` at once); 1 = one step at a time.
         busy_policy: What the service does with a message for a thread that is still answering an earlier one:
             ``enqueue`` (default: queue it, answered in arrival order) or ``reject`` (409 ``thread_busy``).
         max_pending_per_thread: Most messages waiting on one thread before the service answers 429.
@@ -123,6 +128,7 @@ class Context:
     planner_quantize: int = 0
     planner_grounding: int = 1
     planner_image_route: str = ""
+    planner_remote: int = 0
     max_steps: int = 3
     max_tool_calls: int = 4
     max_upload_bytes: int = 10 * 1024 * 1024
@@ -145,6 +151,7 @@ class Context:
     tryon_model: str = ""
     api_keys: str = ""
     turn_workers: int = 4
+    planner_batch: int = 32
     busy_policy: str = "enqueue"
     max_pending_per_thread: int = 20
     max_request_bytes: int = 32 * 1024 * 1024

@@ -69,9 +69,20 @@ class TextEmbedder:
             return out
         # One thread for a few sentences: intra-op threading gains nothing there and collapses when
         # the CPU is shared; batches use every core.
+        # The setting is process-wide: put it back afterwards, or the planner model decodes on one thread too.
         want = 1 if len(todo) <= 8 else self._max_threads
-        if torch.get_num_threads() != want:
+        before = torch.get_num_threads()
+        if before != want:
             torch.set_num_threads(want)
+        try:
+            self._encode_into(out, texts, todo, batch_size)
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
+        return out
+
+    def _encode_into(self, out: np.ndarray, texts: Sequence[str], todo: list[int], batch_size: int) -> None:
+        torch = self._torch
         for start in range(0, len(todo), batch_size):
             idx = todo[start : start + batch_size]
             batch = [texts[i] for i in idx]
@@ -85,7 +96,6 @@ class TextEmbedder:
             for j, i in enumerate(idx):
                 out[i] = vecs[j]
                 self._remember(texts[i], vecs[j])
-        return out
 
     def encode_one(self, text: str) -> np.ndarray:
         """Return the unit vector of one sentence."""

@@ -513,3 +513,44 @@ def test_default_planner_is_the_fine_tuned_one_and_plans_whole_turns(settings, c
     assert second["items"] and not shown & {i["id"] for i in second["items"]}
     assert all(i["category"] == "dress" and i["price"] < anchor["price"] for i in second["items"])
     assert planner.stats["calls"] >= 2 and planner.stats["fallbacks"] == 0, planner.stats
+
+
+def test_a_refused_exclusion_is_taken_out_before_any_beam_search(trained: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A made-up exclusion is the commonest refusal: the plan without it is checked first, for free."""
+    from agent.planners.smol import model as smol_model
+    from agent.planners.smol.planner import without_refused
+
+    beams: list[int] = []
+    greedy = ["search_catalog query=ankle boots;categories=ankle_boots;exclude_colors=green,black;"
+              "exclude_materials=leather"]
+
+    def fake_generate(*args: object, num_beams: int = 1, **kw: object) -> list[str]:
+        if num_beams > 1:
+            beams.append(num_beams)
+            return ["small_talk"]
+        return greedy
+
+    monkeypatch.setattr(smol_model, "generate", fake_generate)
+    planner = SmolPlanner(trained)
+    plan = planner.plan(_view("show me ankle boots, nothing black"))
+    (call,) = plan.calls
+    assert call.args["exclude_colors"] == ["black"] and call.args["categories"] == ["ankle_boots"]
+    assert "exclude_materials" not in call.args  # a second made-up exclusion goes too
+    assert plan.planner == "smol" and beams == []
+    assert planner.stats == {"calls": 1, "repairs": 1, "fallbacks": 0}
+    trace = planner.pipeline.last_trace
+    assert trace.accepted is not None and trace.accepted.round == 1 and len(trace.errors) == 2
+    # a refused colour (or an unreadable plan, a refused tool) is left to the beams, as before
+    assert without_refused(plan, "some other refusal") is None
+    # "I hate sneakers" read as a search for sneakers without the material "sneakers": not mended
+    from agent.planners.pipeline import Refusal
+
+    confused = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={
+        "query": "sneakers", "categories": ["sneakers"], "exclude_materials": ["sneakers"]})])
+    error = PlanError("not grounded", tool="search_catalog", argument="exclude_materials", value="sneakers")
+    assert without_refused(confused, Refusal(str(error), error)) is None
+    greedy[0] = "search_catalog query=ankle boots;categories=ankle_boots;colors=green"
+    second = planner.plan(_view("show me ankle boots"))
+    assert beams == [planner.beams] and planner.pipeline.last_trace.accepted.text == "small_talk"
+    assert second.intent == "small_talk" and not second.calls

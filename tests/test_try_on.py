@@ -418,3 +418,24 @@ def test_inpaint_backend_with_tiny_components(catalog: Catalog) -> None:
     assert r1.mask.sum() > 10000 and (r1.image[~r1.mask] == person[~r1.mask]).all()
     with pytest.raises(TryOnInputError, match="can't show bags"):
         be.try_on(TryOnRequest(person=person, garment=g, category="bag"))
+
+
+def test_person_photo_is_analysed_once_from_ingest_to_try_on(settings: Context, catalog: Catalog,
+                                                             tmp_path: Path) -> None:
+    from agent.tryon.body import get_analyzer
+    from agent.vision.ingest import ingest_attachment
+
+    settings = settings.with_(data_dir=str(tmp_path / "data"), catalog_dir=settings.catalog_dir)
+    src = tmp_path / "me.png"
+    pixels = astronaut().copy()
+    pixels[0, 0] ^= 1  # a photo no earlier test analysed
+    Image.fromarray(pixels).save(src)
+    analyzer = get_analyzer()
+    before = analyzer.detections
+    info = ingest_attachment(str(src), settings.media_dir, 1, settings.max_upload_bytes, settings.max_image_pixels)
+    assert info.role == "person" and analyzer.detections == before + 1
+    item = next(i for i in catalog.items.values() if i.category == "top")
+    ctx = ToolContext(settings=settings, catalog=catalog, images=[info], turn=1)
+    res = VirtualTryOn()({"item_id": item.id, "person_image": "latest"}, ctx)
+    assert res.ok, res.message
+    assert analyzer.detections == before + 1  # the try-on reused the detections made at ingest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from agent.plan import Plan, PlannerInput
 
@@ -10,7 +10,16 @@ __all__ = ["PlanError", "Planner"]
 
 
 class PlanError(ValueError):
-    """A plan that cannot be run as written; the message says what was wrong (it is sent back to the model)."""
+    """A plan that cannot be run as written; the message says what was wrong (it is sent back to the model).
+
+    A check that refuses one argument value names it: ``tool``, ``argument`` and ``value`` (else None),
+    so a model backend can propose the plan without it before paying for a re-decode.
+    """
+
+    def __init__(self, message: str, *, tool: str | None = None, argument: str | None = None,
+                 value: Any = None) -> None:
+        super().__init__(message)
+        self.tool, self.argument, self.value = tool, argument, value
 
 
 @runtime_checkable

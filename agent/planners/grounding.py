@@ -237,7 +237,8 @@ def _check_values(call: ToolCall, key: str, kind: str, values: list[str], ev: Ev
         if not ev.supports(kind, str(value).strip().lower(), exclude=exclude, shown=not change):
             how = ("nothing in the conversation excludes it" if exclude
                    else "the shopper did not ask for it")
-            raise PlanError(f"{call.name}.{key}={value!r} is not grounded: {how}")
+            raise PlanError(f"{call.name}.{key}={value!r} is not grounded: {how}", tool=call.name, argument=key,
+                            value=value)
 
 
 def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: set[str]) -> dict[str, Any]:
@@ -254,7 +255,8 @@ def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: s
         return out
     for key, value in given.items():
         if value not in ev.numbers and not ev.price_cue:
-            raise PlanError(f"{call.name}.{key}={value:g} is not grounded: the conversation names no price")
+            raise PlanError(f"{call.name}.{key}={value:g} is not grounded: the conversation names no price",
+                            tool=call.name, argument=key, value=value)
     return args
 
 

@@ -14,11 +14,13 @@ Every plan says where it came from: ``plan.planner`` is the primary's name or th
 ``plan.completed_by="rules"`` marks a model plan a check completed from the reader. ``outcomes``
 counts ``model``, ``completed``, ``fallback`` and ``delegated`` steps, and :attr:`FallbackPlanner.last_trace`
 keeps the model's own first candidate, so metrics report the model alone beside the pipeline.
+Several threads may plan at once (the batched smol planner): the trace and error are per thread.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +29,29 @@ from typing import Any, Protocol
 from agent.plan import Plan, PlannerInput
 from agent.planners.checks import GROUNDED_CHECKS, Check, PlanError, fill_reply, run_checks
 
-__all__ = ["Candidate", "FallbackPlanner", "PlanTrace", "Proposer"]
+__all__ = ["Candidate", "FallbackPlanner", "PlanTrace", "Proposer", "Refusal"]
 
 log = logging.getLogger(__name__)
+
+
+class Refusal(str):
+    """Why a candidate was refused (the message sent back to the model), with the refused argument if one was.
+
+    ``tool``, ``argument`` and ``value`` name the one argument value a check refused (see
+    :class:`~agent.planners.base.PlanError`), else they are None.
+    """
+
+    tool: str | None
+    argument: str | None
+    value: Any
+
+    def __new__(cls, message: str, error: PlanError | None = None) -> Refusal:
+        """Return ``message`` carrying ``error``'s refused argument."""
+        self = super().__new__(cls, message)
+        self.tool = getattr(error, "tool", None)
+        self.argument = getattr(error, "argument", None)
+        self.value = getattr(error, "value", None)
+        return self
 
 
 @dataclass
@@ -100,8 +122,27 @@ class FallbackPlanner:
         #: model's candidates were all refused).
         self.stats: dict[str, int] = {"calls": 0, "repairs": 0, "fallbacks": 0}
         self.outcomes: Counter[str] = Counter()
-        self.last_error: str | None = None
-        self.last_trace = PlanTrace()
+        self._local = threading.local()  # the last step of each thread (several turns may plan at once)
+
+    @property
+    def last_trace(self) -> PlanTrace:
+        """Return what happened in this thread's last step (an empty trace before the first)."""
+        trace: PlanTrace | None = getattr(self._local, "trace", None)
+        return trace if trace is not None else PlanTrace()
+
+    @last_trace.setter
+    def last_trace(self, trace: PlanTrace) -> None:
+        self._local.trace = trace
+
+    @property
+    def last_error(self) -> str | None:
+        """Return why this thread's last step's candidates were all refused (None when one passed)."""
+        error: str | None = getattr(self._local, "error", None)
+        return error
+
+    @last_error.setter
+    def last_error(self, error: str | None) -> None:
+        self._local.error = error
 
     @property
     def fallback(self) -> Any:
@@ -158,7 +199,7 @@ class FallbackPlanner:
                 try:
                     plan = self.accept(candidate.plan, view, reading)
                 except PlanError as exc:
-                    error = str(exc)
+                    error = Refusal(str(exc), exc)
                 else:
                     trace.accepted = candidate
                     trace.outcome = "completed" if plan.completed_by else "model"

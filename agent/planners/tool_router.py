@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Collection
 from typing import Any
 
@@ -79,13 +80,27 @@ def fill_arguments(tool: type[Any], view: PlannerInput) -> dict[str, Any] | None
     return args
 
 
+_LAST = threading.local()
+
+
 def route_untrained(view: PlannerInput, trained: Collection[str] = TRAINED_TOOLS,
                     threshold: float = THRESHOLD) -> Plan | None:
     """Return a plan calling an untrained tool whose examples are closest to the message, or None.
 
     Only tools offered in ``view`` count; the built-in tools' examples compete, so a request for
-    a built-in capability stays with it.
+    a built-in capability stays with it. The answer for the same view object is computed once per
+    thread (the model planner asks before declining a step, then the rules planner asks again).
     """
+    key = (view, view.text, tuple(view.tools), tuple(trained), threshold)
+    last = getattr(_LAST, "entry", None)
+    if last is not None and last[0][0] is view and last[0][1:] == key[1:]:
+        return last[1].model_copy(deep=True) if last[1] is not None else None
+    routed = _route_untrained(view, trained, threshold)
+    _LAST.entry = (key, routed.model_copy(deep=True) if routed is not None else None)
+    return routed
+
+
+def _route_untrained(view: PlannerInput, trained: Collection[str], threshold: float) -> Plan | None:
     from tools import discover
 
     registry = discover()

@@ -50,7 +50,7 @@ from agent.serve.queue import (
     TurnRecord,
     unavailable,
 )
-from agent.serve.runner import MediaLinks, SerialPlanner, TurnRunner
+from agent.serve.runner import MediaLinks, TurnRunner, service_planner
 from agent.serve.schemas import (
     ErrorBody,
     ErrorDetail,
@@ -254,8 +254,8 @@ def create_app(settings: Context | None = None, *, planner: Any = None, catalog:
                 break
             if stopping.wait(3.0):
                 return
-        graph = build_graph(planner=SerialPlanner(st.planner), catalog=st.catalog, checkpointer=checkpointer,
-                            store=st.store)
+        graph = build_graph(planner=service_planner(st.planner, settings), catalog=st.catalog,
+                            checkpointer=checkpointer, store=st.store)
         assert st.runner is not None
         st.runner.graph = graph
         st.ready = True

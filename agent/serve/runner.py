@@ -72,6 +72,21 @@ class SerialPlanner:
         return getattr(self.inner, name)
 
 
+def service_planner(planner: Any, settings: Context) -> Any:
+    """Return the planner the service's turns share: batched across threads where the planner can, else serial.
+
+    A planner with ``enable_batching`` (the ``smol`` planner) decodes the steps of up to
+    ``min(planner_batch, turn_workers)`` turns together (or, in remote mode, leaves batching to its
+    completions server) and is called from the turn threads directly; any other planner (and
+    ``planner_batch`` 1) goes behind a :class:`SerialPlanner`.
+    """
+    enable = getattr(planner, "enable_batching", None)
+    size = min(settings.planner_batch, settings.turn_workers)
+    if callable(enable) and size > 1:
+        enable(max_batch=size)
+    return planner if getattr(planner, "concurrent", False) else SerialPlanner(planner)
+
+
 class MediaLinks:
     """Turn image paths into the service's content-addressed URLs (``/v1/media/<sha256>.png``).
 

@@ -8,7 +8,9 @@ the photo's full size.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +65,17 @@ class BodyAnalysis:
         return (pa, pb) if pa[0] <= pb[0] else (pb, pa)
 
 
+#: Photos whose detections :class:`BodyAnalyzer` keeps (ingest reads a person photo's role, try-on its body).
+DETECTIONS_KEPT = 8
+
+
 class BodyAnalyzer:
-    """Run mediapipe pose, selfie segmentation and face detection (models loaded once, calls serialised)."""
+    """Run mediapipe pose, selfie segmentation and face detection (models loaded once, calls serialised).
+
+    The detections of the last :data:`DETECTIONS_KEPT` photos are kept by pixel content, so a person
+    photo analysed at ingest (its role) is not analysed again by the try-on that uses it.
+    ``detections`` counts the photos actually run through the models.
+    """
 
     def __init__(self) -> None:
         import mediapipe as mp
@@ -78,6 +89,8 @@ class BodyAnalyzer:
         self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         self._faces = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.6)
         self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[tuple[int, ...], str], tuple[np.ndarray, list[Any], Any, Any]] = OrderedDict()
+        self.detections = 0
 
     def analyze(self, rgb: np.ndarray) -> BodyAnalysis:
         """Return the body of the one person in ``rgb``.
@@ -132,6 +145,12 @@ class BodyAnalyzer:
         """
         import cv2
 
+        key = (tuple(rgb.shape), hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=16).hexdigest())
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+                return kept
         h, w = rgb.shape[:2]
         scale = min(1.0, WORK_SIDE / max(h, w))
         small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)),
@@ -141,6 +160,10 @@ class BodyAnalyzer:
             faces = list(self._faces.process(small).detections or [])
             pose: Any = self._pose.process(small).pose_landmarks
             seg = self._seg.process(small).segmentation_mask
+            self.detections += 1
+            self._kept[key] = (small, faces, pose, seg)
+            while len(self._kept) > DETECTIONS_KEPT:
+                self._kept.popitem(last=False)
         return small, faces, pose, seg
 
     def people(self, rgb: np.ndarray) -> tuple[int, bool]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Generator, Mapping
@@ -32,6 +33,7 @@ __all__ = [
     "canonical_color",
     "check_plan",
     "merge_lora",
+    "without_refused",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,11 @@ class SmolPlanner:
         fallback: Planner used when the model's plan stays invalid (the rules planner by default).
         settings: The run's settings (defaults of weights, route, quantisation, grounding); default
             ``Context()``.
+        remote: Send the generation to an OpenAI-compatible completions server instead of running the
+            model here (:mod:`agent.planners.smol.remote`; default ``FASHIONM3_PLANNER_REMOTE``): only the
+            tokenizer loads; photos go in as text; there is no beam re-decode.
+        url: That server's base URL (default ``FASHIONM3_PLANNER_URL``).
+        model: The adapter's served name there (default ``FASHIONM3_PLANNER_MODEL``, else ``fashion``).
     """
 
     name = "smol"
@@ -127,6 +134,9 @@ class SmolPlanner:
         fallback: Any = None,
         name: str = "smol",
         settings: Any = None,
+        remote: bool | None = None,
+        url: str | None = None,
+        model: str | None = None,
     ) -> None:
         from agent.context import Context
 
@@ -144,6 +154,11 @@ class SmolPlanner:
         self.max_new_tokens = max_new_tokens
         self.device = device
         self.threads = threads
+        self.remote = bool(getattr(settings, "planner_remote", 0)) if remote is None else remote
+        self.url = url or settings.planner_url
+        self.served_model = model or settings.planner_model or ""
+        #: The completions client (remote mode), made at setup.
+        self.client: Any = None
         from agent.planners.checks import GROUNDED_CHECKS, MODEL_CHECKS
         from agent.planners.pipeline import FallbackPlanner
 
@@ -161,6 +176,10 @@ class SmolPlanner:
         self.drafter: Any = None
         #: Forward passes and plan tokens of the greedy decodes so far (speculative decoding only).
         self.decode_stats: dict[str, int] = {}
+        #: The KV caches of recent prompts (:class:`~agent.planners.smol.model.PrefixCache`), made at setup.
+        self.prefix_cache: Any = None
+        #: Batches the greedy decodes of concurrent steps (:meth:`enable_batching`); None: each decodes alone.
+        self.batcher: Any = None
         self._lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------------------------------
@@ -213,6 +232,10 @@ class SmolPlanner:
                 f"no trained planner adapter in {self.weights_dir}; train it with `fashionm3 train planner` "
                 "(or use --planner rules)"
             )
+        if self.remote:
+            self._load_remote()
+            self.load_seconds = time.perf_counter() - start
+            return
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         base_name = self.base or self._trained_base()
         loaded = load_base(base_name, device=device, settings=self.settings)
@@ -241,7 +264,32 @@ class SmolPlanner:
                 self.projector = None
                 self.projector_mismatch = True
         self.model, self.tokenizer, self.device = model, loaded.tokenizer, device
+        from agent.planners.smol.model import PrefixCache
+
+        self.prefix_cache = PrefixCache()
         self.load_seconds = time.perf_counter() - start
+
+    def _load_remote(self) -> None:
+        """Load the tokenizer only and open the completions client (remote mode)."""
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from agent.planners.smol.base import build_base_cache, default_base_path, is_cached_base
+        from agent.planners.smol.remote import DEFAULT_MODEL, CompletionsClient
+
+        path = self.base or self._trained_base() or default_base_path(self.settings)
+        if Path(path).exists() or path.count("/") != 1:
+            if not is_cached_base(path):
+                build_base_cache(path)
+        hf_logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.client = CompletionsClient(self.url, self.served_model or DEFAULT_MODEL,
+                                        api_key=self.settings.planner_api_key,
+                                        timeout=float(self.settings.planner_timeout))
+        self.tokenizer = tokenizer
+        self.model = self.client  # set last: setup() is done once the model (here: the server) is there
 
     def _trained_base(self) -> str | None:
         """Return the base training used when it is a hub id or an existing folder, else None (the default)."""
@@ -256,8 +304,8 @@ class SmolPlanner:
         route = self.image_route or str(self.config.get("image_route") or "text")
         if route not in ("native", "text"):
             raise ValueError(f"image_route must be 'native' or 'text', not {route!r}")
-        if route == "native" and self.projector_mismatch:
-            return "text"
+        if route == "native" and (self.projector_mismatch or self.remote):
+            return "text"  # a completions server takes token ids, not photo embeddings
         return route
 
     @property
@@ -274,8 +322,8 @@ class SmolPlanner:
 
     @property
     def repairs_enabled(self) -> bool:
-        """Whether a refused greedy plan is followed by a beam-search re-decode."""
-        return self.repair and self.beams > 1
+        """Whether a refused greedy plan is followed by a second round (the plan less a refused value, beams)."""
+        return self.repair
 
     @property
     def fallback(self) -> Any:
@@ -321,8 +369,11 @@ class SmolPlanner:
         """Return the ``(1, T, H)`` input embeddings of the prompt for ``view``."""
         return self._encode(view)[1]
 
-    def _encode(self, view: PlannerInput) -> tuple[list[int], Any]:
-        """Return the prompt's token ids (image slots hold the pad id) and its ``(1, T, H)`` input embeddings."""
+    def _encode(self, view: PlannerInput) -> tuple[list[int], Any, int]:
+        """Return the prompt's ids (slots hold the pad id), its ``(1, T, H)`` embeddings and its text-only length.
+
+        The text-only length runs up to the first image slot: what a prefix cache may reuse.
+        """
         import torch
 
         from agent.planners.compact import render_prompt
@@ -339,7 +390,8 @@ class SmolPlanner:
         )
         ids = torch.tensor([enc.input_ids], device=self.device)
         vectors = torch.stack([self._image_vector(i) for i in enc.images]) if enc.images else None
-        return enc.input_ids, build_embeds(self.model, ids, [enc.slots], vectors, self.projector)
+        reusable = min(enc.slots) if enc.slots else len(enc.input_ids)
+        return enc.input_ids, build_embeds(self.model, ids, [enc.slots], vectors, self.projector), reusable
 
     # -- planning ----------------------------------------------------------------------------------
 
@@ -387,14 +439,29 @@ class SmolPlanner:
         self.setup()
         if route_untrained(view, self.trained_tools) is not None:
             return  # a tool the model was not trained on matches: the rules planner routes it the same way
-        prompt_ids, embeds = self._encode(view)
-        text = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                        drafter=self.drafter, prompt_ids=prompt_ids, stats=self.decode_stats)[0]
-        yield self.read(text, view)
-        if not (self.repair and self.beams > 1):
+        if self.remote:
+            yield from self._propose_remote(view)
             return
-        candidates = generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                              num_beams=self.beams, num_return=self.beams)
+        prompt_ids, embeds, reusable = self._encode(view)
+        if self.batcher is not None:
+            text = self.batcher.decode((prompt_ids, reusable), embeds)
+        else:
+            text = self._decode_one((prompt_ids, reusable), embeds)
+        first = self.read(text, view)
+        error = yield first
+        if not self.repair:
+            return
+        error = yield from self._drops(first, error)
+        if self.beams <= 1:
+            return
+        cache = self.prefix_cache.lookup(prompt_ids, reusable)[1] if self.prefix_cache is not None else None
+
+        def beams() -> list[str]:
+            return generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
+                            num_beams=self.beams, num_return=self.beams, stats=self.decode_stats, cache=cache)
+
+        # batching on: the beams run on the batch thread too (concurrent re-decodes would fight over the cores)
+        candidates = self.batcher.run(beams) if self.batcher is not None else beams()
         for beam in dict.fromkeys(candidates):
             if beam == text:
                 continue
@@ -402,9 +469,132 @@ class SmolPlanner:
             candidate.round = 1
             yield candidate
 
+    def _drops(self, first: Any, error: Any) -> Generator[Any, Any, Any]:
+        """Yield the refused plan less each refused argument value in turn; return the last refusal."""
+        from agent.planners.compact import to_compact
+        from agent.planners.pipeline import Candidate
+
+        plan = first.plan
+        for _ in range(MAX_DROPS):  # an argument value the conversation does not support: the plan without it
+            plan = without_refused(plan, error) if plan is not None else None
+            if plan is None:
+                break
+            error = yield Candidate(to_compact(plan), plan=plan, round=1)
+        return error
+
+    def prompt_ids(self, view: PlannerInput) -> list[int]:
+        """Return the token ids of the text-route prompt of ``view`` (what remote mode sends)."""
+        from agent.planners.compact import render_prompt
+        from agent.planners.smol.model import encode_example
+
+        self.setup()
+        enc = encode_example(self.tokenizer, render_prompt(view, image_text=True),
+                             max_prompt_tokens=int(self.config.get("max_prompt_tokens", 160)))
+        return enc.input_ids
+
+    def _propose_remote(self, view: PlannerInput) -> Generator[Any, Any, None]:
+        """Propose the server's greedy plan, then the plan less refused values (no beams in remote mode)."""
+        from agent.planners.openai_backend import PlannerServerError
+
+        try:
+            text = self.client.complete(self.prompt_ids(view), self.max_new_tokens)
+        except PlannerServerError as exc:
+            # the step is the rules planner's (counted as delegated); the shopper still gets an answer
+            log.warning("smol planner: %s; the rules planner plans this step", exc)
+            self.decode_stats["remote_errors"] = self.decode_stats.get("remote_errors", 0) + 1
+            return
+        first = self.read(text, view)
+        error = yield first
+        if self.repair:
+            yield from self._drops(first, error)
+
+    def _decode_one(self, prompt: tuple[list[int], int], embeds: Any) -> str:
+        """Return the greedy plan of one prompt (speculative, from the prefix cache)."""
+        from agent.planners.smol.model import generate
+
+        prompt_ids, reusable = prompt
+        return generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
+                        drafter=self.drafter, prompt_ids=prompt_ids, stats=self.decode_stats,
+                        prefix=self.prefix_cache, reusable=reusable)[0]
+
+    def _decode_many(self, embeds: list[Any]) -> list[str]:
+        """Return the greedy plans of several prompts decoded as one batch."""
+        from agent.planners.smol.model import generate_batch
+
+        return generate_batch(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
+                              stats=self.decode_stats)
+
+    def enable_batching(self, max_batch: int = 32, gather_s: float = 0.0) -> None:
+        """Decode the greedy plans of steps planned at the same time (other threads) as one batch.
+
+        After this, :meth:`plan` may be called from several threads at once (:attr:`concurrent`); the
+        HTTP service does so for turns of different conversations. ``max_batch`` <= 1 turns it off.
+        """
+        from agent.planners.smol.batching import BatchDecoder
+
+        if self.remote:
+            self._remote_concurrent = max_batch > 1  # the server batches; calls only need to overlap
+            return
+        if self.batcher is not None:
+            self.batcher.close()
+        self.batcher = (BatchDecoder(self._decode_one, self._decode_many, max_batch=max_batch, gather_s=gather_s)
+                        if max_batch > 1 else None)
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether :meth:`plan` may be called from several threads at once (batching on, or remote mode)."""
+        return self.batcher is not None or (self.remote and getattr(self, "_remote_concurrent", False))
+
     def plan(self, view: PlannerInput) -> Plan:
         """Return the step's plan through the pipeline (model candidates, checks, else the rules planner)."""
         return self.pipeline.plan(view)  # type: ignore[no-any-return]
+
+
+#: Most refused argument values taken out of one greedy plan before the beam re-decode.
+MAX_DROPS = 3
+#: Arguments whose refused values are taken out (exclusions the shopper never stated). On 300 held-out
+#: samples, taking out other refused values (a colour, a style, an occasion) lost routing the beams kept.
+DROPPABLE = ("exclude_",)
+
+
+def without_refused(plan: Plan, error: Any) -> Plan | None:
+    """Return ``plan`` less the exclusion a check refused (``error`` names it), or None if it names none.
+
+    Only :data:`DROPPABLE` arguments, and only when no other argument names the same word ("I hate
+    sneakers" read as a search for sneakers excluding the material "sneakers" is no plan to mend): a
+    refused value of a list argument leaves the list (the argument goes when it empties); a refused
+    scalar argument goes. The result is a new candidate: it goes
+    through every check again. Costs microseconds, where the beam re-decode it spares costs seconds
+    (a made-up exclusion is the shipped adapter's most common refusal the beams could not mend).
+    """
+    tool, key, value = (getattr(error, "tool", None), getattr(error, "argument", None),
+                        getattr(error, "value", None))
+    if not tool or not key or not key.startswith(DROPPABLE):
+        return None
+    word = re.compile(rf"\b{re.escape(str(value).strip().lower())}\b")
+    for call in plan.calls:
+        for other, given in call.args.items():
+            if (call.name, other) != (tool, key) and word.search(str(given).lower()):
+                return None  # the same word wanted and excluded: the model misread the message, not one slot
+    calls = list(plan.calls)
+    for i, call in enumerate(calls):
+        if call.name != tool or key not in call.args:
+            continue
+        args = dict(call.args)
+        current = args[key]
+        if isinstance(current, list):
+            kept = [v for v in current if str(v).strip().lower() != str(value).strip().lower()]
+            if len(kept) == len(current):
+                return None
+            if kept:
+                args[key] = kept
+            else:
+                del args[key]
+        else:
+            del args[key]
+        calls[i] = call.model_copy(update={"args": args})
+        return plan.model_copy(update={"calls": calls})
+    return None
 
 
 def merge_lora(model: Any, weights_dir: str | Path) -> Any:
