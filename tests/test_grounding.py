@@ -176,6 +176,23 @@ def test_a_new_search_cannot_answer_a_message_about_the_item_in_focus() -> None:
     assert ground_plan(search, refine) == search
 
 
+def test_a_new_search_cannot_answer_a_change_to_a_piece_of_the_outfit_named_by_its_role() -> None:
+    outfit = [ShownItem(id="SHT-0042", title="Beige cotton shirt", category="shirt", color="beige", price=48.0,
+                        turn=1, position=1),
+              ShownItem(id="TRS-0007", title="Navy trousers", category="trousers", color="navy", price=55.0,
+                        turn=1, position=2)]
+    view = PlannerInput(text="change the top for a blue one", turn=2, shown=outfit, last_shown=outfit)
+    search = _plan("search_catalog", query="blue top", categories=["top"], colors=["blue"])
+    with pytest.raises(PlanError, match=r"change a piece already shown \(SHT-0042\)"):
+        ground_plan(search, view)
+    alt = _plan("find_alternatives", "find_alternatives", item_id="SHT-0042", color="blue")
+    assert ground_plan(alt, view) == alt
+    # without a change cue, naming a shown category is a new search ("show me the trousers in stock")
+    browse = view.model_copy(update={"text": "show me the trousers you have"})
+    trousers = _plan("search_catalog", query="trousers", categories=["trousers"])
+    assert ground_plan(trousers, browse) == trousers
+
+
 def test_a_design_request_alone_does_not_also_search() -> None:
     both = Plan(intent="generate_image", calls=[
         ToolCall(name="generate_image", args={"prompt": "mustard dress", "category": "dress", "color": "yellow"}),

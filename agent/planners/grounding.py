@@ -317,6 +317,12 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         # "show it in blue" is about the piece in focus (an alternative of it), not a new search
         raise PlanError(f"search_catalog is not grounded: the message refers to the item in focus "
                         f"({view.focus_item_id}), which a new search ignores")
+    piece = _named_piece(view)
+    if [c.name for c in plan.calls] == ["search_catalog"] and not plan.calls[0].args.get("image") \
+            and piece is not None:
+        # "something cheaper for the top" after an outfit is about that piece (an alternative of it)
+        raise PlanError(f"search_catalog is not grounded: the message asks to change a piece already shown "
+                        f"({piece}), which a new search ignores")
     if any(c.name == "recall_outfit" for c in plan.calls) and not RECALL_CUE_RE.search(view.text.lower()):
         raise PlanError("recall_outfit is not grounded: the shopper did not ask for an earlier outfit")
     if plan.intent == "show_memory" and not plan.calls and not MEMORY_CUE_RE.search(view.text.lower()):
@@ -328,6 +334,28 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
                     fact.kind == "material" and ev.vegan and pair[1] in ANIMAL_MATERIALS):
                 raise PlanError(f"preference {fact.kind}:{fact.value} is not grounded: the message does not mention it")
     return plan.model_copy(update={"calls": calls})
+
+
+_PIECE_RE = re.compile(r"\b(?:the|that|this)\s+([a-z]+)\b")
+_CHANGE_RE = re.compile(r"\b(?:swap|change|replace|switch|instead|different|another)\b")
+
+
+def _named_piece(view: PlannerInput) -> str | None:
+    """Return the id of a shown piece the message asks to change by its role ("cheaper for the top"), or None.
+
+    Only with a change cue (cheaper, pricier, swap, change, replace, instead, different, another): "show me
+    the dresses" after a list of dresses is a new search, "something cheaper for the top" is not.
+    """
+    from agent.understanding.references import shown_by_role
+
+    text = view.text.lower()
+    if not view.shown or not (COMPARATIVE_RE.search(text) or _CHANGE_RE.search(text)):
+        return None
+    for word in _PIECE_RE.findall(view.parsed.norm):
+        item = shown_by_role(view, word)
+        if item is not None:
+            return item.id
+    return None
 
 
 #: Arguments the rules parser may fill in when the model routed like it but left them out.
