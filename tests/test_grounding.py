@@ -193,6 +193,19 @@ def test_a_new_search_cannot_answer_a_change_to_a_piece_of_the_outfit_named_by_i
     assert ground_plan(trousers, browse) == trousers
 
 
+def test_a_question_about_an_earlier_outfit_is_not_a_new_outfit() -> None:
+    outfit = [ShownItem(id="PUL-0040", title="Grey pullover", category="pullover", color="grey", price=40.0,
+                        turn=1, position=1)]
+    view = PlannerInput(text="what was the first outfit? please", turn=3, shown=outfit, last_shown=outfit)
+    with pytest.raises(PlanError, match="asks about an outfit shown earlier"):
+        ground_plan(_plan("recommend_outfit", "recommend_outfit", anchor_item_id="PUL-0040"), view)
+    recall = _plan("recall_outfit", "history", index=0)
+    assert ground_plan(recall, view) == recall
+    new = view.model_copy(update={"text": "what goes with the grey pullover for the office?"})
+    outfit_plan = _plan("recommend_outfit", "recommend_outfit", anchor_item_id="PUL-0040", occasion="office")
+    assert ground_plan(outfit_plan, new) == outfit_plan
+
+
 def test_a_design_request_alone_does_not_also_search() -> None:
     both = Plan(intent="generate_image", calls=[
         ToolCall(name="generate_image", args={"prompt": "mustard dress", "category": "dress", "color": "yellow"}),

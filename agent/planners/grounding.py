@@ -323,6 +323,11 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         # "something cheaper for the top" after an outfit is about that piece (an alternative of it)
         raise PlanError(f"search_catalog is not grounded: the message asks to change a piece already shown "
                         f"({piece}), which a new search ignores")
+    names = {c.name for c in plan.calls}
+    if "recommend_outfit" in names and "recall_outfit" not in names and _EARLIER_OUTFIT_RE.search(view.parsed.norm):
+        # "what was the first outfit?" asks to see an outfit already recommended, not for a new one
+        raise PlanError("recommend_outfit is not grounded: the shopper asks about an outfit shown earlier "
+                        "(recall_outfit), not for a new one")
     if any(c.name == "recall_outfit" for c in plan.calls) and not RECALL_CUE_RE.search(view.text.lower()):
         raise PlanError("recall_outfit is not grounded: the shopper did not ask for an earlier outfit")
     if plan.intent == "show_memory" and not plan.calls and not MEMORY_CUE_RE.search(view.text.lower()):
@@ -336,6 +341,8 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
     return plan.model_copy(update={"calls": calls})
 
 
+_EARLIER_OUTFIT_RE = re.compile(
+    r"\b(?:what|which) (?:was|were)\b[^?.!]*\b(?:first|second|third|previous|earlier|last|other) (?:outfit|look)s?\b")
 _PIECE_RE = re.compile(r"\b(?:the|that|this)\s+([a-z]+)\b")
 _CHANGE_RE = re.compile(r"\b(?:swap|change|replace|switch|instead|different|another)\b")
 
