@@ -37,7 +37,10 @@ from agent.catalog.vocab import similar
 from agent.plan import Plan, PlannerInput, ToolCall
 from agent.understanding.cues import (
     ANOTHER_COLOR_RE,
+    CHANGE_CUE_RE,
     COMPARATIVE_RE,
+    DEFINITE_NOUN_RE,
+    EARLIER_OUTFIT_QUESTION_RE,
     FIND_CUE_RE,
     FORGET_CUE_RE,
     FORGET_EVERYTHING_RE,
@@ -324,7 +327,8 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         raise PlanError(f"search_catalog is not grounded: the message asks to change a piece already shown "
                         f"({piece}), which a new search ignores")
     names = {c.name for c in plan.calls}
-    if "recommend_outfit" in names and "recall_outfit" not in names and _EARLIER_OUTFIT_RE.search(view.parsed.norm):
+    if "recommend_outfit" in names and "recall_outfit" not in names \
+            and EARLIER_OUTFIT_QUESTION_RE.search(view.parsed.norm):
         # "what was the first outfit?" asks to see an outfit already recommended, not for a new one
         raise PlanError("recommend_outfit is not grounded: the shopper asks about an outfit shown earlier "
                         "(recall_outfit), not for a new one")
@@ -341,10 +345,6 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
     return plan.model_copy(update={"calls": calls})
 
 
-_EARLIER_OUTFIT_RE = re.compile(
-    r"\b(?:what|which) (?:was|were)\b[^?.!]*\b(?:first|second|third|previous|earlier|last|other) (?:outfit|look)s?\b")
-_PIECE_RE = re.compile(r"\b(?:the|that|this)\s+([a-z]+)\b")
-_CHANGE_RE = re.compile(r"\b(?:swap|change|replace|switch|instead|different|another)\b")
 
 
 def _named_piece(view: PlannerInput) -> str | None:
@@ -356,9 +356,9 @@ def _named_piece(view: PlannerInput) -> str | None:
     from agent.understanding.references import shown_by_role
 
     text = view.text.lower()
-    if not view.shown or not (COMPARATIVE_RE.search(text) or _CHANGE_RE.search(text)):
+    if not view.shown or not (COMPARATIVE_RE.search(text) or CHANGE_CUE_RE.search(text)):
         return None
-    for word in _PIECE_RE.findall(view.parsed.norm):
+    for word in DEFINITE_NOUN_RE.findall(view.parsed.norm):
         item = shown_by_role(view, word)
         if item is not None:
             return item.id

@@ -336,6 +336,13 @@ FIND_CUE_RE = re.compile(
     r"in store|carry)\b"
 )
 IT_RE = re.compile(r"\b(?:it|this one|that one)\b")
+#: A question about an outfit shown earlier ("what was the first outfit?"); HISTORY_RE is the wider recall cue.
+EARLIER_OUTFIT_QUESTION_RE = re.compile(
+    r"\b(?:what|which) (?:was|were)\b[^?.!]*\b(?:first|second|third|previous|earlier|last|other) (?:outfit|look)s?\b")
+#: A noun after the, that or this ("the top"): a candidate name of a shown piece.
+DEFINITE_NOUN_RE = re.compile(r"\b(?:the|that|this)\s+([a-z]+)\b")
+#: Words asking to change something shown (narrower than ALT_RE: no "similar", no "other options").
+CHANGE_CUE_RE = re.compile(r"\b(?:swap|change|replace|switch|instead|different|another)\b")
 RECALL_CUE_RE = re.compile(r"\b(?:out[a-z]*t|looks?|again|back|earlier|previous|before|remind|showed|suggested)\b")
 MEMORY_CUE_RE = re.compile(
     r"\b(?:kn[a-z]*w|rem[a-z]*mb[a-z]*|remind|profile|pref[a-z]*|sav[a-z]*|stor[a-z]*|kept|keep|about me|abt me|"
