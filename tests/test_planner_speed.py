@@ -67,17 +67,17 @@ def test_batched_decode_gives_each_prompt_its_own_greedy_plan_in_fewer_passes(sh
 def test_prefix_cache_reuses_a_shared_prompt_start_and_keeps_the_plan(shipped: SmolPlanner,
                                                                        views: list[PlannerInput]) -> None:
     _fresh(shipped)
-    first = [shipped._decode_one((ids, n), e) for ids, e, n in (shipped._encode(v) for v in views[:6])]
+    first = [shipped._decode_one((ids, n, None), e) for ids, e, n in (shipped._encode(v) for v in views[:6])]
     counts = dict(shipped.prefix_cache.counts)
     assert counts["hits"] >= 5  # every prompt after the first shares at least the chat header
-    again = [shipped._decode_one((ids, n), e) for ids, e, n in (shipped._encode(v) for v in views[:6])]
+    again = [shipped._decode_one((ids, n, None), e) for ids, e, n in (shipped._encode(v) for v in views[:6])]
     assert again == first
     reused = shipped.prefix_cache.counts["reused_tokens"] - counts["reused_tokens"]
     prompt = shipped.prefix_cache.counts["prompt_tokens"] - counts["prompt_tokens"]
     assert reused == prompt - 6  # the same prompts again: all but each one's last token come from the cache
     before = shipped.decode_stats.get("prefill_tokens", 0)
     ids, e, n = shipped._encode(views[0])
-    shipped._decode_one((ids, n), e)
+    shipped._decode_one((ids, n, None), e)
     assert shipped.decode_stats["prefill_tokens"] - before == 1
 
 
@@ -144,7 +144,8 @@ def test_completions_mode_gives_the_local_plans_on_twenty_test_prompts(exported:
     from agent.planners.smol.base import default_base_path
     from tests.completions_server import CompletionsServer
 
-    local = SmolPlanner(beams=1)  # no beams on either side: the server's path has no beam re-decode
+    # no beams and no plan grammar on either side: the server decodes freely and has no beam re-decode
+    local = SmolPlanner(beams=1, constrained=False)
     local.model, local.tokenizer, local.config = shipped.model, shipped.tokenizer, shipped.config
     local.drafter, local.prefix_cache, local.device = shipped.drafter, shipped.prefix_cache, shipped.device
     with CompletionsServer(default_base_path(), Path(exported["parts"]["adapter"])) as server:
@@ -204,7 +205,7 @@ def test_a_query_embedding_leaves_the_process_torch_threads_as_they_were() -> No
 def test_batch_decoder_runs_model_work_on_its_own_thread_and_hands_errors_back() -> None:
     from agent.planners.smol.batching import BatchDecoder
 
-    decoder = BatchDecoder(lambda prompt, embeds: f"alone {prompt}", lambda many: [f"batch {e}" for e in many])
+    decoder = BatchDecoder(lambda prompt, embeds: f"alone {prompt}", lambda prompts, many: [f"batch {e}" for e in many])
     assert decoder.decode("p", 1) == "alone p"
     assert decoder.run(threading.get_ident) != threading.get_ident()
     with pytest.raises(ZeroDivisionError):

@@ -42,7 +42,7 @@ class BatchDecoder:
     Args:
         single: Decodes one prompt alone: ``single(prompt, embeds) -> text`` (the speculative decode;
             ``prompt`` is whatever the caller passed to :meth:`decode`).
-        batch: Decodes several: ``batch(list of embeds) -> list of texts`` (:func:`generate_batch`).
+        batch: Decodes several: ``batch(prompts, embeds) -> list of texts`` (:func:`generate_batch`).
         max_batch: Most prompts decoded together.
         gather_s: How long the worker waits for more prompts after the first one arrives, in seconds
             (0: take only what is already waiting).
@@ -51,7 +51,7 @@ class BatchDecoder:
     (prompts decoded in those), ``singles`` and ``calls`` (other work run with :meth:`run`).
     """
 
-    def __init__(self, single: Callable[[Any, Any], str], batch: Callable[[list[Any]], list[str]], *,
+    def __init__(self, single: Callable[[Any, Any], str], batch: Callable[[list[Any], list[Any]], list[str]], *,
                  max_batch: int = 32, gather_s: float = 0.0) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
@@ -141,7 +141,8 @@ class BatchDecoder:
                 else:
                     self.counts["batches"] += 1
                     self.counts["batched"] += len(taken)
-                    for request, text in zip(taken, self._batch([r.embeds for r in taken]), strict=True):
+                    texts = self._batch([r.prompt for r in taken], [r.embeds for r in taken])
+                    for request, text in zip(taken, texts, strict=True):
                         request.text = text
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller, who re-raises it
                 log.exception("planner batch decode failed")

@@ -23,12 +23,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 
 from agent.plan import ImageInfo, PlannerInput
+
+if TYPE_CHECKING:
+    from agent.planners.smol.constrain import PlanGrammar
 
 __all__ = [
     "DEFAULT_PREFIX_TOKENS",
@@ -504,9 +507,20 @@ def _count(stats: dict[str, int], **counts: int) -> None:
 @torch.inference_mode()
 def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt_ids: Sequence[int],
                         drafter: PlanDrafter | None, max_new_tokens: int, k: int, stats: dict[str, int] | None,
-                        prefix: PrefixCache | None = None, reusable: int | None = None) -> str:
-    """Greedy decoding that checks the drafter's guesses in one forward pass per step (see :class:`PlanDrafter`)."""
+                        prefix: PrefixCache | None = None, reusable: int | None = None,
+                        grammar: PlanGrammar | None = None) -> str:
+    """Greedy decoding that checks the drafter's guesses in one forward pass per step (see :class:`PlanDrafter`).
+
+    With a ``grammar`` each position takes its best token that keeps the plan valid
+    (:meth:`PlanGrammar.choose`); a drafted token is accepted only when it is that token.
+    """
     stop = _newline_ids(tokenizer) | {tokenizer.eos_token_id}
+
+    def pick(logits: torch.Tensor, before: Sequence[int]) -> int:
+        if grammar is None:
+            return int(logits.argmax())
+        return grammar.choose(tokenizer, before, logits, stop)
+
     cache_arg = _cache_arg(type(model))
     t0 = time.perf_counter()
     reusable = min(len(prompt_ids), reusable if reusable is not None else len(prompt_ids))
@@ -521,7 +535,7 @@ def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt
     if prefix is not None:
         prefix.store(prompt_ids, reusable, cache)
     start = embeds.shape[1]
-    nxt = int(out.logits[0, -1].argmax())
+    nxt = pick(out.logits[0, -1], [])
     t1 = time.perf_counter()
     generated: list[int] = []
     forwards = 1
@@ -534,12 +548,19 @@ def _speculative_greedy(model: Any, tokenizer: Any, embeds: torch.Tensor, prompt
         out = model(input_ids=ids, use_cache=True, **{cache_arg: cache})
         forwards += 1
         cache = _out_cache(out)
-        preds = out.logits[0].argmax(-1).tolist()
-        accepted = 0
-        while accepted < len(draft) and preds[accepted] == draft[accepted] and draft[accepted] not in stop:
-            accepted += 1
+        if grammar is None:
+            preds = out.logits[0].argmax(-1).tolist()
+            accepted = 0
+            while accepted < len(draft) and preds[accepted] == draft[accepted] and draft[accepted] not in stop:
+                accepted += 1
+            nxt = int(preds[accepted])
+        else:
+            accepted = 0
+            nxt = pick(out.logits[0, 0], generated)
+            while accepted < len(draft) and nxt == draft[accepted] and draft[accepted] not in stop:
+                accepted += 1
+                nxt = pick(out.logits[0, accepted], [*generated, *draft[:accepted]])
         generated.extend(draft[:accepted])
-        nxt = int(preds[accepted])
         if accepted < len(draft):
             cache.crop(-(len(draft) - accepted))  # negative: drop that many of the newest tokens (all versions)
             assert cache.get_seq_length() == start + len(generated)
@@ -566,6 +587,7 @@ def generate(
     prefix: PrefixCache | None = None,
     reusable: int | None = None,
     cache: Any = None,
+    grammar: PlanGrammar | None = None,
 ) -> list[str]:
     """Decode one prompt (``(1, T, H)`` embeddings): greedy, or beam search returning ``num_return`` texts.
 
@@ -576,12 +598,14 @@ def generate(
     With a ``prefix`` cache the greedy decode starts from the cache of the longest prefix it shares
     with a recent prompt (up to ``reusable`` tokens: the first image slot) and keeps its own. Beam
     search takes the ``cache`` of a prefix of the prompt (one row; consumed), so it does not run
-    the prompt again for every beam (the same beams, about a second less on this CPU).
+    the prompt again for every beam (the same beams, about a second less on this CPU). With a
+    ``grammar`` (:class:`~agent.planners.smol.constrain.PlanGrammar`) every decode, greedy or beam,
+    writes only valid compact plans.
     """
     if num_beams == 1 and (drafter is not None or prefix is not None):
         return [_speculative_greedy(model, tokenizer, embeds, prompt_ids, drafter, max_new_tokens, draft_tokens,
-                                    stats, prefix, reusable)]
-    from transformers import StoppingCriteria, StoppingCriteriaList
+                                    stats, prefix, reusable, grammar)]
+    from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
     newline_ids = _newline_ids(tokenizer)
 
@@ -598,6 +622,11 @@ def generate(
         if num_beams > 1:
             cache.batch_repeat_interleave(num_beams)
         extra[_cache_arg(type(model))] = cache
+    if grammar is not None:
+        from agent.planners.smol.constrain import grammar_logits_processor
+
+        stop_ids = frozenset(newline_ids | {tokenizer.eos_token_id})
+        extra["logits_processor"] = LogitsProcessorList([grammar_logits_processor(grammar, tokenizer, stop_ids)])
     out = model.generate(
         inputs_embeds=embeds,
         attention_mask=mask,
@@ -620,18 +649,21 @@ def generate(
     return [t.split("\n", 1)[0].strip() for t in texts]
 
 
-def _prefill_rows(model: Any, embeds: Sequence[torch.Tensor], width: int) -> tuple[Any, torch.Tensor]:
+def _prefill_rows(model: Any, embeds: Sequence[torch.Tensor], width: int,
+                  pick: Callable[[int, torch.Tensor], int] | None = None) -> tuple[Any, torch.Tensor]:
     """Prefill each prompt alone (no FLOPs spent on padding) and stack the caches left-padded to ``width``.
 
     Prompts of a batch differ in length (20 to 120 tokens); a padded prefill would run every row at the
     longest length. Returns the batch cache (padding slots zero; the attention mask hides them) and the
     first generated token of each row.
     """
-    caches, first = [], []
+    caches: list[Any] = []
+    first: list[torch.Tensor] = []
     for e in embeds:
         out = model(inputs_embeds=e, use_cache=True, logits_to_keep=1)
         caches.append(_out_cache(out))
-        first.append(out.logits[0, -1].argmax())
+        row = len(first)
+        first.append(torch.tensor(pick(row, out.logits[0, -1])) if pick else out.logits[0, -1].argmax())
     batch = caches[0]
     for index, layer in enumerate(batch.layers):
         keys, values = [], []
@@ -649,7 +681,8 @@ def _prefill_rows(model: Any, embeds: Sequence[torch.Tensor], width: int) -> tup
 
 @torch.inference_mode()
 def generate_batch(model: Any, tokenizer: Any, embeds: Sequence[torch.Tensor], *, max_new_tokens: int = 48,
-                   stats: dict[str, int] | None = None) -> list[str]:
+                   stats: dict[str, int] | None = None,
+                   grammars: Sequence[PlanGrammar | None] | None = None) -> list[str]:
     """Greedy-decode several prompts (each ``(1, T_i, H)`` embeddings) as one left-padded batch.
 
     Each prompt is prefilled alone (no compute spent on padding), the caches are stacked left-padded,
@@ -658,10 +691,19 @@ def generate_batch(model: Any, tokenizer: Any, embeds: Sequence[torch.Tensor], *
     its first line break and leaves the batch (its cache rows are dropped), so a long plan does not
     make the short ones pay. Each row's text is the greedy plan of its prompt alone, up to float
     rounding in the padded matrix products (equal on the tested prompts). ``stats`` counts
-    ``batches``, ``batch_rows``, ``batch_forwards``, ``batch_tokens`` and ``batch_us``.
+    ``batches``, ``batch_rows``, ``batch_forwards``, ``batch_tokens`` and ``batch_us``. ``grammars``
+    (one per prompt, or None) constrain each row as :func:`generate` does.
     """
     t0 = time.perf_counter()
     stop = _newline_ids(tokenizer) | {tokenizer.eos_token_id}
+    rules = list(grammars) if grammars is not None else [None] * len(embeds)
+
+    def pick(row: int, logits: torch.Tensor) -> int:
+        grammar = rules[row]
+        if grammar is None:
+            return int(logits.argmax())
+        return grammar.choose(tokenizer, generated[row], logits, stop)
+
     cache_arg = _cache_arg(type(model))
     rows, width = len(embeds), max(int(e.shape[1]) for e in embeds)
     device = embeds[0].device
@@ -669,10 +711,10 @@ def generate_batch(model: Any, tokenizer: Any, embeds: Sequence[torch.Tensor], *
     for i, e in enumerate(embeds):
         mask[i, width - int(e.shape[1]):] = 1
     position = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache, nxt = _prefill_rows(model, embeds, width)
+    generated: list[list[int]] = [[] for _ in range(rows)]
+    cache, nxt = _prefill_rows(model, embeds, width, pick if any(r is not None for r in rules) else None)
     last = position[:, -1]
     live = list(range(rows))  # original row of each row still in the batch
-    generated: list[list[int]] = [[] for _ in range(rows)]
     forwards = 1
     while True:
         keep: list[int] = []
@@ -695,7 +737,10 @@ def generate_batch(model: Any, tokenizer: Any, embeds: Sequence[torch.Tensor], *
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None], use_cache=True,
                     **{cache_arg: cache})
         cache = _out_cache(out)
-        nxt = out.logits[:, -1].argmax(-1)
+        if any(rules[row] is not None for row in live):
+            nxt = torch.tensor([pick(row, out.logits[j, -1]) for j, row in enumerate(live)], device=device)
+        else:
+            nxt = out.logits[:, -1].argmax(-1)
         forwards += 1
     if stats is not None:
         _count(stats, batches=1, batch_rows=rows, batch_forwards=forwards,

@@ -112,6 +112,9 @@ class SmolPlanner:
             tokenizer loads; photos go in as text; there is no beam re-decode.
         url: That server's base URL (default ``FASHIONM3_PLANNER_URL``).
         model: The adapter's served name there (default ``FASHIONM3_PLANNER_MODEL``, else ``fashion``).
+        constrained: Decode under the step's plan grammar (:class:`~agent.planners.smol.constrain.PlanGrammar`:
+            offered tools, their argument names, catalog words, shown ids), so every plan reads back valid
+            (default ``FASHIONM3_PLANNER_CONSTRAINED``, on). Local decoding only.
     """
 
     name = "smol"
@@ -137,6 +140,7 @@ class SmolPlanner:
         remote: bool | None = None,
         url: str | None = None,
         model: str | None = None,
+        constrained: bool | None = None,
     ) -> None:
         from agent.context import Context
 
@@ -151,6 +155,7 @@ class SmolPlanner:
         self.repair = repair
         self.grounding = bool(settings.planner_grounding) if grounding is None else grounding
         self.beams = beams
+        self.constrained = bool(getattr(settings, "planner_constrained", 1)) if constrained is None else constrained
         self.max_new_tokens = max_new_tokens
         self.device = device
         self.threads = threads
@@ -443,10 +448,14 @@ class SmolPlanner:
             yield from self._propose_remote(view)
             return
         prompt_ids, embeds, reusable = self._encode(view)
+        grammar = self.grammar(view)
         if self.batcher is not None:
-            text = self.batcher.decode((prompt_ids, reusable), embeds)
+            text = self.batcher.decode((prompt_ids, reusable, grammar), embeds)
         else:
-            text = self._decode_one((prompt_ids, reusable), embeds)
+            text = self._decode_one((prompt_ids, reusable, grammar), embeds)
+        if grammar is not None and grammar.forced:
+            self.decode_stats["forced_values"] = self.decode_stats.get("forced_values", 0) + len(grammar.forced)
+            text = grammar.without_forced(text)
         first = self.read(text, view)
         error = yield first
         if not self.repair:
@@ -458,7 +467,8 @@ class SmolPlanner:
 
         def beams() -> list[str]:
             return generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                            num_beams=self.beams, num_return=self.beams, stats=self.decode_stats, cache=cache)
+                            num_beams=self.beams, num_return=self.beams, stats=self.decode_stats, cache=cache,
+                            grammar=grammar)
 
         # batching on: the beams run on the batch thread too (concurrent re-decodes would fight over the cores)
         candidates = self.batcher.run(beams) if self.batcher is not None else beams()
@@ -508,21 +518,29 @@ class SmolPlanner:
         if self.repair:
             yield from self._drops(first, error)
 
-    def _decode_one(self, prompt: tuple[list[int], int], embeds: Any) -> str:
-        """Return the greedy plan of one prompt (speculative, from the prefix cache)."""
+    def grammar(self, view: PlannerInput) -> Any:
+        """Return the plan grammar of ``view``'s step when decoding is constrained, else None."""
+        if not self.constrained:
+            return None
+        from agent.planners.smol.constrain import PlanGrammar
+
+        return PlanGrammar(view)
+
+    def _decode_one(self, prompt: tuple[list[int], int, Any], embeds: Any) -> str:
+        """Return the greedy plan of one prompt ``(ids, reusable length, grammar)`` (speculative, prefix cache)."""
         from agent.planners.smol.model import generate
 
-        prompt_ids, reusable = prompt
+        prompt_ids, reusable, grammar = prompt
         return generate(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
                         drafter=self.drafter, prompt_ids=prompt_ids, stats=self.decode_stats,
-                        prefix=self.prefix_cache, reusable=reusable)[0]
+                        prefix=self.prefix_cache, reusable=reusable, grammar=grammar)[0]
 
-    def _decode_many(self, embeds: list[Any]) -> list[str]:
-        """Return the greedy plans of several prompts decoded as one batch."""
+    def _decode_many(self, prompts: list[Any], embeds: list[Any]) -> list[str]:
+        """Return the greedy plans of several prompts (as :meth:`_decode_one` takes them) decoded as one batch."""
         from agent.planners.smol.model import generate_batch
 
         return generate_batch(self.model, self.tokenizer, embeds, max_new_tokens=self.max_new_tokens,
-                              stats=self.decode_stats)
+                              stats=self.decode_stats, grammars=[p[2] for p in prompts])
 
     def enable_batching(self, max_batch: int = 32, gather_s: float = 0.0) -> None:
         """Decode the greedy plans of steps planned at the same time (other threads) as one batch.

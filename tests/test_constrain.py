@@ -1,0 +1,132 @@
+"""Constrained decoding of compact plans: what the plan grammar lets through, and the shipped model under it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent.plan import PlannerInput, ShownItem
+from agent.planners.smol.constrain import PlanGrammar
+
+
+def _view(text: str = "hi", shown: int = 2) -> PlannerInput:
+    from training.planner.data import _tool_schemas
+
+    items = [ShownItem(id=f"TOP-000{n}", title="t", category="top", color="red", price=10.0 + n, turn=0,
+                       position=n, source="search_catalog") for n in range(1, shown + 1)]
+    return PlannerInput(text=text, turn=1, tools=_tool_schemas(), shown=items, last_shown=items)
+
+
+@pytest.mark.parametrize(("text", "prefix", "whole"), [
+    ("", True, False),
+    ("recom", True, False),
+    ("recommend_outfit occasion=run", True, True),
+    ("recommend_outfit occasion=run;styles", False, False),  # recommend_outfit has no 'styles'
+    ("recommend_outfit style=sp", True, False),
+    ("recommend_outfit category=work", False, False),  # made-up argument name
+    ("recommend_outfit exclude_categories=pool", False, False),  # not a catalog category
+    ("recommend_outfit exclude_categories=top,ba", True, False),
+    ("recommend_outfit occasion=run;occasion=gym", False, False),  # an argument twice
+    ("search_catalog colors=polyester", False, False),  # not a colour
+    ("search_catalog query=white trainers | more", True, True),
+    ("search_catalog max_price=8.5", True, True),
+    ("search_catalog max_price=cheap", False, False),
+    ("find_alternatives item_id=TOP-0001;cheaper", True, True),
+    ("find_alternatives item_id=TOP-0009", False, False),  # never shown
+    ("find_alternatives item_id=TOP", True, False),  # only as the start of a shown id
+    ("find_alternatives cheaper", True, False),  # item_id is required
+    ("answer_about_items about=cheapest", True, True),
+    ("answer_about_items about=colour", False, False),  # not one of the schema's enum
+    ("small_talk | +color:red", True, True),
+    ("small_talk | +shoe:red", False, False),  # not a fact kind
+    ("small_talk |", True, False),
+    ("smalltalk", False, False),
+    ("@search | search_catalog categories=top", True, True),
+    ("fly_me_to_the_moon", False, False),  # no such tool or intent
+])
+def test_grammar_accepts_valid_plans_and_their_prefixes_only(text: str, prefix: bool, whole: bool) -> None:
+    grammar = PlanGrammar(_view())
+    assert grammar.ok_prefix(text) is prefix
+    assert grammar.ok_complete(text) is whole
+
+
+def test_grammar_takes_ids_the_shopper_typed_and_only_offered_tools() -> None:
+    from training.planner.data import _tool_schemas
+
+    view = _view("what about SHT-0042 in blue")
+    assert PlanGrammar(view).ok_complete("find_alternatives item_id=SHT-0042;color=blue")
+    assert not PlanGrammar(view).ok_complete("find_alternatives item_id=SHT-0043;color=blue")
+    fewer = view.model_copy(update={"tools": {k: v for k, v in _tool_schemas().items() if k != "generate_image"}})
+    assert PlanGrammar(view).ok_prefix("generate_image prompt=red dress")
+    assert not PlanGrammar(fewer).ok_prefix("generate_image prompt=red dress")
+
+
+def test_arguments_the_grammar_overrode_are_left_out() -> None:
+    grammar = PlanGrammar(_view())
+    grammar.forced = {(0, 1)}
+    assert grammar.without_forced("search_catalog categories=sneakers;colors=beige;max_price=90") == \
+        "search_catalog categories=sneakers;max_price=90"
+    grammar.forced = {(1, 0)}
+    assert grammar.without_forced("small_talk | search_catalog colors=beige") == "small_talk | search_catalog"
+
+
+# -- the shipped model under the grammar -----------------------------------------------------------
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+#: Everyday messages on which the shipped adapter, decoding freely, writes arguments no tool has.
+_FREE_INVALID = [
+    "training for a 10k, could do with a proper running outfit",
+    "put together a smart casual outfit for a work lunch",
+    "we fly to crete on monday for a week by the pool, what could I wear during the day?",
+]
+
+
+@pytest.fixture(scope="module")
+def planners() -> tuple[Any, Any]:
+    from agent.planners.smol import SmolPlanner
+
+    free = SmolPlanner(constrained=False, grounding=False, repair=False)
+    free.setup()
+    bound = SmolPlanner(constrained=True, grounding=False, repair=False)
+    bound.model, bound.tokenizer, bound.config = free.model, free.tokenizer, free.config
+    bound.drafter, bound.device, bound.projector = free.drafter, free.device, free.projector
+    return free, bound
+
+
+def test_constrained_decoding_turns_invalid_free_plans_into_valid_ones(planners: tuple[Any, Any]) -> None:
+    from agent.planners.checks import PlanError
+
+    free, bound = planners
+    refused_free = 0
+    for text in _FREE_INVALID:
+        view = _view(text, shown=0)
+        ids, embeds, reusable = free._encode(view)
+        loose = free._decode_one((ids, reusable, None), embeds)
+        try:
+            free.accept_text(loose, view)
+        except PlanError:
+            refused_free += 1  # the model alone writes a plan the checks refuse
+        grammar = bound.grammar(view)
+        tight = grammar.without_forced(bound._decode_one((ids, reusable, grammar), embeds))
+        plan = bound.accept_text(tight, view)  # raises PlanError if the checks refuse it
+        assert plan.calls[0].name == "recommend_outfit", tight  # the model's own routing is kept
+    assert refused_free >= 1
+
+
+def test_batched_constrained_decode_matches_one_at_a_time(planners: tuple[Any, Any], catalog: Any) -> None:
+    from agent.planners.smol.model import generate_batch
+    from training.planner.data import build_samples
+
+    _, bound = planners
+    samples, _ = build_samples(list(catalog.items.values()), n=300, seed=1)
+    views = [s.view for s in samples if s.split == "test" and not s.view.new_images and s.view.step == 0][:8]
+    views += [_view(t, shown=0) for t in _FREE_INVALID]
+    encoded = [bound._encode(v) for v in views]
+    alone = [bound._decode_one((ids, n, bound.grammar(v)), e) for v, (ids, e, n) in zip(views, encoded, strict=True)]
+    together = generate_batch(bound.model, bound.tokenizer, [e for _, e, _ in encoded],
+                              max_new_tokens=bound.max_new_tokens, grammars=[bound.grammar(v) for v in views])
+    assert together == alone
+    assert all(bound.read(text, view).plan is not None for text, view in zip(alone, views, strict=True))
