@@ -11,6 +11,14 @@ add the kinds of phrasing that failed (issue 23):
 * questions about the items shown (``answer_about_items``) and conversation moves (thanks, goodbyes,
   never mind, back to the earlier list: ``show_earlier``);
 * shorthand and typos ("blk boots sz 38 <90 pls") and long rambling messages with the request buried in them.
+* life events that imply an occasion ("starting a new job monday" -> work, "night out with the girls" ->
+  party), maybe with a style, a per-piece cap or a budget for the whole look (``max_total``);
+* plain everyday outfit requests (style, occasion, colours, a piece to include) and single-item searches;
+* "show me more" / "any others?" after a search: alternatives to the item in focus.
+
+Every phrasing names its situation in words the plan checks ground (an occasion synonym, a need cue), so
+few drafts are dropped by :func:`agent.planners.grounding.ground_plan`; budget phrasings are ones the
+message reader takes the same way as the target (``max_total`` for the whole look, ``max_price`` per piece).
 
 Styles are held out whole: every generator has its phrasings in two pools, and so do the rambling
 voices and the shorthand rules; the ``test`` pool of each is never drawn for training, so the
@@ -363,12 +371,12 @@ QUESTIONS: dict[str, Pools] = {
     "brand": {"train": ["what brand is the {ord} one", "who makes the {role}", "which brand is it",
                         "what brand is that one", "who makes it", "brand of the {role}?",
                         "which brand makes the {ord} one", "who's the designer of the {role}",
-                        "what's the brand on the {ord} one", "what label is it", "who is the {ord} one made by",
+                        "what's the brand on the {ord} one", "what make is it", "who is the {ord} one made by",
                         "which brand is the {role}", "what brand's that one",
                         "who makes the {ord} one?", "brand?", "what brand is it", "who is the {role} by, brand wise",
-                        "the {ord} one - what brand", "which label is the {role}", "what brand is this one",
+                        "the {ord} one - what brand", "what make is the {role}", "what brand is this one",
                         "whos the brand of the {ord} one", "who makes that one", "brand of the {ord} one pls",
-                        "which brand is that one", "what's the label on it"],
+                        "which brand is that one", "whats the make of it"],
               "test": ["whose label is on the {ord} one"]},
     "price": {"train": ["how much is the {ord} one?", "what does the {role} cost", "price of the {ord} one?",
                         "how much is it", "how much is that one", "what's the price of the {role}",
@@ -461,7 +469,7 @@ MOVES: dict[str, Pools] = {
                        "can I see the earlier results", "hmm the last lot was better, go back",
                        "show the earlier list again", "back to the ones before", "go back to the other ones",
                        "take me back to the previous list", "I liked the earlier ones more, show me them",
-                       "can you show the last ones again", "show me what you had before",
+                       "can you show the last ones again", "show me the stuff from before",
                        "wait go back", "let me see the previous ones again", "return to the earlier results",
                        "the previous ones please"],
              "test": ["hmm I preferred what you had up before"]},
@@ -500,8 +508,7 @@ SHORT_FORMS: Pools = {
               "{color} {cats} <{price} sz {size}", "{cats} in {color} pls, max {price}",
               "{color} {cats} no more than {price}", "cheap {color} {cats} under {price}",
               "{color} {cats} for less than {price}", "{cats}?? {color}, under {price}",
-              "{color} {cats}, budget {price}, size {size}", "{color} {cats} <= {price}",
-              "{cats} - {color} - max {price}"],
+              "{color} {cats}, budget {price}, size {size}", "{color} {cats} <= {price}"],
     "test": ["{cats} - {color} - sub {price} thx"],
 }
 RAMBLE_VOICES: Pools = {
