@@ -508,7 +508,8 @@ SHORT_FORMS: Pools = {
               "{color} {cats} <{price} sz {size}", "{cats} in {color} pls, max {price}",
               "{color} {cats} no more than {price}", "cheap {color} {cats} under {price}",
               "{color} {cats} for less than {price}", "{cats}?? {color}, under {price}",
-              "{color} {cats}, budget {price}, size {size}", "{color} {cats} <= {price}"],
+              "{color} {cats}, budget {price}, size {size}", "{color} {cats} <= {price}",
+              "ISO {color} {cats} under {price}", "{color} {cats} pls!! max {price} tbh"],
     "test": ["{cats} - {color} - sub {price} thx"],
 }
 RAMBLE_VOICES: Pools = {
