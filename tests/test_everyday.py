@@ -246,3 +246,74 @@ def test_a_question_the_model_was_not_trained_on_is_delegated_to_the_reader() ->
     assert old.last_trace.first is not None  # the model's own candidate is still reported (model alone)
     new = FallbackPlanner(Proposer(frozenset({"recommend_outfit", "answer_about_items"})), RulesPlanner())
     assert [c.name for c in new.plan(view).calls] == ["recommend_outfit"]  # a trained model's plan is its own
+
+
+def _phrase_pools() -> dict[str, Any]:
+    """Every phrasing pool of the everyday generators, by a readable name."""
+    from training.planner import data_everyday as de
+
+    pools: dict[str, Any] = {f"need:{k}": v[1] for k, v in de.NEED_PHRASES.items()}
+    pools.update({f"role:{k}": v for k, v in de.ROLE_CHANGES.items()})
+    pools.update({f"question:{k}": v for k, v in de.QUESTIONS.items()})
+    pools.update({f"move:{k}": v for k, v in de.MOVES.items()})
+    pools.update({f"occasion:{k}": v for k, v in de.OCCASION_EVENTS.items()})
+    for name in ("BEACH_PHRASES", "SHORT_FORMS", "RAMBLE_VOICES", "TOTAL_PHRASES", "PER_ITEM_PHRASES", "STYLE_TAILS",
+                 "OUTFIT_FORMS", "OUTFIT_TAILS", "SEARCH_FORMS", "SEARCH_TAILS", "MORE_PHRASES"):
+        pools[name] = getattr(de, name)
+    return pools
+
+
+def test_everyday_train_and_test_pools_are_disjoint_and_wide() -> None:
+    import re
+
+    def norm(text: str) -> str:
+        return " ".join(re.findall(r"[a-z0-9{}]+", text.lower()))
+
+    pools = _phrase_pools()
+    for name, pool in pools.items():
+        train, test = {norm(t) for t in pool["train"]}, {norm(t) for t in pool["test"]}
+        assert not train & test, f"{name}: {sorted(train & test)} is in both the train and the test pool"
+        assert len(set(pool["train"])) == len(pool["train"]), f"{name} repeats a train phrasing"
+    assert [name for name, pool in pools.items() if not pool["test"]] == []  # every kind has held-out phrasings
+    # the big kinds have wide train pools, so a model cannot learn them by heart
+    for name, pool in pools.items():
+        big = name.startswith(("role:color", "role:cheaper", "role:other", "move:", "question:cheapest",
+                               "question:total")) or name in ("BEACH_PHRASES", "SHORT_FORMS", "RAMBLE_VOICES",
+                                                              "OUTFIT_FORMS", "SEARCH_FORMS", "MORE_PHRASES")
+        least = 25 if big else 12 if name.startswith("need:") else 0
+        assert len(pool["train"]) >= least, f"{name} has {len(pool['train'])} train phrasings, fewer than {least}"
+
+
+def test_new_everyday_generators_route_to_the_right_tools(catalog: Catalog) -> None:
+    from agent.catalog.vocab import OCCASIONS, STYLES
+    from training.planner.data_everyday import EVERYDAY_GENERATORS, build_everyday_samples
+
+    samples = build_everyday_samples(list(catalog.items.values()), 400, "train", seed=3)
+    by_task: dict[str, list[Any]] = {}
+    for s in samples:
+        by_task.setdefault(s.task, []).append(s)
+    assert set(by_task) == {f"everyday_{name}" for name in EVERYDAY_GENERATORS}
+    for task, rows in by_task.items():
+        for s in rows:
+            calls = [(c.name, c.args) for c in s.target.calls]
+            if task in ("everyday_occasion_indirect", "everyday_outfit_plain"):
+                [(tool, args)] = calls
+                assert tool == "recommend_outfit" and (args.get("occasion") or args.get("style")), s.view.text
+                assert args.get("occasion", "dinner") in OCCASIONS and args.get("style", "casual") in STYLES
+                assert not {"max_price", "max_total"} <= set(args)  # one budget: per piece or for the whole look
+            elif task == "everyday_search_plain":
+                [(tool, args)] = calls
+                assert tool == "search_catalog" and len(args["categories"]) == 1, s.view.text
+            elif task == "everyday_show_more":
+                assert calls == [("find_alternatives", {"item_id": s.view.focus_item_id})], s.view.text
+            elif task == "everyday_question":
+                [(tool, args)] = calls
+                assert tool == "answer_about_items" and args["about"] in {
+                    "cheapest", "priciest", "total", "stock", "material", "brand", "price", "sizes"}
+    totals = [s for s in by_task["everyday_occasion_indirect"] + by_task["everyday_outfit_plain"]
+              if "max_total" in s.target.calls[0].args]
+    assert totals and all(str(int(s.target.calls[0].args["max_total"])) in s.view.text for s in totals)
+    sizes = [s for s in by_task["everyday_question"] if s.target.calls[0].args["about"] == "sizes"]
+    assert sizes  # the tool's eighth question kind is trained too
+    wedding = [s for s in by_task["everyday_occasion_indirect"] if "married" in s.view.text]
+    assert all(s.target.calls[0].args["occasion"] == "wedding" for s in wedding)
