@@ -130,3 +130,41 @@ def test_batched_constrained_decode_matches_one_at_a_time(planners: tuple[Any, A
                               max_new_tokens=bound.max_new_tokens, grammars=[bound.grammar(v) for v in views])
     assert together == alone
     assert all(bound.read(text, view).plan is not None for text, view in zip(alone, views, strict=True))
+
+
+def test_a_banned_value_is_no_longer_valid() -> None:
+    grammar = PlanGrammar(_view())
+    assert grammar.ok_complete("search_catalog categories=top,coat;colors=red")
+    grammar.ban("search_catalog", "colors", ["Red"])
+    assert not grammar.ok_prefix("search_catalog categories=top,coat;colors=red")
+    assert not grammar.ok_prefix("search_catalog categories=top,coat;colors=r")  # it can only become 'red'
+    assert grammar.ok_prefix("search_catalog categories=top,coat;colors=b")  # black, blue, beige, brown
+    assert grammar.ok_complete("search_catalog categories=top,coat;colors=navy")
+    assert grammar.ok_complete("recommend_outfit colors=red")  # only that tool's argument
+
+
+def test_a_refused_value_is_banned_and_the_plan_decoded_again(monkeypatch: pytest.MonkeyPatch,
+                                                              planners: tuple[Any, Any]) -> None:
+    from agent.planners.base import PlanError
+    from agent.planners.smol import SmolPlanner
+
+    free, _ = planners
+    planner = SmolPlanner(constrained=True, grounding=False, beams=1)
+    planner.model, planner.tokenizer, planner.config = free.model, free.tokenizer, free.config
+    planner.drafter, planner.device, planner.projector = free.drafter, free.device, free.projector
+    seen: list[dict[str, Any]] = []
+    accept = planner.pipeline.accept
+
+    def refuse_run(plan: Any, view: PlannerInput, reading: Any = None) -> Any:
+        seen.append(dict(plan.calls[0].args) if plan.calls else {})
+        if plan.calls and plan.calls[0].args.get("occasion") == "run":
+            raise PlanError("recommend_outfit.occasion='run' is not grounded", tool="recommend_outfit",
+                            argument="occasion", value="run")
+        return accept(plan, view, reading)
+
+    monkeypatch.setattr(planner.pipeline, "accept", refuse_run)
+    plan = planner.plan(_view("training for a 10k, could do with a proper running outfit", shown=0))
+    assert seen[0].get("occasion") == "run"  # the model's first plan, refused
+    assert planner.decode_stats.get("redecodes") == 1
+    assert plan.planner != "rules" and plan.calls and plan.calls[0].args.get("occasion") != "run", (seen, planner.pipeline.last_trace)
+    assert len(seen) == 2  # the re-decode's plan was accepted, no beams and no fallback

@@ -35,8 +35,10 @@ from agent.plan import TOOL_INTENTS, PlannerInput, known_intents
 
 __all__ = ["Domain", "PlanGrammar", "grammar_logits_processor"]
 
-#: Candidate tokens examined per step (the best-scoring first); the top one is valid almost always.
+#: Candidate tokens examined per step by beam search (the best-scoring first); the top one is valid almost always.
 TOP_K = 48
+#: Candidate tokens the greedy decode examines before giving up on a step (rarely more than a few are read).
+WIDE_K = 1024
 _TYPED_ID_RE = re.compile(r"\b[A-Z]{2,4}-\d{3,5}\b")
 _NUMBER_PREFIX_RE = re.compile(r"-?\d*(?:\.\d*)?")
 _NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
@@ -127,6 +129,13 @@ class PlanGrammar:
         self._pieces: dict[int, str] = {}
         #: ``(segment index, argument index)`` of the arguments where the grammar overrode the model's choice.
         self.forced: set[tuple[int, int]] = set()
+        #: ``(tool, argument, value)`` a check refused this step (:meth:`ban`): no longer valid.
+        self.banned: set[tuple[str, str, str]] = set()
+
+    def ban(self, tool: str, argument: str, value: Any) -> None:
+        """Make ``value`` (or each value of a list) of ``tool``'s ``argument`` invalid from now on (a refused value)."""
+        for v in value if isinstance(value, list | tuple) else [value]:
+            self.banned.add((tool, argument, str(v).strip().lower()))
 
     def _domain(self, kind: str | None, prop: Mapping[str, Any]) -> Domain:
         options = _schema_options(prop)
@@ -223,7 +232,23 @@ class PlanGrammar:
             used.add(key)
             if not self._value(domains[key], raw, whole):
                 return False
+            if self.banned and self._has_banned(tool, key, domains[key], raw, whole):
+                return False
         return True
+
+    def _has_banned(self, tool: str, key: str, domain: Domain, raw: str, complete: bool) -> bool:
+        items = _split(raw, ",")
+        for n, item in enumerate(items):
+            v = item.strip().lower()
+            if (tool, key, v) not in self.banned:
+                continue
+            if complete or n < len(items) - 1:
+                return True
+        if not complete and domain.kind == "enum":  # still being written: it must grow into a value not banned
+            v = items[-1].strip().lower()
+            return not any(o.lower().startswith(v) and (tool, key, o.lower()) not in self.banned
+                           for o in domain.values)
+        return not complete and (tool, key, items[-1].strip().lower()) in self.banned
 
     @staticmethod
     def _value(domain: Domain, raw: str, complete: bool) -> bool:
@@ -272,7 +297,7 @@ class PlanGrammar:
         import torch
 
         text = self.text_of(tokenizer, generated)
-        best = torch.topk(scores, min(self.top_k, int(scores.shape[-1]))).indices.tolist()
+        best = torch.topk(scores, min(WIDE_K, int(scores.shape[-1]))).indices.tolist()
         for token in best:
             if self.allowed(tokenizer, text, int(token), stop):
                 if token != best[0]:

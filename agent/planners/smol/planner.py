@@ -100,6 +100,8 @@ class SmolPlanner:
         grounding: Refuse arguments the conversation does not support and take price bounds from
             the message (:mod:`agent.planners.grounding`); False keeps only the catalog checks.
         beams: Beams (and candidates) of that re-decode.
+        redecodes: Under the plan grammar, greedy re-decodes after a check refuses one argument value (the
+            value banned from the grammar each time), before the beams: about a tenth of a beam search each.
         max_new_tokens: Longest plan decoded, in tokens.
         device: ``cpu`` or ``cuda`` (default: CUDA when available).
         speculative: Decode greedily with the adapter's :class:`~agent.planners.smol.model.PlanDrafter`
@@ -141,6 +143,7 @@ class SmolPlanner:
         url: str | None = None,
         model: str | None = None,
         constrained: bool | None = None,
+        redecodes: int = 2,
     ) -> None:
         from agent.context import Context
 
@@ -155,6 +158,7 @@ class SmolPlanner:
         self.repair = repair
         self.grounding = bool(settings.planner_grounding) if grounding is None else grounding
         self.beams = beams
+        self.redecodes = redecodes
         self.constrained = bool(getattr(settings, "planner_constrained", 1)) if constrained is None else constrained
         self.max_new_tokens = max_new_tokens
         self.device = device
@@ -449,18 +453,41 @@ class SmolPlanner:
             return
         prompt_ids, embeds, reusable = self._encode(view)
         grammar = self.grammar(view)
-        if self.batcher is not None:
-            text = self.batcher.decode((prompt_ids, reusable, grammar), embeds)
-        else:
-            text = self._decode_one((prompt_ids, reusable, grammar), embeds)
-        if grammar is not None and grammar.forced:
-            self.decode_stats["forced_values"] = self.decode_stats.get("forced_values", 0) + len(grammar.forced)
-            text = grammar.without_forced(text)
+
+        def greedy() -> str:
+            if grammar is not None:
+                grammar.forced.clear()
+            if self.batcher is not None:
+                out = self.batcher.decode((prompt_ids, reusable, grammar), embeds)
+            else:
+                out = self._decode_one((prompt_ids, reusable, grammar), embeds)
+            if grammar is not None and grammar.forced:
+                self.decode_stats["forced_values"] = self.decode_stats.get("forced_values", 0) + len(grammar.forced)
+                out = grammar.without_forced(out)
+            return str(out)
+
+        text = greedy()
         first = self.read(text, view)
         error = yield first
         if not self.repair:
             return
         error = yield from self._drops(first, error)
+        tried = {text}
+        for _ in range(self.redecodes if grammar is not None else 0):
+            # a refused value: banned from the grammar, the greedy decode again (its prompt is cached)
+            tool, key, value = (getattr(error, "tool", None), getattr(error, "argument", None),
+                                getattr(error, "value", None))
+            if not tool or not key or value is None:
+                break
+            grammar.ban(tool, key, value)
+            self.decode_stats["redecodes"] = self.decode_stats.get("redecodes", 0) + 1
+            again = greedy()
+            if again in tried:
+                break
+            tried.add(again)
+            candidate = self.read(again, view)
+            candidate.round = 1
+            error = yield candidate
         if self.beams <= 1:
             return
         cache = self.prefix_cache.lookup(prompt_ids, reusable)[1] if self.prefix_cache is not None else None
@@ -473,7 +500,7 @@ class SmolPlanner:
         # batching on: the beams run on the batch thread too (concurrent re-decodes would fight over the cores)
         candidates = self.batcher.run(beams) if self.batcher is not None else beams()
         for beam in dict.fromkeys(candidates):
-            if beam == text:
+            if beam in tried:
                 continue
             candidate = self.read(beam, view)
             candidate.round = 1
