@@ -166,5 +166,6 @@ def test_a_refused_value_is_banned_and_the_plan_decoded_again(monkeypatch: pytes
     plan = planner.plan(_view("training for a 10k, could do with a proper running outfit", shown=0))
     assert seen[0].get("occasion") == "run"  # the model's first plan, refused
     assert planner.decode_stats.get("redecodes") == 1
-    assert plan.planner != "rules" and plan.calls and plan.calls[0].args.get("occasion") != "run", (seen, planner.pipeline.last_trace)
+    assert plan.planner != "rules", planner.pipeline.last_trace
+    assert plan.calls and plan.calls[0].args.get("occasion") != "run"
     assert len(seen) == 2  # the re-decode's plan was accepted, no beams and no fallback
