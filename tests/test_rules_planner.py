@@ -533,9 +533,22 @@ def test_normalize_text(raw: str, norm: str) -> None:
     ("between 90 and 40", False, {"min_price": 40, "max_price": 90}),
     ("in 2 weeks", False, {}),
     ("size 10", False, {}),
+    # shorthand and negated minimums (everyday phrasing, issue 23)
+    ("red dress <80", False, {"max_price": 80}),
+    ("boots >50", False, {"min_price": 50}),
+    ("can't spend more than 60 on trainers", False, {"max_price": 60}),
+    ("I don't want to pay over 45 each", True, {"max_price": 45}),
+    ("whole look under 250", True, {"max_total": 250}),
+    ("the lot for under 200", True, {"max_total": 200}),
+    ("more than 60", False, {"min_price": 60}),
 ])
 def test_price_slots(text: str, outfit: bool, slots: dict[str, float]) -> None:
     assert price_slots(find_prices(normalize_text(text)), outfit=outfit) == slots
+
+
+def test_colour_shorthand_is_read() -> None:
+    parsed = parse_message("blk boots or gry, not wht")
+    assert parsed.values("color") == ["black", "grey"] and parsed.values("color", negated=True) == ["white"]
 
 
 def test_negations_are_scoped() -> None:

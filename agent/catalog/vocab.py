@@ -92,16 +92,16 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 
 COLOR_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "black": ("black", "jet black", "ebony"),
-    "white": ("white", "ivory", "off-white", "off white", "snow white"),
-    "grey": ("grey", "gray", "charcoal", "silver", "slate"),
+    "black": ("black", "jet black", "ebony", "blk"),
+    "white": ("white", "ivory", "off-white", "off white", "snow white", "wht"),
+    "grey": ("grey", "gray", "charcoal", "silver", "slate", "gry"),
     "navy": ("navy", "navy blue", "dark blue", "midnight blue", "indigo"),
-    "blue": ("blue", "light blue", "sky blue", "royal blue", "denim blue", "cobalt", "azure", "teal", "turquoise",
+    "blue": ("blue", "blu", "light blue", "sky blue", "royal blue", "denim blue", "cobalt", "azure", "teal", "turquoise",
              "aqua", "cyan", "periwinkle"),
     "red": ("red", "burgundy", "crimson", "scarlet", "maroon", "wine", "cherry"),
-    "green": ("green", "olive", "khaki green", "emerald", "sage", "forest green", "mint", "lime", "chartreuse"),
+    "green": ("green", "grn", "olive", "khaki green", "emerald", "sage", "forest green", "mint", "lime", "chartreuse"),
     "beige": ("beige", "cream", "tan", "camel", "sand", "nude", "khaki", "stone", "ecru"),
-    "brown": ("brown", "chocolate", "cognac", "coffee", "mocha", "rust", "taupe"),
+    "brown": ("brown", "brn", "chocolate", "cognac", "coffee", "mocha", "rust", "taupe"),
     "pink": ("pink", "blush", "rose", "fuchsia", "magenta", "hot pink", "salmon"),
     "yellow": ("yellow", "mustard", "lemon", "gold", "golden", "ochre"),
     "purple": ("purple", "lilac", "lavender", "violet", "plum", "mauve"),

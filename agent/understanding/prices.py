@@ -39,15 +39,19 @@ _PRICE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                    rf"under |less than )?{NUMBER}{_NOT_UNIT}"),
         ("budget", rf"\bi (?:have|got|only have)\s+(?:about |around )?{NUMBER}{_NOT_UNIT}\s+(?:to spend|to play "
             rf"with)"),
+        ("total", rf"\b(?:the\s+)?(?:(?:whole|entire|full)\s+(?:outfit|look|thing|lot|set)|lot)\s+(?:for\s+)?"
+                  rf"(?:{_MAXW}\s*)?{NUMBER}{_NOT_UNIT}"),
         ("each", rf"\beach\s+(?:one\s+)?{_MAXW}\s*{NUMBER}{_NOT_UNIT}"),
-        ("max", rf"\b{_MAXW}\s*{NUMBER}{_NOT_UNIT}(?:\s+{_EACH})?"),
+        ("max", rf"\b(?:can not|cannot|do not want to|will not|would rather not|not|never)\s+(?:spend|pay|go|"
+                rf"splash out)\s+(?:more than|over|above|beyond|past)\s+{NUMBER}{_NOT_UNIT}(?:\s+{_EACH})?"),
+        ("max", rf"(?:\b|(?<![<>\w])(?=[<]))(?:{_MAXW})\s*{NUMBER}{_NOT_UNIT}(?:\s+{_EACH})?"),
         ("max", rf"(?<![#\w.]){NUMBER}{_NOT_UNIT}\s*(?:{_EACH}\s+)?(?:or less|or under|or below|or cheaper|and "
             rf"under|"
                 rf"and below|max|maximum|tops|at most|at the most|or lower)\b"),
         ("min", rf"(?<![#\w.]){NUMBER}{_NOT_UNIT}\s*(?:or more|and up|and above|plus(?!\s*\d)|\+(?!\s*\d)|"
                 rf"minimum|or over|at least|"
                 rf"or higher)"),
-        ("min", rf"\b{_MINW}\s*{NUMBER}{_NOT_UNIT}(?:\s+{_EACH})?"),
+        ("min", rf"(?:\b|(?<![<>\w])(?=[>]))(?:{_MINW})\s*{NUMBER}{_NOT_UNIT}(?:\s+{_EACH})?"),
         ("around", rf"\b(?:around|about|roughly|approximately|approx|circa|~)\s*{NUMBER}{_NOT_UNIT}"),
         ("max", rf"\bfor\s+(?:just\s+|only\s+)?{NUMBER}{_NOT_UNIT}(?:\s+{_EACH})?(?=\s*(?:$|[,.!?]|or less))"),
     )
