@@ -47,9 +47,10 @@ class Context:
         planner_quantize: 1 = dynamic int8 quantisation of the ``smol`` planner's linear layers on CPU.
         planner_grounding: 1 (default) = the ``smol`` planner refuses arguments the conversation does not support
             and takes price bounds from the message (``agent.planners.grounding``); 0 = catalog checks only.
-        planner_constrained: 1 (default) = the ``smol`` planner decodes under its plan grammar
-            (``agent.planners.smol.constrain``: only offered tools, their argument names, catalog words and shown
-            ids); 0 = free decoding (what the model writes unaided). Not applied in remote mode.
+        planner_constrained: 1 = the ``smol`` planner decodes under its plan grammar (``agent.planners.smol.constrain``:
+            only offered tools, their argument names, catalog words and shown ids); 0 (default) = free decoding, where
+            a plan the checks refuse goes to the beams and the rules planner (measured better on the everyday dev
+            set: see the planner's model card). Not applied in remote mode.
         planner_remote: 1 = the ``smol`` planner sends its generation to the OpenAI-compatible completions
             endpoint at ``planner_url`` (vLLM serving our adapter as ``planner_model``, default ``fashion``); its
             prompt, checks and fallback stay here, photos go in as text.
@@ -130,7 +131,7 @@ class Context:
     planner_weights: str = ""
     planner_quantize: int = 0
     planner_grounding: int = 1
-    planner_constrained: int = 1
+    planner_constrained: int = 0
     planner_image_route: str = ""
     planner_remote: int = 0
     max_steps: int = 3

@@ -116,7 +116,7 @@ class SmolPlanner:
         model: The adapter's served name there (default ``FASHIONM3_PLANNER_MODEL``, else ``fashion``).
         constrained: Decode under the step's plan grammar (:class:`~agent.planners.smol.constrain.PlanGrammar`:
             offered tools, their argument names, catalog words, shown ids), so every plan reads back valid
-            (default ``FASHIONM3_PLANNER_CONSTRAINED``, on). Local decoding only.
+            (default ``FASHIONM3_PLANNER_CONSTRAINED``, off). Local decoding only.
     """
 
     name = "smol"
@@ -159,7 +159,7 @@ class SmolPlanner:
         self.grounding = bool(settings.planner_grounding) if grounding is None else grounding
         self.beams = beams
         self.redecodes = redecodes
-        self.constrained = bool(getattr(settings, "planner_constrained", 1)) if constrained is None else constrained
+        self.constrained = bool(getattr(settings, "planner_constrained", 0)) if constrained is None else constrained
         self.max_new_tokens = max_new_tokens
         self.device = device
         self.threads = threads
