@@ -213,3 +213,12 @@ def test_a_design_request_alone_does_not_also_search() -> None:
     with pytest.raises(PlanError, match="asked for a design only"):
         ground_plan(both, _view("I'd love to see a design for a mustard dress"))
     assert ground_plan(both, _view("sketch a mustard dress and find real matches")) == both
+
+
+def test_a_request_to_forget_a_preference_asks_for_no_items() -> None:
+    forget = _view("forget that I don't like grey", shown=True,
+                   prefs=[PreferenceFact(kind="color", value="grey", polarity="dislike", confidence=0.9)])
+    with pytest.raises(PlanError, match="asks to forget a preference"):
+        ground_plan(_plan("find_alternatives", "find_alternatives", item_id="SNK-0270"), forget)
+    kept = ground_plan(Plan(intent="forget", forget=["color:grey"]), forget)
+    assert kept.forget == ["color:grey"]

@@ -554,3 +554,19 @@ def test_a_refused_exclusion_is_taken_out_before_any_beam_search(trained: Path,
     second = planner.plan(_view("show me ankle boots"))
     assert beams == [planner.beams] and planner.pipeline.last_trace.accepted.text == "small_talk"
     assert second.intent == "small_talk" and not second.calls
+
+
+def test_a_made_up_price_is_taken_out_but_a_stated_one_is_not() -> None:
+    """'an outfit for a wedding' after a reply that named 147: ``max_total=147`` goes, the outfit stays."""
+    from agent.planners.pipeline import Refusal
+    from agent.planners.smol.planner import without_refused
+
+    plan = Plan(intent="recommend_outfit", calls=[ToolCall(name="recommend_outfit", args={
+        "occasion": "wedding", "max_total": 147})])
+    made_up = PlanError("recommend_outfit.max_total=147 is not grounded: the conversation names no price",
+                        tool="recommend_outfit", argument="max_total", value=147)
+    mended = without_refused(plan, Refusal(str(made_up), made_up))
+    assert mended is not None and mended.calls[0].args == {"occasion": "wedding"}
+    other = PlanError("recommend_outfit.max_total=147 is not grounded: 147 is not the budget the shopper gave",
+                      tool="recommend_outfit", argument="max_total", value=147)
+    assert without_refused(plan, Refusal(str(other), other)) is None

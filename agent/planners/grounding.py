@@ -44,6 +44,7 @@ from agent.understanding.cues import (
     FIND_CUE_RE,
     FORGET_CUE_RE,
     FORGET_EVERYTHING_RE,
+    FORGET_SPECIFIC_RE,
     IT_RE,
     MEMORY_CUE_RE,
     PRICE_CUE_RE,
@@ -332,6 +333,10 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         # "what was the first outfit?" asks to see an outfit already recommended, not for a new one
         raise PlanError("recommend_outfit is not grounded: the shopper asks about an outfit shown earlier "
                         "(recall_outfit), not for a new one")
+    if plan.calls and not plan.forget and FORGET_SPECIFIC_RE.search(view.parsed.norm):
+        # "forget that I don't like grey" takes a preference back; it asks for no items
+        raise PlanError(f"{plan.calls[0].name} is not grounded: the shopper asks to forget a preference "
+                        "(plan forget | del:kind:value), not for items")
     if any(c.name == "recall_outfit" for c in plan.calls) and not RECALL_CUE_RE.search(view.text.lower()):
         raise PlanError("recall_outfit is not grounded: the shopper did not ask for an earlier outfit")
     if plan.intent == "show_memory" and not plan.calls and not MEMORY_CUE_RE.search(view.text.lower()):

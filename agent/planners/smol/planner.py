@@ -99,7 +99,8 @@ class SmolPlanner:
         repair: Try one beam-search re-decode when the greedy plan fails the checks.
         grounding: Refuse arguments the conversation does not support and take price bounds from
             the message (:mod:`agent.planners.grounding`); False keeps only the catalog checks.
-        beams: Beams (and candidates) of that re-decode.
+        beams: Beams (and candidates) of that re-decode (default ``FASHIONM3_PLANNER_BEAMS``, 4; 1 = none: a
+            refused plan goes straight to the rules planner).
         redecodes: Under the plan grammar, greedy re-decodes after a check refuses one argument value (the
             value banned from the grammar each time), before the beams: about a tenth of a beam search each.
         max_new_tokens: Longest plan decoded, in tokens.
@@ -131,7 +132,7 @@ class SmolPlanner:
         adapter: bool = True,
         repair: bool = True,
         grounding: bool | None = None,
-        beams: int = 4,
+        beams: int | None = None,
         max_new_tokens: int = 48,
         device: str | None = None,
         threads: int | None = None,
@@ -157,7 +158,7 @@ class SmolPlanner:
         self.use_adapter = adapter
         self.repair = repair
         self.grounding = bool(settings.planner_grounding) if grounding is None else grounding
-        self.beams = beams
+        self.beams = int(getattr(settings, "planner_beams", 4)) if beams is None else beams
         self.redecodes = redecodes
         self.constrained = bool(getattr(settings, "planner_constrained", 0)) if constrained is None else constrained
         self.max_new_tokens = max_new_tokens
@@ -600,6 +601,9 @@ MAX_DROPS = 3
 #: Arguments whose refused values are taken out (exclusions the shopper never stated). On 300 held-out
 #: samples, taking out other refused values (a colour, a style, an occasion) lost routing the beams kept.
 DROPPABLE = ("exclude_",)
+#: Price bounds are taken out too when the conversation names no price at all (a made-up budget, often
+#: the total of an earlier reply: "the closest is 147" read as ``max_total=147`` for the next outfit).
+PRICE_BOUNDS = ("max_price", "min_price", "max_total")
 
 
 def without_refused(plan: Plan, error: Any) -> Plan | None:
@@ -614,7 +618,8 @@ def without_refused(plan: Plan, error: Any) -> Plan | None:
     """
     tool, key, value = (getattr(error, "tool", None), getattr(error, "argument", None),
                         getattr(error, "value", None))
-    if not tool or not key or not key.startswith(DROPPABLE):
+    made_up_price = key in PRICE_BOUNDS and "names no price" in str(error)
+    if not tool or not key or not (key.startswith(DROPPABLE) or made_up_price):
         return None
     word = re.compile(rf"\b{re.escape(str(value).strip().lower())}\b")
     for call in plan.calls:
