@@ -199,6 +199,8 @@ def test_a_question_about_an_earlier_outfit_is_not_a_new_outfit() -> None:
     view = PlannerInput(text="what was the first outfit? please", turn=3, shown=outfit, last_shown=outfit)
     with pytest.raises(PlanError, match="asks about an outfit shown earlier"):
         ground_plan(_plan("recommend_outfit", "recommend_outfit", anchor_item_id="PUL-0040"), view)
+    with pytest.raises(PlanError, match="asks about an outfit shown earlier"):  # nor alternatives to a piece
+        ground_plan(_plan("find_alternatives", "find_alternatives", item_id="PUL-0040"), view)
     recall = _plan("recall_outfit", "history", index=0)
     assert ground_plan(recall, view) == recall
     new = view.model_copy(update={"text": "what goes with the grey pullover for the office?"})

@@ -328,11 +328,12 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         raise PlanError(f"search_catalog is not grounded: the message asks to change a piece already shown "
                         f"({piece}), which a new search ignores")
     names = {c.name for c in plan.calls}
-    if "recommend_outfit" in names and "recall_outfit" not in names \
-            and EARLIER_OUTFIT_QUESTION_RE.search(view.parsed.norm):
-        # "what was the first outfit?" asks to see an outfit already recommended, not for a new one
-        raise PlanError("recommend_outfit is not grounded: the shopper asks about an outfit shown earlier "
-                        "(recall_outfit), not for a new one")
+    if names and "recall_outfit" not in names and EARLIER_OUTFIT_QUESTION_RE.search(view.parsed.norm):
+        # "what was the first outfit?" asks to see an outfit already recommended: not a new outfit, not
+        # alternatives to one of its pieces
+        first = sorted(names)[0]
+        raise PlanError(f"{first} is not grounded: the shopper asks about an outfit shown earlier "
+                        "(recall_outfit), not for new items")
     if plan.calls and not plan.forget and FORGET_SPECIFIC_RE.search(view.parsed.norm):
         # "forget that I don't like grey" takes a preference back; it asks for no items
         raise PlanError(f"{plan.calls[0].name} is not grounded: the shopper asks to forget a preference "
