@@ -51,8 +51,9 @@ class Context:
             only offered tools, their argument names, catalog words and shown ids); 0 (default) = free decoding, where
             a plan the checks refuse goes to the beams and the rules planner (measured better on the everyday dev
             set: see the planner's model card). Not applied in remote mode.
-        planner_beams: Beams of the ``smol`` planner's re-decode after a refused greedy plan (default 4); 1 = no
-            re-decode: a refused plan goes straight to the rules planner.
+        planner_beams: Beams of the ``smol`` planner's re-decode after a refused greedy plan; 1 (default) = no
+            re-decode: a refused plan goes straight to the rules planner. 4 beams cost 1.25 s a re-decode on this
+            CPU and changed no figure (template split routing 95.0% either way, own conversations 51/51).
         planner_remote: 1 = the ``smol`` planner sends its generation to the OpenAI-compatible completions
             endpoint at ``planner_url`` (vLLM serving our adapter as ``planner_model``, default ``fashion``); its
             prompt, checks and fallback stay here, photos go in as text.
@@ -136,7 +137,7 @@ class Context:
     planner_constrained: int = 0
     planner_image_route: str = ""
     planner_remote: int = 0
-    planner_beams: int = 4
+    planner_beams: int = 1
     max_steps: int = 3
     max_tool_calls: int = 4
     max_upload_bytes: int = 10 * 1024 * 1024

@@ -99,7 +99,7 @@ class SmolPlanner:
         repair: Try one beam-search re-decode when the greedy plan fails the checks.
         grounding: Refuse arguments the conversation does not support and take price bounds from
             the message (:mod:`agent.planners.grounding`); False keeps only the catalog checks.
-        beams: Beams (and candidates) of that re-decode (default ``FASHIONM3_PLANNER_BEAMS``, 4; 1 = none: a
+        beams: Beams (and candidates) of that re-decode (default ``FASHIONM3_PLANNER_BEAMS``, 1 = none: a
             refused plan goes straight to the rules planner).
         redecodes: Under the plan grammar, greedy re-decodes after a check refuses one argument value (the
             value banned from the grammar each time), before the beams: about a tenth of a beam search each.
@@ -158,7 +158,7 @@ class SmolPlanner:
         self.use_adapter = adapter
         self.repair = repair
         self.grounding = bool(settings.planner_grounding) if grounding is None else grounding
-        self.beams = int(getattr(settings, "planner_beams", 4)) if beams is None else beams
+        self.beams = int(getattr(settings, "planner_beams", 1)) if beams is None else beams
         self.redecodes = redecodes
         self.constrained = bool(getattr(settings, "planner_constrained", 0)) if constrained is None else constrained
         self.max_new_tokens = max_new_tokens
