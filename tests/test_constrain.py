@@ -169,3 +169,16 @@ def test_a_refused_value_is_banned_and_the_plan_decoded_again(monkeypatch: pytes
     assert plan.planner != "rules", planner.pipeline.last_trace
     assert plan.calls and plan.calls[0].args.get("occasion") != "run"
     assert len(seen) == 2  # the re-decode's plan was accepted, no beams and no fallback
+
+
+def test_beam_search_under_the_grammar_writes_only_valid_plans(planners: tuple[Any, Any]) -> None:
+    from agent.planners.smol.model import generate
+
+    _, bound = planners
+    for text in _FREE_INVALID:
+        view = _view(text, shown=0)
+        _, embeds, _ = bound._encode(view)
+        beams = generate(bound.model, bound.tokenizer, embeds, max_new_tokens=bound.max_new_tokens, num_beams=3,
+                         num_return=3, grammar=bound.grammar(view))
+        assert len(beams) == 3
+        assert all(bound.grammar(view).ok_complete(b) for b in beams), beams

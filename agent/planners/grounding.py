@@ -245,6 +245,10 @@ def _check_values(call: ToolCall, key: str, kind: str, values: list[str], ev: Ev
                             value=value)
 
 
+#: Why a price bound the conversation gives no ground for is refused (a made-up bound: a model may drop it).
+NO_PRICE = "the conversation names no price"
+
+
 def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: set[str]) -> dict[str, Any]:
     from agent.planners.base import PlanError
 
@@ -259,7 +263,7 @@ def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: s
         return out
     for key, value in given.items():
         if value not in ev.numbers and not ev.price_cue:
-            raise PlanError(f"{call.name}.{key}={value:g} is not grounded: the conversation names no price",
+            raise PlanError(f"{call.name}.{key}={value:g} is not grounded: {NO_PRICE}",
                             tool=call.name, argument=key, value=value)
     return args
 

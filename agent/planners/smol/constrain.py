@@ -13,12 +13,13 @@ were never shown. :class:`PlanGrammar` knows, for one planning step, what a comp
   shopper), a schema ``enum``, numbers, integers, booleans; free text elsewhere;
 * later segments: another call, ``+kind:value`` facts of the known kinds, ``del:`` targets, ``more``.
 
-During decoding, :meth:`PlanGrammar.choose` takes the highest-scoring token (of the ``top_k`` best)
-that keeps the text a prefix of a valid plan, and lets the line end (newline or EOS) only where the plan
-is complete and reads back with :func:`~agent.planners.compact.from_compact` against the offered tools'
-argument models. The model still makes every decision (which tool, which values among the valid ones);
-the grammar only removes outputs that no check would accept. When none of the ``top_k`` tokens is
-valid, the model's own best token is kept (the plan checks then refuse the plan, as without a grammar).
+During decoding, :meth:`PlanGrammar.choose` takes the highest-scoring token (of the :data:`WIDE_K`
+best; beam search looks at the ``top_k`` best of each beam) that keeps the text a prefix of a valid plan,
+and lets the line end (newline or EOS) only where the plan is complete and reads back with
+:func:`~agent.planners.compact.from_compact` against the offered tools' argument models. The model still
+makes every decision (which tool, which values among the valid ones); the grammar only removes outputs
+that no check would accept. When none of those tokens is valid, the model's own best token is kept (the
+plan checks then refuse the plan, as without a grammar).
 
 Nothing here reads the message's words for meaning (that is the rules planner's reading, which the
 model alone does not use): the only message-dependent values are item ids the shopper typed.
@@ -27,7 +28,7 @@ model alone does not use): the only message-dependent values are item ids the sh
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,21 +290,31 @@ class PlanGrammar:
         """Return the plan text of generated ``ids`` (the concatenated token texts the checks see)."""
         return "".join(self.piece(tokenizer, t) for t in ids)
 
-    def choose(self, tokenizer: Any, generated: Sequence[int], scores: Any, stop: frozenset[int] | set[int]) -> int:
-        """Return the best-scoring valid next token after ``generated`` (``scores``: one row of logits).
+    def valid_tokens(self, tokenizer: Any, text: str, scores: Any, k: int,
+                     stop: frozenset[int] | set[int]) -> Iterator[int]:
+        """Yield the tokens among the ``k`` best of ``scores`` (one row of logits) that may follow ``text``.
 
-        The model's own best token when none of the ``top_k`` best is valid.
+        Best first.
         """
         import torch
 
-        text = self.text_of(tokenizer, generated)
-        best = torch.topk(scores, min(WIDE_K, int(scores.shape[-1]))).indices.tolist()
-        for token in best:
+        for token in torch.topk(scores, min(k, int(scores.shape[-1]))).indices.tolist():
             if self.allowed(tokenizer, text, int(token), stop):
-                if token != best[0]:
-                    self._note_forced(text)
-                return int(token)
-        return int(best[0])
+                yield int(token)
+
+    def choose(self, tokenizer: Any, generated: Sequence[int], scores: Any, stop: frozenset[int] | set[int]) -> int:
+        """Return the best-scoring valid next token after ``generated`` (``scores``: one row of logits).
+
+        Reads up to :data:`WIDE_K` candidates; the model's own best token when none of them is valid.
+        """
+        text = self.text_of(tokenizer, generated)
+        top = int(scores.argmax())
+        token = next(self.valid_tokens(tokenizer, text, scores, WIDE_K, stop), None)
+        if token is None:
+            return top
+        if token != top:
+            self._note_forced(text)
+        return token
 
     def _note_forced(self, text: str) -> None:
         """Remember the argument (name or value) the model was writing when the grammar overrode it."""
@@ -350,8 +361,7 @@ def grammar_logits_processor(grammar: PlanGrammar, tokenizer: Any, stop: frozens
             out = scores.clone()
             for row in range(scores.shape[0]):
                 text = grammar.text_of(tokenizer, input_ids[row].tolist())
-                best = torch.topk(scores[row], min(grammar.top_k, int(scores.shape[-1]))).indices.tolist()
-                keep = [t for t in best if grammar.allowed(tokenizer, text, int(t), stop)]
+                keep = list(grammar.valid_tokens(tokenizer, text, scores[row], grammar.top_k, stop))
                 if keep:
                     out[row] = float("-inf")
                     index = torch.tensor(keep, device=scores.device)

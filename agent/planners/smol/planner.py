@@ -618,7 +618,9 @@ def without_refused(plan: Plan, error: Any) -> Plan | None:
     """
     tool, key, value = (getattr(error, "tool", None), getattr(error, "argument", None),
                         getattr(error, "value", None))
-    made_up_price = key in PRICE_BOUNDS and "names no price" in str(error)
+    from agent.planners.grounding import NO_PRICE
+
+    made_up_price = key in PRICE_BOUNDS and NO_PRICE in str(error)
     if not tool or not key or not (key.startswith(DROPPABLE) or made_up_price):
         return None
     word = re.compile(rf"\b{re.escape(str(value).strip().lower())}\b")
