@@ -73,6 +73,12 @@ def _run(planner: Any, views: list[Any], conversations: int, steps: int) -> tupl
     return time.perf_counter() - t0, latencies, [plans[i] for i in sorted(plans)]
 
 
+def _busy_s(work: dict[str, int]) -> float:
+    """Seconds the model spent decoding (single decodes, batches, beams) according to the decode counters."""
+    keys = ("prefill_us", "decode_us", "batch_us", "beam_us", "plain_us")
+    return sum(work.get(k, 0) for k in keys) / 1e6
+
+
 def main() -> None:
     """Print throughput and latency of serial and batched planning at each concurrency level."""
     ap = argparse.ArgumentParser()
@@ -112,7 +118,8 @@ def main() -> None:
             print(f"{level:3d} conversations, {mode:7s}: {n / wall:5.2f} steps/s, "
                   f"p50 {np.percentile(lat, 50):6.0f} ms, p95 {np.percentile(lat, 95):6.0f} ms, "
                   f"{passes:5.2f} greedy passes/step, "
-                  f"{work.get('beam_decodes', 0) / n:.2f} beam re-decodes/step (load average {load:.2f})")
+                  f"{work.get('beam_decodes', 0) / n:.2f} beam re-decodes/step, "
+                  f"model busy {_busy_s(work):.1f} of {wall:.1f} s (load average {load:.2f})")
         same = sum(a == b for a, b in zip(row["serial"][1], row["batched"][1], strict=True))
         print(f"{level:3d} conversations: batched/serial throughput {row['batched'][0] / row['serial'][0]:.2f}x; "
               f"same plan in {same}/{len(row['serial'][1])} steps")

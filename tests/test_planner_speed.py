@@ -7,6 +7,7 @@ over held-out planning prompts drawn from the catalog.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -214,3 +215,39 @@ def test_batch_decoder_runs_model_work_on_its_own_thread_and_hands_errors_back()
     decoder.close()
     with pytest.raises(RuntimeError, match="closed"):
         decoder.decode("r", 3)
+
+
+def test_batch_decoder_waits_for_callers_still_building_their_prompt_but_not_for_nobody() -> None:
+    from agent.planners.smol.batching import BatchDecoder
+
+    decoder = BatchDecoder(lambda prompt, embeds: f"alone {prompt}",
+                           lambda prompts, many: [f"batch {p}" for p in prompts], await_s=30.0)
+    texts: dict[str, str] = {}
+    inside = threading.Barrier(2)
+
+    def step(name: str, delay: float) -> None:
+        with decoder.planning():
+            inside.wait()  # both callers are planning before either asks
+            time.sleep(delay)  # building the prompt
+            texts[name] = decoder.decode(name, 0)
+
+    threads = [threading.Thread(target=step, args=("a", 0.0)), threading.Thread(target=step, args=("b", 0.3))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    # the early caller was not decoded alone: it waited for the one still building its prompt
+    assert texts == {"a": "batch a", "b": "batch b"}
+    assert decoder.counts["batches"] == 1 and decoder.counts["singles"] == 0
+    # one caller alone is decoded at once (a 30 s wait would time the join out)
+    done: list[str] = []
+
+    def alone() -> None:
+        with decoder.planning():
+            done.append(decoder.decode("c", 0))
+
+    t = threading.Thread(target=alone)
+    t.start()
+    t.join(timeout=10)
+    assert done == ["alone c"]
+    decoder.close()

@@ -6,7 +6,11 @@ handed to one worker thread, which takes whatever is waiting (up to ``max_batch`
 decodes it together with :func:`~agent.planners.smol.model.generate_batch` (one forward pass per
 token for all rows: the weights are read once per pass instead of once per row). A step that finds
 nobody else waiting is decoded alone with the speculative drafter (lowest latency). Requests that
-arrive while a batch runs wait for the next one (a simple static batching loop).
+arrive while a batch runs wait for the next one (a simple static batching loop). Callers that are
+planning a step but have not asked for their decode yet (building the prompt, checking the previous
+candidate) are counted (:meth:`BatchDecoder.planning`): the worker waits for them a little
+(``await_s``) instead of decoding the first arrival alone while the others are a few milliseconds
+behind. With one conversation nobody else is planning, so nothing waits.
 
 Only the greedy decode is batched; the prompt build, the checks and the fallback run in the
 calling thread, as before.
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,23 +52,39 @@ class BatchDecoder:
         max_batch: Most prompts decoded together.
         gather_s: How long the worker waits for more prompts after the first one arrives, in seconds
             (0: take only what is already waiting).
+        await_s: Longest wait, in seconds, for prompts of callers inside :meth:`planning` that have not
+            asked for their decode yet (0: do not wait for them).
 
     ``counts`` holds ``requests`` (prompts), ``batches`` (decodes of two or more prompts), ``batched``
     (prompts decoded in those), ``singles`` and ``calls`` (other work run with :meth:`run`).
     """
 
     def __init__(self, single: Callable[[Any, Any], str], batch: Callable[[list[Any], list[Any]], list[str]], *,
-                 max_batch: int = 32, gather_s: float = 0.0) -> None:
+                 max_batch: int = 32, gather_s: float = 0.0, await_s: float = 0.05) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         self._single, self._batch = single, batch
         self.max_batch = max_batch
         self.gather_s = gather_s
+        self.await_s = await_s
+        self._planning = 0
         self._pending: list[_Request] = []
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
         self._closed = False
         self.counts: dict[str, int] = {"requests": 0, "batches": 0, "batched": 0, "singles": 0, "calls": 0}
+
+    @contextmanager
+    def planning(self) -> Iterator[None]:
+        """Count the caller as planning a step for as long as the block runs (it may ask for decodes in it)."""
+        with self._cond:
+            self._planning += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._planning -= 1
+                self._cond.notify_all()
 
     def run(self, call: Callable[[], Any]) -> Any:
         """Return ``call()`` run on the worker thread between batches (other model work: the beam re-decode).
@@ -98,14 +120,14 @@ class BatchDecoder:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="planner-batch", daemon=True)
                 self._worker.start()
-            self._cond.notify()
+            self._cond.notify_all()
         request.done.wait()
 
     def close(self) -> None:
         """Stop the worker thread once the prompts already waiting are decoded."""
         with self._cond:
             self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
             worker = self._worker
         if worker is not None:
             worker.join()
@@ -116,6 +138,11 @@ class BatchDecoder:
                 self._cond.wait()
             if self.gather_s > 0 and len(self._pending) < self.max_batch:
                 self._cond.wait(self.gather_s)
+            deadline = time.monotonic() + self.await_s
+            # callers inside planning() will ask soon: wait (briefly) until each has asked or left
+            while (len(self._pending) < min(self._planning, self.max_batch) and not self._closed
+                   and (left := deadline - time.monotonic()) > 0):
+                self._cond.wait(left)
             taken, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             return taken
 

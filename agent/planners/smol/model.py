@@ -649,26 +649,55 @@ def generate(
     return [t.split("\n", 1)[0].strip() for t in texts]
 
 
-def _prefill_rows(model: Any, embeds: Sequence[torch.Tensor], width: int,
-                  pick: Callable[[int, torch.Tensor], int] | None = None) -> tuple[Any, torch.Tensor]:
-    """Prefill each prompt alone (no FLOPs spent on padding) and stack the caches left-padded to ``width``.
+#: Most prompts prefilled together in one padded forward pass (:func:`_prefill_rows`). Rows are grouped by
+#: length, so a group of 8 pads little; on this 2-core CPU it prefilled 32 prompts of 60-110 tokens in
+#: 4.6 s against 7.0 s one by one (bigger matrix products; 32 in one group: 5.1 s, more padding).
+PREFILL_GROUP = 8
 
-    Prompts of a batch differ in length (20 to 120 tokens); a padded prefill would run every row at the
-    longest length. Returns the batch cache (padding slots zero; the attention mask hides them) and the
-    first generated token of each row.
+
+def _prefill_rows(model: Any, embeds: Sequence[torch.Tensor], width: int,
+                  pick: Callable[[int, torch.Tensor], int] | None = None,
+                  group: int = PREFILL_GROUP) -> tuple[Any, torch.Tensor]:
+    """Prefill the prompts in length-sorted groups of up to ``group`` and stack the caches left-padded to ``width``.
+
+    Prompts of a batch differ in length (20 to 120 tokens); one padded prefill would run every row at
+    the longest length, one prefill per row runs small matrix products. Rows of similar length are
+    prefilled together, left-padded within their group (the attention mask and position ids make each
+    row's result its own, up to float rounding). Returns the batch cache (padding slots zero; the
+    attention mask hides them) and the first generated token of each row (``pick(row, logits)`` or argmax).
     """
-    caches: list[Any] = []
-    first: list[torch.Tensor] = []
-    for e in embeds:
-        out = model(inputs_embeds=e, use_cache=True, logits_to_keep=1)
-        caches.append(_out_cache(out))
-        row = len(first)
-        first.append(torch.tensor(pick(row, out.logits[0, -1])) if pick else out.logits[0, -1].argmax())
-    batch = caches[0]
-    for index, layer in enumerate(batch.layers):
+    order = sorted(range(len(embeds)), key=lambda i: int(embeds[i].shape[1]))
+    row_kv: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    first: dict[int, torch.Tensor] = {}
+    template: Any = None
+    for g in range(0, len(order), max(1, group)):
+        rows = order[g : g + max(1, group)]
+        lengths = [int(embeds[i].shape[1]) for i in rows]
+        span = max(lengths)
+        if len(rows) == 1:
+            out = model(inputs_embeds=embeds[rows[0]], use_cache=True, logits_to_keep=1)
+        else:
+            sample = embeds[rows[0]]
+            x = sample.new_zeros(len(rows), span, sample.shape[-1])
+            mask = torch.zeros((len(rows), span), dtype=torch.long, device=sample.device)
+            for r, (i, n) in enumerate(zip(rows, lengths, strict=True)):
+                x[r, span - n :] = embeds[i][0]
+                mask[r, span - n :] = 1
+            position = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = model(inputs_embeds=x, attention_mask=mask, position_ids=position, use_cache=True,
+                        logits_to_keep=1)
+        cache = _out_cache(out)
+        template = template if template is not None else cache
+        for r, (i, n) in enumerate(zip(rows, lengths, strict=True)):
+            # this row's own slots only: the padding slots of a padded prefill are dropped, not trusted
+            row_kv[i] = [(layer.keys[r : r + 1, ..., span - n :, :], layer.values[r : r + 1, ..., span - n :, :])
+                         for layer in cache.layers]
+            logits = out.logits[r, -1]
+            first[i] = torch.tensor(pick(i, logits)) if pick else logits.argmax()
+    for index, layer in enumerate(template.layers):
         keys, values = [], []
-        for cache in caches:
-            k, v = cache.layers[index].keys, cache.layers[index].values
+        for i in range(len(embeds)):
+            k, v = row_kv[i][index]
             gap = width - k.shape[-2]
             if gap:
                 k = torch.cat([k.new_zeros(*k.shape[:-2], gap, k.shape[-1]), k], dim=-2)
@@ -676,7 +705,7 @@ def _prefill_rows(model: Any, embeds: Sequence[torch.Tensor], width: int,
             keys.append(k)
             values.append(v)
         layer.keys, layer.values = torch.cat(keys, dim=0), torch.cat(values, dim=0)
-    return batch, torch.stack(first)
+    return template, torch.stack([first[i] for i in range(len(embeds))])
 
 
 @torch.inference_mode()
@@ -685,7 +714,7 @@ def generate_batch(model: Any, tokenizer: Any, embeds: Sequence[torch.Tensor], *
                    grammars: Sequence[PlanGrammar | None] | None = None) -> list[str]:
     """Greedy-decode several prompts (each ``(1, T_i, H)`` embeddings) as one left-padded batch.
 
-    Each prompt is prefilled alone (no compute spent on padding), the caches are stacked left-padded,
+    The prompts are prefilled in groups of similar length (:func:`_prefill_rows`), the caches stacked left-padded,
     then one forward pass per token serves all rows together (a pass of 32 one-token rows costs about
     what a pass of 8 speculative tokens of one row does: the weights are read once). A row stops at EOS or
     its first line break and leaves the batch (its cache rows are dropped), so a long plan does not

@@ -593,7 +593,10 @@ class SmolPlanner:
 
     def plan(self, view: PlannerInput) -> Plan:
         """Return the step's plan through the pipeline (model candidates, checks, else the rules planner)."""
-        return self.pipeline.plan(view)  # type: ignore[no-any-return]
+        if self.batcher is None:
+            return self.pipeline.plan(view)  # type: ignore[no-any-return]
+        with self.batcher.planning():  # the batch worker waits for this step's decode a little
+            return self.pipeline.plan(view)  # type: ignore[no-any-return]
 
 
 #: Most refused argument values taken out of one greedy plan before the beam re-decode.
