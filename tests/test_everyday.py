@@ -245,7 +245,10 @@ def test_a_question_the_model_was_not_trained_on_is_delegated_to_the_reader() ->
     assert [c.name for c in plan.calls] == ["answer_about_items"] and old.last_trace.outcome == "delegated"
     assert old.last_trace.first is not None  # the model's own candidate is still reported (model alone)
     new = FallbackPlanner(Proposer(frozenset({"recommend_outfit", "answer_about_items"})), RulesPlanner())
-    assert [c.name for c in new.plan(view).calls] == ["recommend_outfit"]  # a trained model's plan is its own
+    # a trained model's plan is checked, not delegated; a new outfit for a question about the shown items is
+    # refused by the route check, and the reader's answer is the step's plan
+    assert [c.name for c in new.plan(view).calls] == ["answer_about_items"]
+    assert new.last_trace.outcome == "fallback" and "asks about the items shown" in new.last_trace.errors[0]
 
 
 def _phrase_pools() -> dict[str, Any]:
@@ -257,6 +260,7 @@ def _phrase_pools() -> dict[str, Any]:
     pools.update({f"question:{k}": v for k, v in de.QUESTIONS.items()})
     pools.update({f"move:{k}": v for k, v in de.MOVES.items()})
     pools.update({f"occasion:{k}": v for k, v in de.OCCASION_EVENTS.items()})
+    pools.update({f"ordinal:{k}": v for k, v in de.ORDINAL_CHANGES.items()})
     for name in ("BEACH_PHRASES", "SHORT_FORMS", "RAMBLE_VOICES", "TOTAL_PHRASES", "PER_ITEM_PHRASES", "STYLE_TAILS",
                  "OUTFIT_FORMS", "OUTFIT_TAILS", "SEARCH_FORMS", "SEARCH_TAILS", "MORE_PHRASES"):
         pools[name] = getattr(de, name)
@@ -317,3 +321,34 @@ def test_new_everyday_generators_route_to_the_right_tools(catalog: Catalog) -> N
     assert sizes  # the tool's eighth question kind is trained too
     wedding = [s for s in by_task["everyday_occasion_indirect"] if "married" in s.view.text]
     assert all(s.target.calls[0].args["occasion"] == "wedding" for s in wedding)
+
+
+def test_an_item_named_by_its_place_in_the_list_is_that_item_in_the_target(catalog: Catalog) -> None:
+    import random
+    import re
+
+    from training.planner.data import Gen
+    from training.planner.data_everyday import _ORD_WORDS, _with_ordinal, build_everyday_samples
+
+    words = {w: k for k, ws in _ORD_WORDS.items() for w in ws}
+    samples = build_everyday_samples(list(catalog.items.values()), 500, "train", seed=5)
+    named = 0
+    for s in samples:
+        if s.task not in ("everyday_ordinal", "everyday_question") or not s.target.calls:
+            continue
+        text = s.view.text.lower()
+        found = re.search(r"\b(first|second|third|fourth|fifth|sixth|[1-6](?:st|nd|rd|th))\b"
+                          r"|(?:number|no\.|#|item|option) ?([1-6])\b", text)
+        if found is None or "item_id" not in s.target.calls[0].args:
+            continue
+        k = words[found.group(1)] if found.group(1) else int(found.group(2))
+        assert s.target.calls[0].args["item_id"] == s.view.last_shown[k - 1].id, s.view.text
+        named += 1
+    assert named >= 20
+    assert any(s.task == "everyday_ordinal" for s in samples)
+    # "the last one" is the last item of the list
+    g = Gen(random.Random(1), list(catalog.items.values()))
+    texts = {_with_ordinal(g, "is the {ord} one in stock?", 5, 5) for _ in range(200)}
+    assert "is the last one in stock?" in texts
+    assert texts & {"is number 5 in stock?", "is no. 5 in stock?", "is #5 in stock?"}
+    assert not any("first" in t for t in texts)

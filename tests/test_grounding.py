@@ -224,3 +224,62 @@ def test_a_request_to_forget_a_preference_asks_for_no_items() -> None:
         ground_plan(_plan("find_alternatives", "find_alternatives", item_id="SNK-0270"), forget)
     kept = ground_plan(Plan(intent="forget", forget=["color:grey"]), forget)
     assert kept.forget == ["color:grey"]
+
+
+def test_an_alternative_must_be_for_the_piece_the_message_names() -> None:
+    outfit = [ShownItem(id="SND-0204", title="Tan sandals", category="sandals", color="brown", price=60.0,
+                        turn=1, position=1),
+              ShownItem(id="BAG-0195", title="Straw bag", category="bag", color="beige", price=45.0,
+                        turn=1, position=2)]
+    view = PlannerInput(text="the bag's a bit much, got a cheaper one?", turn=2, shown=outfit, last_shown=outfit)
+    wrong = _plan("find_alternatives", "find_alternatives", item_id="SND-0204", cheaper=True)
+    with pytest.raises(PlanError, match="names the piece BAG-0195, not SND-0204") as refused:
+        ground_plan(wrong, view)
+    assert (refused.value.argument, refused.value.value) == ("item_id", "SND-0204")
+    right = _plan("find_alternatives", "find_alternatives", item_id="BAG-0195", cheaper=True)
+    assert ground_plan(right, view).calls[0].args["item_id"] == "BAG-0195"
+
+
+def test_a_colour_the_shopper_dislikes_is_no_wish_unless_asked_for_now() -> None:
+    prefs = [PreferenceFact(kind="color", value="yellow", polarity="dislike", confidence=0.9)]
+    history = [{"role": "user", "content": "just so you know I can't stand anything yellow"}]
+    with pytest.raises(PlanError, match="colors='yellow' is not grounded"):
+        ground_plan(_plan("search_catalog", query="summer tops", categories=["top"], colors=["yellow"]),
+                    _view("show me some summer tops", prefs=prefs, history=history))
+    asked = _plan("search_catalog", query="yellow tops", categories=["top"], colors=["yellow"])
+    assert ground_plan(asked, _view("ok fine, show me yellow tops after all", prefs=prefs)).calls
+    avoid = _plan("search_catalog", query="summer tops", categories=["top"], exclude_colors=["yellow"])
+    assert ground_plan(avoid, _view("show me some summer tops", prefs=prefs)).calls
+
+
+@pytest.mark.parametrize(("text", "model", "why"), [
+    ("what would all of that set me back?", ("find_alternatives", {"item_id": "SNK-0270", "cheaper": True}),
+     "asks about the items shown"),
+    ("is the first one in stock?", ("search_catalog", {"categories": ["sneakers"]}), "asks about the items shown"),
+    ("great, thank you so much!", ("find_alternatives", {"item_id": "SNK-0270"}), "thanks, goodbye or never mind"),
+    ("never mind", ("search_catalog", {"categories": ["sneakers"]}), "thanks, goodbye or never mind"),
+    ("can you book me a table somewhere nice for saturday", ("recommend_outfit", {"occasion": "weekend"}),
+     "outside the shop"),
+])
+def test_new_items_are_refused_where_the_reader_is_sure_none_were_asked(text: str, model: tuple[str, Any],
+                                                                        why: str) -> None:
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    view = PlannerInput(text=text, turn=2, shown=SHOWN, last_shown=SHOWN, tools=_tool_schemas())
+    reading = RulesPlanner().plan(view)
+    with pytest.raises(PlanError, match=why):
+        check_route(_plan(model[0], **model[1]), view, reading)
+
+
+@pytest.mark.parametrize("text", ["I'm always cold waiting for the bus, help", "thanks! now show me red bags",
+                                  "what goes with these sneakers for a wedding?"])
+def test_the_models_route_stands_where_the_reader_is_not_sure(text: str) -> None:
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    view = PlannerInput(text=text, turn=2, shown=SHOWN, last_shown=SHOWN, tools=_tool_schemas())
+    plan = _plan("search_catalog", categories=["coat"])
+    assert check_route(plan, view, RulesPlanner().plan(view)) == plan

@@ -42,7 +42,7 @@ from tools import argument_kinds, discover
 __all__ = [
     "GROUNDED_CHECKS", "MAX_CALLS", "MODEL_CHECKS", "Check", "PlanError", "check_all_requests", "check_arguments",
     "check_consistent",
-    "check_grounding",
+    "check_grounding", "check_route",
     "check_references", "check_tools_offered", "check_understood", "check_vocabulary", "complete_from_reading",
     "fill_reply",
     "run_checks", "validate_call",
@@ -308,6 +308,39 @@ def check_grounding(plan: Plan, view: PlannerInput, reading: Plan | None = None)
     return plan
 
 
+#: Tools that bring items (a new list or a changed outfit) rather than answer about the items shown.
+ITEM_TOOLS = frozenset({"search_catalog", "recommend_outfit", "find_alternatives", "recall_outfit", "show_earlier"})
+
+
+def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
+    """Refuse new items where the reader is sure the shopper asked for none.
+
+    That is a question about the shown items, thanks or goodbye, never mind, or a request outside the shop.
+    Only these readings are trusted over the model: each comes from a question form or a fixed phrase
+    (:func:`tools.answer_about_items.read_question`, ``THANKS_RE``, ``BYE_RE``, ``NEVER_MIND_RE``), after the
+    reader found no request for items in the message. Everywhere else the model's routing stands.
+    """
+    from agent.understanding.cues import BYE_RE, NEVER_MIND_RE, THANKS_RE
+
+    if reading is None or view.step > 0 or not plan.calls:
+        return plan
+    asked = {c.name for c in reading.calls}
+    planned = {c.name for c in plan.calls}
+    if asked == {"answer_about_items"} and not planned & asked and planned & ITEM_TOOLS:
+        raise PlanError(f"{sorted(planned)[0]} is not grounded: the shopper asks about the items shown "
+                        "(answer_about_items), not for other items")
+    if reading.calls or not planned & ITEM_TOOLS:
+        return plan
+    parsed = view.parsed
+    if reading.intent == "out_of_scope":
+        raise PlanError(f"{sorted(planned)[0]} is not grounded: the request is outside the shop and asks for no items")
+    if reading.intent == "small_talk" and (THANKS_RE.search(parsed.request) or BYE_RE.search(parsed.request)
+                                           or NEVER_MIND_RE.search(parsed.masked)):
+        raise PlanError(f"{sorted(planned)[0]} is not grounded: the shopper says thanks, goodbye or never mind, "
+                        "and asks for no items")
+    return plan
+
+
 def complete_from_reading(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Add vocabulary arguments the model dropped and the reader found; mark the plan ``completed_by="rules"``."""
     from agent.planners.grounding import complete_plan
@@ -325,7 +358,8 @@ MODEL_CHECKS: tuple[Check, ...] = (check_tools_offered, check_understood, check_
                                    check_consistent,
                                    check_references, check_arguments)
 #: :data:`MODEL_CHECKS` plus grounding in the conversation and completion from the reader (small models).
-GROUNDED_CHECKS: tuple[Check, ...] = (*MODEL_CHECKS, check_grounding, complete_from_reading, check_consistent)
+GROUNDED_CHECKS: tuple[Check, ...] = (*MODEL_CHECKS, check_grounding, check_route, complete_from_reading,
+                                      check_consistent)
 
 
 def run_checks(plan: Plan, view: PlannerInput, checks: Sequence[Check] = MODEL_CHECKS,

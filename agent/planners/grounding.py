@@ -96,6 +96,8 @@ class Evidence:
                     or (key in self.loose and self.negation_cue)
                     or (kind == "material" and self.vegan and value in ANIMAL_MATERIALS)
                     or (kind == "color" and self.another and key in self.shown))
+        if key in self.disliked and key not in self.said:
+            return False  # "I can't stand yellow" earlier backs excluding yellow, never asking for it unasked
         if kind == "category" and self.photo:
             return True  # the photo is the source; its true category may differ from the encoder's guess
         if kind == "color" and self.photo_color_unknown:
@@ -331,6 +333,13 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         # "something cheaper for the top" after an outfit is about that piece (an alternative of it)
         raise PlanError(f"search_catalog is not grounded: the message asks to change a piece already shown "
                         f"({piece}), which a new search ignores")
+    if piece is not None:
+        for call in plan.calls:
+            chosen = call.args.get("item_id")
+            if call.name in ("find_alternatives", "answer_about_items") and chosen and chosen != piece:
+                # "the bag's a bit much, cheaper one?" is about the bag, not about the shoes
+                raise PlanError(f"{call.name}.item_id={chosen} is not grounded: the message names the piece "
+                                f"{piece}, not {chosen}", tool=call.name, argument="item_id", value=chosen)
     names = {c.name for c in plan.calls}
     if names and "recall_outfit" not in names and EARLIER_OUTFIT_QUESTION_RE.search(view.parsed.norm):
         # "what was the first outfit?" asks to see an outfit already recommended: not a new outfit, not

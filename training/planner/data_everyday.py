@@ -402,7 +402,28 @@ QUESTIONS: dict[str, Pools] = {
                         "what sizes are left in it", "which size is the {role} available in"],
               "test": ["does the {ord} one go up to my size, what have you got"]},
 }
-_ORD_WORDS = {1: ["first", "1st"], 2: ["second", "2nd"], 3: ["third", "3rd"]}
+_ORD_WORDS = {1: ["first", "1st"], 2: ["second", "2nd"], 3: ["third", "3rd"], 4: ["fourth", "4th"],
+              5: ["fifth", "5th"], 6: ["sixth", "6th"]}
+_NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def ordinal_ref(g: Gen, k: int, n: int) -> str:
+    """Return a phrase naming the ``k``-th of ``n`` shown items ("the third one", "number 3", "#3", "the last one")."""
+    forms = [f"the {g.pick(_ORD_WORDS[k])} one"] * 3 + [
+        f"number {g.pick([str(k), _NUMBER_WORDS[k]])}", f"no. {k}", f"#{k}", f"item {k}", f"option {k}",
+        f"the {g.pick(_ORD_WORDS[k])}", f"the {_ORD_WORDS[k][0]} item"]
+    if k == 1:
+        forms += ["the top one", "the first of them"]
+    if k == n and n > 1:
+        forms += ["the last one", "the one at the end"]
+    return str(g.pick(forms))
+
+
+def _with_ordinal(g: Gen, tpl: str, k: int, n: int) -> str:
+    """Fill ``the {ord} one`` / ``{ord} one`` of a template with a varied reference to the ``k``-th item."""
+    ref = ordinal_ref(g, k, n)
+    tpl = tpl.replace("the {ord} one", ref)
+    return tpl.replace("{ord} one", ref.removeprefix("the "))
 
 
 def g_question(g: Gen, split: str) -> Draft:
@@ -418,8 +439,8 @@ def g_question(g: Gen, split: str) -> Draft:
     args: dict[str, Any] = {"about": about}
     view: dict[str, Any] = {"turn": turn, "shown": shown, "last_shown": shown}
     if "{ord}" in tpl:
-        k = g.rng.randint(1, min(3, len(shown)))
-        tpl = tpl.replace("{ord}", g.pick(_ORD_WORDS[k]))
+        k = g.rng.randint(1, min(6, len(shown)))
+        tpl = _with_ordinal(g, tpl, k, len(shown))
         args["item_id"] = shown[k - 1].id
     elif "{role}" in tpl:
         cats = [s.category for s in shown]
@@ -431,6 +452,50 @@ def g_question(g: Gen, split: str) -> Draft:
         view["focus_item_id"] = piece.id
         args["item_id"] = piece.id
     return Draft(tpl, _call("question", "answer_about_items", args), view)
+
+
+#: Changes of one item of a shown list, named by its place in it (``{ref}``: "the second one", "#2").
+ORDINAL_CHANGES: dict[str, Pools] = {
+    "cheaper": {"train": ["anything cheaper than {ref}?", "{ref} is a bit steep, something cheaper like it",
+                          "like {ref} but cheaper", "{ref} is over budget, cheaper alternatives?",
+                          "cheaper version of {ref} pls", "something similar to {ref} for less",
+                          "{ref} but more affordable?", "hmm {ref} costs too much, anything like it cheaper"],
+                "test": ["{ref} is lovely but a bit rich for me, similar for less?"]},
+    "pricier": {"train": ["something nicer than {ref}, I can spend more", "a pricier take on {ref}",
+                          "{ref} but more premium", "upgrade {ref} to something fancier",
+                          "a more upmarket version of {ref}?", "happy to pay more, something like {ref}"],
+                "test": ["{ref} but the luxury version"]},
+    "color": {"train": ["{ref} but in {color}?", "do you have {ref} in {color}", "same as {ref} in {color} pls",
+                        "{ref} in {color} instead", "something like {ref} but {color}",
+                        "love {ref}, got it in {color}?", "{color} version of {ref}?"],
+              "test": ["{ref} would be perfect if it came in {color}"]},
+    "other": {"train": ["more like {ref}", "show me things similar to {ref}", "alternatives to {ref}?",
+                        "I like {ref}, anything else like it", "similar to {ref} please",
+                        "more in the style of {ref}", "what else is like {ref}", "others like {ref}?"],
+              "test": ["{ref} is the vibe, find me its cousins"]},
+}
+
+
+def g_ordinal(g: Gen, split: str) -> Draft:
+    """Draw a change of one item of the list shown last, named by its place ("the second one", "number 2")."""
+    turn = g.rng.randint(1, 6)
+    cat, _ = g.category()
+    shown = g.shown(g.result_items(cat), turn - 1, "search_catalog")
+    k = g.rng.randint(1, min(6, len(shown)))
+    piece = shown[k - 1]
+    change = g.pick(sorted(ORDINAL_CHANGES))
+    tpl = _pool(g, ORDINAL_CHANGES[change], split)
+    args: dict[str, Any] = {"item_id": piece.id}
+    slot = {"ref": ordinal_ref(g, k, len(shown))}
+    if change == "color":
+        c, w = g.color(avoid=[piece.color])
+        slot["color"], args["color"] = w, c
+    elif change in ("cheaper", "pricier"):
+        args[change] = True
+    text = tpl.format(**slot)
+    text = text[0].upper() + text[1:] if g.chance(0.3) else text
+    view = {"turn": turn, "shown": shown, "last_shown": shown}
+    return Draft(text, _call("find_alternatives", "find_alternatives", args), view)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -904,7 +969,7 @@ EVERYDAY_GENERATORS: dict[str, tuple[Callable[[Gen, str], Draft], float]] = {
     "need": (g_need, 6), "beach": (g_beach, 1.5), "role": (g_role, 6), "question": (g_question, 6),
     "move": (g_move, 3), "short": (g_short, 2.5), "ramble": (g_ramble, 3),
     "occasion_indirect": (g_occasion_indirect, 5), "outfit_plain": (g_outfit_plain, 4),
-    "search_plain": (g_search_plain, 4), "show_more": (g_show_more, 2),
+    "search_plain": (g_search_plain, 4), "show_more": (g_show_more, 2), "ordinal": (g_ordinal, 3),
 }
 
 
