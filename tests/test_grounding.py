@@ -260,6 +260,7 @@ def test_a_colour_the_shopper_dislikes_is_no_wish_unless_asked_for_now() -> None
     ("never mind", ("search_catalog", {"categories": ["sneakers"]}), "thanks, goodbye or never mind"),
     ("can you book me a table somewhere nice for saturday", ("recommend_outfit", {"occasion": "weekend"}),
      "outside the shop"),
+    ("show me the last outfit again", ("find_alternatives", {"item_id": "SNK-0270"}), r"see again .*recall_outfit"),
 ])
 def test_new_items_are_refused_where_the_reader_is_sure_none_were_asked(text: str, model: tuple[str, Any],
                                                                         why: str) -> None:
@@ -267,7 +268,8 @@ def test_new_items_are_refused_where_the_reader_is_sure_none_were_asked(text: st
     from agent.planners.rules import RulesPlanner
     from training.planner.data import _tool_schemas
 
-    view = PlannerInput(text=text, turn=2, shown=SHOWN, last_shown=SHOWN, tools=_tool_schemas())
+    view = PlannerInput(text=text, turn=2, shown=SHOWN, last_shown=SHOWN, tools=_tool_schemas(),
+                        outfits=[["SNK-0270"]])
     reading = RulesPlanner().plan(view)
     with pytest.raises(PlanError, match=why):
         check_route(_plan(model[0], **model[1]), view, reading)

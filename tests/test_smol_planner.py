@@ -511,7 +511,11 @@ def test_default_planner_is_the_fine_tuned_one_and_plans_whole_turns(settings, c
     second = session.turn("cheaper alternatives to the second one")
     assert second["tools"] == ["find_alternatives"], second
     anchor = first["items"][1]
-    assert second["items"] and not shown & {i["id"] for i in second["items"]}
+    # "the second one" is the second item shown; its alternatives are other, cheaper dresses (the ones
+    # shown lower in the list may be among them: find_alternatives leaves out only the item replaced)
+    assert planner.pipeline.last_trace.first.plan.calls[0].args["item_id"] == anchor["id"]
+    assert second["items"] and anchor["id"] not in {i["id"] for i in second["items"]}
+    assert {i["id"] for i in second["items"]} - shown
     assert all(i["category"] == "dress" and i["price"] < anchor["price"] for i in second["items"])
     # the model plans both steps; a plan of it the checks refuse (this adapter writes color=white for
     # "cheaper" here) goes to the rules planner without a beam re-decode, and is counted as a fallback

@@ -315,9 +315,11 @@ ITEM_TOOLS = frozenset({"search_catalog", "recommend_outfit", "find_alternatives
 def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Refuse new items where the reader is sure the shopper asked for none.
 
-    That is a question about the shown items, thanks or goodbye, never mind, or a request outside the shop.
+    That is a question about the shown items, a request to see an earlier outfit or list again, thanks or
+    goodbye, never mind, or a request outside the shop.
     Only these readings are trusted over the model: each comes from a question form or a fixed phrase
-    (:func:`tools.answer_about_items.read_question`, ``THANKS_RE``, ``BYE_RE``, ``NEVER_MIND_RE``), after the
+    (:func:`tools.answer_about_items.read_question`, the recall and back cues, ``THANKS_RE``, ``BYE_RE``,
+    ``NEVER_MIND_RE``), after the
     reader found no request for items in the message. Everywhere else the model's routing stands.
     """
     from agent.understanding.cues import BYE_RE, NEVER_MIND_RE, THANKS_RE
@@ -329,6 +331,11 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     if asked == {"answer_about_items"} and not planned & asked and planned & ITEM_TOOLS:
         raise PlanError(f"{sorted(planned)[0]} is not grounded: the shopper asks about the items shown "
                         "(answer_about_items), not for other items")
+    for again in ("recall_outfit", "show_earlier"):
+        if asked == {again} and again not in planned:
+            # "show me the last outfit again", "go back to the previous ones": what was shown, not new items
+            raise PlanError(f"{sorted(planned)[0]} is not grounded: the shopper asks to see again what was shown "
+                            f"earlier ({again}), not for new items")
     if reading.calls or not planned & ITEM_TOOLS:
         return plan
     parsed = view.parsed
