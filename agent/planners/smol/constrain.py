@@ -114,14 +114,25 @@ class PlanGrammar:
             ids.add(view.focus_item_id)
         ids.update(_TYPED_ID_RE.findall(view.text or ""))
         self.item_ids = tuple(sorted(ids))
+        #: Values an image argument may take: ``latest`` and the photos' hashes, none before any photo.
+        self.image_refs = ("latest", *sorted({i.sha256 for i in view.images})) if view.images else ()
         self.domains: dict[str, dict[str, Domain]] = {}
         for name, schema in view.tools.items():
             if name not in registry:
                 continue
             kinds = argument_kinds(name)
-            self.domains[name] = {key: self._domain(kinds.get(key), prop)
-                                  for key, prop in (schema.get("properties") or {}).items()
-                                  if isinstance(prop, Mapping)}
+            domains = {key: self._domain(kinds.get(key), prop)
+                       for key, prop in (schema.get("properties") or {}).items() if isinstance(prop, Mapping)}
+            # an argument with no valid value this step (an item id before any item was shown) is no option,
+            # and a tool that requires one cannot be called: the decode must not start down a dead end
+            domains = {key: d for key, d in domains.items() if not (d.kind == "enum" and not d.values)}
+            needs_photo = any(kinds.get(key) == "image" and (prop or {}).get("default") == "latest"
+                              for key, prop in (schema.get("properties") or {}).items() if isinstance(prop, Mapping))
+            if any(key not in domains for key in schema.get("required") or ()) or (needs_photo and not view.images):
+                # a required argument without a valid value, or a tool that reads the latest photo before any
+                self.models.pop(name, None)
+                continue
+            self.domains[name] = domains
         self.intents = tuple(sorted(i for i in known_intents() if i not in TOOL_INTENTS))
         self.all_intents = tuple(sorted(known_intents()))
         from agent.planners.compact import FACT_KINDS
@@ -149,6 +160,8 @@ class PlanGrammar:
             return Domain("enum", tuple(str(v) for v in enum), is_list)
         if kind == "item":
             return Domain("enum", self.item_ids, is_list)
+        if kind == "image":
+            return Domain("enum", self.image_refs, is_list)
         words = _vocab(kind) if kind else None
         if words is not None:
             return Domain("enum", words, is_list)
