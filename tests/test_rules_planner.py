@@ -713,3 +713,16 @@ def test_dress_as_a_verb_names_no_dress(text: str, intent: str, args: dict[str, 
 def test_memory_question_with_abbreviation() -> None:
     plan = RulesPlanner().plan(PlannerInput(text="what do you know abt me", turn=1, tools=TOOLS))
     assert plan.intent == "show_memory" and not plan.calls
+
+
+def test_shorthand_sizes_and_steer_clear_are_read() -> None:
+    plan = plan_for("blk ankle boots sz 38 under 90 pls")
+    args = plan.calls[0].args
+    assert plan.calls[0].name == "search_catalog" and args["sizes"] == ["38"] and args["max_price"] == 90
+    assert args["categories"] == ["ankle_boots"] and args["colors"] == ["black"]  # 38 is a size, not a price
+    assert plan_for("sz m black tops").calls[0].args["sizes"] == ["M"]
+    assert parse_message("sz38 boots").sizes == ["38"]
+    coats = plan_for("steer clear of wool, show me coats").calls[0].args
+    assert coats["categories"] == ["coat"] and coats["exclude_materials"] == ["wool"] and "materials" not in coats
+    dresses = plan_for("stay away from black please, dresses").calls[0].args
+    assert dresses.get("exclude_colors") == ["black"] and "colors" not in dresses

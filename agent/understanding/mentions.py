@@ -118,7 +118,8 @@ def find_mentions(text: str) -> list[Mention]:
 NEG_CUE_RE = re.compile(
     r"\b(?:do not (?:like|love|want|need|include|fancy)|not a (?:big |huge )?fan of|not into|no need for|"
     r"can not stand|anything but|anything other than|everything but|other than|but not|rather than|"
-    r"leave out|leaving out|instead of|nothing in|sick of|tired of|done with|allergic to|gone off|"
+    r"leave out|leaving out|steer clear of|stay away from|keep away from|"
+    r"instead of|nothing in|sick of|tired of|done with|allergic to|gone off|"
     r"no more(?! than)|never(?! mind)|no|not|nothing|none|without|avoid|avoiding|except|excluding|exclude|"
     r"minus|skip|skipping|lose|ditch|drop|hate|dislike|detest|loathe|non|zero)\b"
 )

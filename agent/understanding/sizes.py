@@ -1,4 +1,4 @@
-"""Sizes a message asks for: "in size L", "size 39", "in a medium", "the second one in M"."""
+"""Sizes a message asks for: "in size L", "size 39", "sz 38", "in a medium", "the second one in M"."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import re
 _LETTER = r"xxxs|xxs|xs|s|m|l|xl|xxl|xxxl|[2-5]xl|extra small|extra large|small|medium|large"
 _WORDS = {"extra small": "XS", "extra large": "XL", "small": "S", "medium": "M", "large": "L", "2xl": "XXL",
           "3xl": "XXXL"}
-_SIZE_RE = re.compile(rf"\bsize (?:eu |uk |us )?(?P<size>{_LETTER}|\d{{1,2}}(?:\.5)?)\b")
+#: "size 39", "size eu 39", and the shorthand "sz 38" / "sz. m" / "sz38".
+_SIZE_RE = re.compile(rf"\b(?:size |sz\.? ?)(?:eu |uk |us )?(?P<size>{_LETTER}|\d{{1,2}}(?:\.5)?)\b")
 _IN_RE = re.compile(
     rf"\bin (?:a |an )?(?P<size>{_LETTER})\b"
     r"(?=\s*(?:$|[,.!?;]|please|and|or|under|below|over|for|with|too|instead|as well|if|then|size))"
