@@ -226,13 +226,18 @@ def item_description(it: dict[str, Any], catalog: Any = None) -> str:
 
 def run_conversation(path: Path, conv: Conversation, target: Target, run_id: str, planner: str = "",
                      similarity: _Similarity | None = None) -> CaseResult:
-    """Run one conversation on fresh threads and fresh user ids, and check every turn."""
+    """Run one conversation on fresh threads and fresh user ids, and check every turn.
+
+    The ids carry the planner's name, so planners run in one invocation never share a user's memory (a
+    preference the first planner's run stored would otherwise change the second's results).
+    """
     result = CaseResult(name=conv.name, path=str(path), planner=planner, tags=list(conv.tags))
     catalog = getattr(target, "catalog", None)
     t_case = time.perf_counter()
     for n, turn in enumerate(conv.turns, start=1):
-        user = f"{turn.user_id or conv.user_id}-{conv.name}-{run_id}"
-        thread = f"{conv.name}-{turn.thread or 'main'}-{run_id}"
+        own = f"{run_id}-{planner}" if planner else run_id
+        user = f"{turn.user_id or conv.user_id}-{conv.name}-{own}"
+        thread = f"{conv.name}-{turn.thread or 'main'}-{own}"
         image = (path.parent / turn.image).resolve() if turn.image else None
         t0 = time.perf_counter()
         try:

@@ -242,3 +242,25 @@ def test_pytest_plugin_runs_conversations_as_tests(catalog_settings: Context, tm
     cases = {c.get("name"): c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")}
     assert set(cases) == {"red-dresses[rules]", "impossible[rules]"}
     assert cases["impossible[rules]"].find("failure") is not None
+
+
+def test_planners_run_in_one_invocation_never_share_a_users_memory(tmp_path: Path) -> None:
+    from typing import Any
+
+    from evals.runner import run_conversation
+    from evals.spec import Conversation
+
+    seen: list[tuple[str, str]] = []
+
+    class Recorder:
+        def turn(self, thread: str, user: str, text: str, image: Any) -> dict[str, Any]:
+            seen.append((thread, user))
+            return {"calls": [], "items": [], "intent": "small_talk", "text": "hi"}
+
+    conv = Conversation.model_validate({"name": "c", "user_id": "u", "turns": [{"say": "hi"}, {"say": "bye"}]})
+    for planner in ("rules", "smol"):
+        run_conversation(tmp_path / "c.yaml", conv, Recorder(), "run1", planner=planner)  # type: ignore[arg-type]
+    rules, smol = seen[:2], seen[2:]
+    assert len({u for _, u in rules}) == 1 and len({t for t, _ in rules}) == 1  # one user and thread per run
+    assert not {u for _, u in rules} & {u for _, u in smol}  # the second planner starts with an empty memory
+    assert not {t for t, _ in rules} & {t for t, _ in smol}
