@@ -234,8 +234,8 @@ def run_conversation(path: Path, conv: Conversation, target: Target, run_id: str
     result = CaseResult(name=conv.name, path=str(path), planner=planner, tags=list(conv.tags))
     catalog = getattr(target, "catalog", None)
     t_case = time.perf_counter()
+    own = f"{run_id}-{planner}" if planner else run_id
     for n, turn in enumerate(conv.turns, start=1):
-        own = f"{run_id}-{planner}" if planner else run_id
         user = f"{turn.user_id or conv.user_id}-{conv.name}-{own}"
         thread = f"{conv.name}-{turn.thread or 'main'}-{own}"
         image = (path.parent / turn.image).resolve() if turn.image else None

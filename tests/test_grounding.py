@@ -176,11 +176,15 @@ def test_a_new_search_cannot_answer_a_message_about_the_item_in_focus() -> None:
     assert ground_plan(search, refine) == search
 
 
+def _outfit(*pieces: tuple[str, str, str, str, float]) -> list[ShownItem]:
+    """Items shown together at turn 1: ``(id, title, category, colour, price)`` each, in order."""
+    return [ShownItem(id=i, title=t, category=c, color=col, price=p, turn=1, position=n)
+            for n, (i, t, c, col, p) in enumerate(pieces, start=1)]
+
+
 def test_a_new_search_cannot_answer_a_change_to_a_piece_of_the_outfit_named_by_its_role() -> None:
-    outfit = [ShownItem(id="SHT-0042", title="Beige cotton shirt", category="shirt", color="beige", price=48.0,
-                        turn=1, position=1),
-              ShownItem(id="TRS-0007", title="Navy trousers", category="trousers", color="navy", price=55.0,
-                        turn=1, position=2)]
+    outfit = _outfit(("SHT-0042", "Beige cotton shirt", "shirt", "beige", 48.0),
+                     ("TRS-0007", "Navy trousers", "trousers", "navy", 55.0))
     view = PlannerInput(text="change the top for a blue one", turn=2, shown=outfit, last_shown=outfit)
     search = _plan("search_catalog", query="blue top", categories=["top"], colors=["blue"])
     with pytest.raises(PlanError, match=r"change a piece already shown \(SHT-0042\)"):
@@ -227,10 +231,8 @@ def test_a_request_to_forget_a_preference_asks_for_no_items() -> None:
 
 
 def test_an_alternative_must_be_for_the_piece_the_message_names() -> None:
-    outfit = [ShownItem(id="SND-0204", title="Tan sandals", category="sandals", color="brown", price=60.0,
-                        turn=1, position=1),
-              ShownItem(id="BAG-0195", title="Straw bag", category="bag", color="beige", price=45.0,
-                        turn=1, position=2)]
+    outfit = _outfit(("SND-0204", "Tan sandals", "sandals", "brown", 60.0),
+                     ("BAG-0195", "Straw bag", "bag", "beige", 45.0))
     view = PlannerInput(text="the bag's a bit much, got a cheaper one?", turn=2, shown=outfit, last_shown=outfit)
     wrong = _plan("find_alternatives", "find_alternatives", item_id="SND-0204", cheaper=True)
     with pytest.raises(PlanError, match="names the piece BAG-0195, not SND-0204") as refused:

@@ -328,22 +328,23 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
         return plan
     asked = {c.name for c in reading.calls}
     planned = {c.name for c in plan.calls}
+    first = sorted(planned)[0]  # the call a refusal names
     if asked == {"answer_about_items"} and not planned & asked and planned & ITEM_TOOLS:
-        raise PlanError(f"{sorted(planned)[0]} is not grounded: the shopper asks about the items shown "
+        raise PlanError(f"{first} is not grounded: the shopper asks about the items shown "
                         "(answer_about_items), not for other items")
     for again in ("recall_outfit", "show_earlier"):
         if asked == {again} and again not in planned:
             # "show me the last outfit again", "go back to the previous ones": what was shown, not new items
-            raise PlanError(f"{sorted(planned)[0]} is not grounded: the shopper asks to see again what was shown "
+            raise PlanError(f"{first} is not grounded: the shopper asks to see again what was shown "
                             f"earlier ({again}), not for new items")
     if reading.calls or not planned & ITEM_TOOLS:
         return plan
     parsed = view.parsed
     if reading.intent == "out_of_scope":
-        raise PlanError(f"{sorted(planned)[0]} is not grounded: the request is outside the shop and asks for no items")
+        raise PlanError(f"{first} is not grounded: the request is outside the shop and asks for no items")
     if reading.intent == "small_talk" and (THANKS_RE.search(parsed.request) or BYE_RE.search(parsed.request)
                                            or NEVER_MIND_RE.search(parsed.masked)):
-        raise PlanError(f"{sorted(planned)[0]} is not grounded: the shopper says thanks, goodbye or never mind, "
+        raise PlanError(f"{first} is not grounded: the shopper says thanks, goodbye or never mind, "
                         "and asks for no items")
     return plan
 

@@ -328,12 +328,11 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         raise PlanError(f"search_catalog is not grounded: the message refers to the item in focus "
                         f"({view.focus_item_id}), which a new search ignores")
     piece = _named_piece(view)
-    if [c.name for c in plan.calls] == ["search_catalog"] and not plan.calls[0].args.get("image") \
-            and piece is not None:
-        # "something cheaper for the top" after an outfit is about that piece (an alternative of it)
-        raise PlanError(f"search_catalog is not grounded: the message asks to change a piece already shown "
-                        f"({piece}), which a new search ignores")
     if piece is not None:
+        if [c.name for c in plan.calls] == ["search_catalog"] and not plan.calls[0].args.get("image"):
+            # "something cheaper for the top" after an outfit is about that piece (an alternative of it)
+            raise PlanError(f"search_catalog is not grounded: the message asks to change a piece already shown "
+                            f"({piece}), which a new search ignores")
         for call in plan.calls:
             chosen = call.args.get("item_id")
             if call.name in ("find_alternatives", "answer_about_items") and chosen and chosen != piece:

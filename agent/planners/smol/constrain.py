@@ -121,13 +121,13 @@ class PlanGrammar:
             if name not in registry:
                 continue
             kinds = argument_kinds(name)
-            domains = {key: self._domain(kinds.get(key), prop)
-                       for key, prop in (schema.get("properties") or {}).items() if isinstance(prop, Mapping)}
+            props = {key: prop for key, prop in (schema.get("properties") or {}).items() if isinstance(prop, Mapping)}
+            domains = {key: self._domain(kinds.get(key), prop) for key, prop in props.items()}
             # an argument with no valid value this step (an item id before any item was shown) is no option,
             # and a tool that requires one cannot be called: the decode must not start down a dead end
             domains = {key: d for key, d in domains.items() if not (d.kind == "enum" and not d.values)}
-            needs_photo = any(kinds.get(key) == "image" and (prop or {}).get("default") == "latest"
-                              for key, prop in (schema.get("properties") or {}).items() if isinstance(prop, Mapping))
+            needs_photo = any(kinds.get(key) == "image" and prop.get("default") == "latest"
+                              for key, prop in props.items())
             if any(key not in domains for key in schema.get("required") or ()) or (needs_photo and not view.images):
                 # a required argument without a valid value, or a tool that reads the latest photo before any
                 self.models.pop(name, None)
