@@ -197,3 +197,12 @@ def test_beam_search_under_the_grammar_writes_only_valid_plans(planners: tuple[A
                          num_return=3, grammar=bound.grammar(view))
         assert len(beams) == 3
         assert all(bound.grammar(view).ok_complete(b) for b in beams), beams
+
+
+def test_an_item_may_be_named_by_its_place_and_a_banned_item_is_banned_by_place_too() -> None:
+    grammar = PlanGrammar(_view(shown=2))
+    assert grammar.ok_complete("find_alternatives item_id=#2;cheaper")
+    assert not grammar.ok_prefix("find_alternatives item_id=#3")  # only two items are listed
+    grammar.ban("find_alternatives", "item_id", "TOP-0002")
+    assert not grammar.ok_complete("find_alternatives item_id=#2")
+    assert grammar.ok_complete("find_alternatives item_id=#1")

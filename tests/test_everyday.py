@@ -352,3 +352,85 @@ def test_an_item_named_by_its_place_in_the_list_is_that_item_in_the_target(catal
     assert "is the last one in stock?" in texts
     assert texts & {"is number 5 in stock?", "is no. 5 in stock?", "is #5 in stock?"}
     assert not any("first" in t for t in texts)
+
+
+def test_targets_name_listed_items_by_place_and_the_planner_reads_places_back(catalog: Catalog) -> None:
+    from agent.planners.compact import CompactPlanError, from_compact, resolve_positions, with_positions
+    from agent.planners.smol.planner import SmolPlanner
+    from training.planner.train import _target_text
+
+    ids = _pick(catalog, "bag", 3)
+    focus = _pick(catalog, "coat")[0]
+    view = PlannerInput(text="is the third one in stock?", turn=2, tools=TOOLS, shown=_shown(catalog, ids),
+                        last_shown=_shown(catalog, ids), focus_item_id=focus)
+    plan = Plan(intent="question", calls=[ToolCall(name="answer_about_items",
+                                                   args={"about": "stock", "item_id": ids[2]})])
+    placed = with_positions(plan, view)
+    assert placed.calls[0].args == {"about": "stock", "item_id": "#3"}
+    assert resolve_positions(placed, view) == plan
+    # an item the prompt does not list (the one in focus from an earlier list) stays an id
+    other = Plan(intent="find_alternatives", calls=[ToolCall(name="find_alternatives", args={"item_id": focus})])
+    assert with_positions(other, view) == other
+    # non-item arguments that look like places are left alone
+    query = Plan(intent="search", calls=[ToolCall(name="search_catalog", args={"query": "#2"})])
+    assert resolve_positions(query, view) == query
+    with pytest.raises(CompactPlanError, match=r"item_id=#4: no item is shown at that place \(places: #1, #2, #3\)"):
+        resolve_positions(from_compact("answer_about_items about=stock;item_id=#4"), view)
+    with pytest.raises(CompactPlanError, match="nothing is shown yet"):
+        resolve_positions(from_compact("find_alternatives item_id=#1"), view.model_copy(update={"last_shown": []}))
+    # the planner reads what the model writes: a place is the listed item, a bad place an unreadable plan
+    planner = SmolPlanner()
+    assert planner.read("answer_about_items about=stock;item_id=#3", view).plan == plan
+    bad = planner.read("answer_about_items about=stock;item_id=#9", view)
+    assert bad.plan is None and "no item is shown at that place" in (bad.error or "")
+    # a training sample's target text in either form
+    from training.planner.data import PlannerSample
+
+    sample = PlannerSample(id="x", task="t", family="f", group="g", split="train", view=view, target=plan,
+                           compact="answer_about_items about=stock;item_id=" + ids[2], tools=sorted(TOOLS))
+    assert _target_text(sample) == f"answer_about_items about=stock;item_id={ids[2]}"
+    assert _target_text(sample, "position") == "answer_about_items about=stock;item_id=#3"
+
+
+def test_the_prompt_names_the_focus_by_its_place_when_it_is_listed(catalog: Catalog) -> None:
+    from agent.planners.compact import render_prompt
+
+    ids = _pick(catalog, "bag", 3)
+    shown = _shown(catalog, ids)
+    view = PlannerInput(text="is it in stock?", turn=2, tools=TOOLS, shown=shown, last_shown=shown,
+                        focus_item_id=ids[1])
+    assert "focus: #2" in render_prompt(view).splitlines()
+    coat = _pick(catalog, "coat")[0]
+    older = [*shown, *_shown(catalog, [coat], turn=0)]
+    view = view.model_copy(update={"shown": older, "focus_item_id": coat})
+    assert any(line.startswith(f"focus: {coat} ") for line in render_prompt(view).splitlines())
+
+
+def test_everyday_steps_after_results_carry_the_conversation_around_them(catalog: Catalog) -> None:
+    from agent.planners.compact import render_prompt
+    from training.planner.data_everyday import build_everyday_samples
+    from training.planner.train import _target_text
+
+    samples = build_everyday_samples(list(catalog.items.values()), 600, "train", seed=7)
+    after = [s for s in samples if s.view.last_shown]
+    with_history = [s for s in after if s.view.history]
+    assert len(with_history) >= 0.6 * len(after)
+    # sometimes the list shown last is the alternatives to an item still in focus, which is not a listed place
+    distracted = [s for s in after if s.view.focus_item_id and s.view.focus_item_id not in
+                  {x.id for x in s.view.last_shown} and s.task in ("everyday_ordinal", "everyday_question")]
+    assert distracted
+    for s in distracted:
+        assert "Alternatives to the" in s.view.history[-1]["content"]
+        assert f"focus: {s.view.focus_item_id}" in render_prompt(s.view)
+        assert s.view.focus_item_id not in _target_text(s, "position")  # the place named, not the focus
+    # another outfit is a new outfit; back to an earlier outfit recalls that outfit by its place
+    another = [s for s in samples if s.task == "everyday_another_outfit"]
+    back = [s for s in samples if s.task == "everyday_outfit_back"]
+    assert another and back
+    assert all([c.name for c in s.target.calls] == ["recommend_outfit"] and s.view.outfits for s in another)
+    for s in back:
+        [call] = s.target.calls
+        assert call.name == "recall_outfit" and 1 <= call.args["index"] < len(s.view.outfits)
+        assert s.view.last_shown[0].id == s.view.outfits[-1][0]
+    moves = [s for s in samples if s.task == "everyday_move" and s.target.intent == "small_talk"]
+    assert {s.view.last_shown[0].source for s in moves} >= {"search_catalog", "recommend_outfit"}

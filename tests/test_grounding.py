@@ -263,6 +263,8 @@ def test_a_colour_the_shopper_dislikes_is_no_wish_unless_asked_for_now() -> None
     ("can you book me a table somewhere nice for saturday", ("recommend_outfit", {"occasion": "weekend"}),
      "outside the shop"),
     ("show me the last outfit again", ("find_alternatives", {"item_id": "SNK-0270"}), r"see again .*recall_outfit"),
+    ("show me some pink sneakers", ("generate_image", {"prompt": "pink sneakers", "category": "sneakers"}),
+     r"asks for catalog items \(search_catalog\), not for a design"),
 ])
 def test_new_items_are_refused_where_the_reader_is_sure_none_were_asked(text: str, model: tuple[str, Any],
                                                                         why: str) -> None:
@@ -286,4 +288,16 @@ def test_the_models_route_stands_where_the_reader_is_not_sure(text: str) -> None
 
     view = PlannerInput(text=text, turn=2, shown=SHOWN, last_shown=SHOWN, tools=_tool_schemas())
     plan = _plan("search_catalog", categories=["coat"])
+    assert check_route(plan, view, RulesPlanner().plan(view)) == plan
+
+
+@pytest.mark.parametrize("text", ["sketch me pink sneakers", "could you draw what pink sneakers would look like",
+                                  "show it in pink"])
+def test_a_design_or_an_edit_keeps_the_models_picture(text: str) -> None:
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    view = PlannerInput(text=text, turn=2, shown=SHOWN, last_shown=SHOWN, tools=_tool_schemas())
+    plan = _plan("generate_image", prompt="pink sneakers", category="sneakers", color="pink")
     assert check_route(plan, view, RulesPlanner().plan(view)) == plan

@@ -726,3 +726,15 @@ def test_shorthand_sizes_and_steer_clear_are_read() -> None:
     assert coats["categories"] == ["coat"] and coats["exclude_materials"] == ["wool"] and "materials" not in coats
     dresses = plan_for("stay away from black please, dresses").calls[0].args
     assert dresses.get("exclude_colors") == ["black"] and "colors" not in dresses
+
+
+def test_purse_friendly_is_cheaper_and_on_the_whole_thing_is_a_total() -> None:
+    boots = [ShownItem(id=f"BOT-000{n}", title="t", category="ankle_boots", color="red", price=100.0 + n, turn=1,
+                       position=n, source="search_catalog") for n in range(1, 4)]
+    plan = plan_for("eek those are a bit steep, anything more purse-friendly than the first pair?",
+                    shown=boots, last_shown=boots, outfits=[])
+    assert [(c.name, c.args) for c in plan.calls] == [("find_alternatives", {"item_id": "BOT-0001", "cheaper": True})]
+    assert "bag" not in str(plan_for("a wallet friendly jumper please", shown=[], last_shown=[], outfits=[]).calls)
+    outfit = plan_for("need a fun festival outfit, can't spend more than 150 on the whole thing",
+                      shown=[], last_shown=[], outfits=[])
+    assert outfit.calls[0].args.get("max_total") == 150 and "max_price" not in outfit.calls[0].args

@@ -85,6 +85,18 @@ def test_outfit_total_budget_and_exclusions(settings: Context, catalog: Catalog)
     assert {"trousers"} <= {i.category for i in r.items}
 
 
+@pytest.mark.parametrize("occasion", ["conference", "interview", "wedding"])
+def test_an_occasion_outfit_looks_past_the_closest_matches_for_pieces_that_suit(
+        occasion: str, settings: Context, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools.recommend_outfit as ro
+    from agent.catalog.outfits import suits
+
+    monkeypatch.setattr(ro, "POOL", 1)  # the closest match of each slot alone rarely suits the occasion
+    r = _run("recommend_outfit", {"occasion": occasion}, settings, catalog)
+    assert r.ok and len(r.items) >= 2 and not r.closest, r.message
+    assert all(suits(i, occasion) for i in r.items)
+
+
 def test_outfit_with_dress_has_shoes_and_no_trousers(settings: Context, catalog: Catalog) -> None:
     r = _run("recommend_outfit", {"occasion": "wedding", "include_categories": ["dress"]}, settings, catalog)
     cats = {i.category for i in r.items}

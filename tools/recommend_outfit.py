@@ -35,6 +35,11 @@ from tools.base import Tool, ToolContext, ToolError, ToolResult
 
 #: Below this confidence a photo's predicted category or colour is not used without confirmation.
 MIN_PHOTO_CONFIDENCE = 0.5
+#: Closest catalog matches ranked per outfit slot (more when there are preferences to weigh).
+POOL = 40
+#: Matches looked through for a slot when none of the closest ``POOL`` suits the occasion (an occasion is a
+#: hard requirement, so the outfit does not depend on how many matches happened to be ranked).
+OCCASION_POOL = 400
 
 
 class RecommendOutfitArgs(BaseModel):
@@ -133,18 +138,18 @@ class RecommendOutfit(Tool):
         if not slots:
             raise ToolError("Every category is excluded, so there is nothing left to build an outfit from.")
         explicit = [*(args.colors or []), *include, *([args.style] if args.style else [])]
-        candidates: dict[tuple[str, ...], list[Candidate]] = {}
         flavour = " ".join(x for x in (args.style, args.occasion or "", args.query or "") if x)
-        for slot in slots:
+
+        def ranked(slot: tuple[str, ...], k: int) -> list[Candidate]:
             label = " or ".join(category_label(c) for c in slot)
-            pool = 40 if not ctx.preferences else PREFERENCE_POOL
-            hits = catalog.search(f"{flavour} {label}".strip(), request.filters(slot), k=pool)
+            hits = catalog.search(f"{flavour} {label}".strip(), request.filters(slot), k=k)
             hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
-            candidates[slot] = [
-                Candidate(item=h.item, base=1.2 * style_score(h.item, styles) + 0.5 * h.score
-                          + preference_score(h.item, ctx.preferences, explicit))
-                for h in hits
-            ]
+            return [Candidate(item=h.item, base=1.2 * style_score(h.item, styles) + 0.5 * h.score
+                              + preference_score(h.item, ctx.preferences, explicit))
+                    for h in hits]
+
+        pool = POOL if not ctx.preferences else PREFERENCE_POOL
+        candidates = {slot: ranked(slot, pool) for slot in slots}
         required = [s for s in slots if s != ("bag",)]
         missing = [s for s in required if not candidates[s]]
         if missing:
@@ -155,6 +160,10 @@ class RecommendOutfit(Tool):
         if occasion is not None:
             # the occasion is a hard requirement: only pieces whose styles suit it (untagged pieces suit nothing)
             fitting = {s: [c for c in cands if suits(c.item, occasion)] for s, cands in candidates.items()}
+            for s in slots:
+                if not fitting[s] and len(candidates[s]) >= pool:
+                    # none of the closest matches suits the occasion: look further down the slot for ones that do
+                    fitting[s] = [c for c in ranked(s, OCCASION_POOL) if suits(c.item, occasion)]
             unsuited = [s for s in required if not fitting[s]]
             if not unsuited:
                 outfit = choose_outfit(request, fitting, styles)

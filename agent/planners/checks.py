@@ -316,7 +316,8 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     """Refuse new items where the reader is sure the shopper asked for none.
 
     That is a question about the shown items, a request to see an earlier outfit or list again, thanks or
-    goodbye, never mind, or a request outside the shop.
+    goodbye, never mind, or a request outside the shop. And a picture is not drawn where the reader found a
+    request for catalog items and no design or edit cue (``IMAGE_RE``, ``EDIT_RE``).
     Only these readings are trusted over the model: each comes from a question form or a fixed phrase
     (:func:`tools.answer_about_items.read_question`, the recall and back cues, ``THANKS_RE``, ``BYE_RE``,
     ``NEVER_MIND_RE``), after the
@@ -332,6 +333,13 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     if asked == {"answer_about_items"} and not planned & asked and planned & ITEM_TOOLS:
         raise PlanError(f"{first} is not grounded: the shopper asks about the items shown "
                         "(answer_about_items), not for other items")
+    if "generate_image" in planned and asked and asked <= {"search_catalog", "recommend_outfit"}:
+        from agent.understanding.cues import EDIT_RE, IMAGE_RE
+
+        if not IMAGE_RE.search(view.parsed.request) and not EDIT_RE.search(view.parsed.norm):
+            # "show me some pink sneakers" after a design: catalog items, not another picture
+            raise PlanError(f"generate_image is not grounded: the shopper asks for catalog items "
+                            f"({', '.join(sorted(asked))}), not for a design or a picture")
     for again in ("recall_outfit", "show_earlier"):
         if asked == {again} and again not in planned:
             # "show me the last outfit again", "go back to the previous ones": what was shown, not new items

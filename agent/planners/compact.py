@@ -19,6 +19,10 @@ The format is one line of segments separated by `` | ``::
   ``[]``); ``True`` is the bare key, ``False`` is ``key=false``; numbers are written shortest
   (``90``, ``89.99``); a string that would read as another type is double-quoted. ``\`` escapes
   ``; | , = " \`` inside values. ``None`` arguments are left out.
+* An item argument (an argument of kind ``item``, :meth:`tools.base.Tool.argument_kinds`) holds a
+  catalog id (``item_id=BAG-0195``) or the item's place in the prompt's ``shown:`` line
+  (``item_id=#2``: the second item shown last). :func:`with_positions` writes the places,
+  :func:`resolve_positions` reads them back into ids against the same step's view.
 
 Replies are not part of the format: a call-less plan carries its intent, and the reply text is
 composed by the caller (see :func:`agent.planners.checks.fill_reply`). Fact metadata (confidence, turn, timestamp, text)
@@ -36,8 +40,8 @@ from pydantic import BaseModel, ValidationError
 from agent.plan import TOOL_INTENTS, FactKind, Intent, Plan, PlannerInput, PreferenceFact, ToolCall, known_intents
 
 __all__ = [
-    "CompactPlanError", "TOOL_INTENTS", "from_compact", "plan_key", "render_prompt",
-    "repair_hint", "to_compact",
+    "CompactPlanError", "MAX_SHOWN", "TOOL_INTENTS", "from_compact", "plan_key", "render_prompt",
+    "repair_hint", "resolve_positions", "to_compact", "with_positions",
 ]
 
 FACT_KINDS: frozenset[str] = frozenset(get_args(FactKind))
@@ -49,6 +53,9 @@ FACT_CONFIDENCE = 0.9
 _SPECIAL = '\\;|,="'
 _NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 _NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
+_POSITION_RE = re.compile(r"#(\d{1,3})")
+#: Items of the list shown last that the prompt lists (``shown: #1 ... #6 ...``), so that a plan can name by place.
+MAX_SHOWN = 6
 
 
 class CompactPlanError(ValueError):
@@ -348,6 +355,62 @@ def plan_key(plan: Plan) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Item places (``item_id=#2``)
+# --------------------------------------------------------------------------------------------------
+
+
+def _map_item_args(plan: Plan, change: Any) -> Plan:
+    """Return ``plan`` with ``change(value, where)`` applied to every value of every item argument."""
+    from tools import argument_kinds
+
+    calls = []
+    for call in plan.calls:
+        kinds = argument_kinds(call.name)
+        args = dict(call.args)
+        for key, value in call.args.items():
+            if kinds.get(key) != "item" or value is None:
+                continue
+            where = f"{call.name}.{key}"
+            args[key] = [change(v, where) for v in value] if isinstance(value, list) else change(value, where)
+        calls.append(call.model_copy(update={"args": args}))
+    return plan.model_copy(update={"calls": calls})
+
+
+def with_positions(plan: Plan, view: PlannerInput, max_items: int = MAX_SHOWN) -> Plan:
+    """Return ``plan`` with each item id that the prompt lists in its ``shown:`` line written as its place (``#2``).
+
+    Ids the prompt does not list (an item in focus from an earlier list, an item of an older turn) stay ids.
+    This is how training targets are written for an adapter trained with ``item_refs: position``.
+    """
+    places = {s.id: f"#{s.position}" for s in view.last_shown[:max_items]}
+    return _map_item_args(plan, lambda v, _where: places.get(v, v) if isinstance(v, str) else v)
+
+
+def resolve_positions(plan: Plan, view: PlannerInput, max_items: int = MAX_SHOWN) -> Plan:
+    """Return ``plan`` with every item place (``#2``) replaced by the id of the item at that place in ``view``.
+
+    The places are those of the prompt's ``shown:`` line: the first ``max_items`` items shown last, by
+    their position in that list (from 1). Other values (ids) are left as they are.
+
+    Raises:
+        CompactPlanError: a place with no item (``#7`` when five items were shown, any place before
+            anything was shown), naming the argument and the places there are.
+    """
+    places = {s.position: s.id for s in view.last_shown[:max_items]}
+
+    def resolve(value: Any, where: str) -> Any:
+        m = _POSITION_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if m is None:
+            return value
+        if int(m.group(1)) in places:
+            return places[int(m.group(1))]
+        have = ", ".join(f"#{k}" for k in sorted(places)) or "none: nothing is shown yet"
+        raise CompactPlanError(f"{where}={value}: no item is shown at that place (places: {have})")
+
+    return _map_item_args(plan, resolve)
+
+
+# --------------------------------------------------------------------------------------------------
 # Prompt
 # --------------------------------------------------------------------------------------------------
 
@@ -361,12 +424,13 @@ def _price(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") if value == int(value) else f"{value:.2f}"
 
 
-def render_prompt(view: PlannerInput, image_text: bool = True, *, max_items: int = 6,
+def render_prompt(view: PlannerInput, image_text: bool = True, *, max_items: int = MAX_SHOWN,
                   history_lines: int = 2) -> str:
     """Return the short, deterministic prompt a compact planner LM reads for ``view``.
 
     Lines (each only when there is something to say): the last ``history_lines`` turns abbreviated
-    (``U:``/``A:``), the items shown last (``#1 TOP-0228 navy top 50.99``), the recalled preferences
+    (``U:``/``A:``), the items shown last (``#1 TOP-0228 navy top 50.99``), the item in focus ("it": ``focus: #2``
+    when it is one of those, else its id and description), the recalled preferences
     (``prefs: +color:navy -material:leather``), earlier outfits and a photo from an earlier turn,
     tools missing from the registry, and the message with this turn's photos (``[photo: grey
     ankle_boots p=0.91]``, or ``[photo]`` when ``image_text`` is False).
@@ -379,7 +443,10 @@ def render_prompt(view: PlannerInput, image_text: bool = True, *, max_items: int
     if shown:
         lines.append("shown: " + " ".join(
             f"#{s.position} {s.id} {s.color} {s.category} {_price(s.price)}" for s in shown))
-    if view.focus_item_id and not any(s.id == view.focus_item_id for s in shown):
+    place = next((s.position for s in shown if s.id == view.focus_item_id), None) if view.focus_item_id else None
+    if place is not None:  # "it" is an item of the list: name its place
+        lines.append(f"focus: #{place}")
+    elif view.focus_item_id:
         focus = view.shown_by_id(view.focus_item_id)
         extra = f" {focus.color} {focus.category} {_price(focus.price)}" if focus else ""
         lines.append(f"focus: {view.focus_item_id}{extra}")

@@ -17,7 +17,8 @@ _EACH = (r"(?:each|per item|per piece|per garment|a piece|apiece|an item|per thi
          r"for each(?: item| piece| one)?|a pop)")
 _TOTAL = (r"(?:in total|total|altogether|all together|all in|all-in|overall|combined|for everything|"
           r"for the (?:whole|entire|full) (?:outfit|look|thing|lot)|for the lot|for all of it|for it all|"
-          r"all told|for the outfit|for the look|for all)")
+          r"all told|for the outfit|for the look|for all|"
+          r"on the (?:whole|entire|full) (?:outfit|look|thing|lot)|on everything|on it all|on the lot)")
 _MAXW = (r"(?:under|below|beneath|less than|lower than|cheaper than|max|maximum|at most|up to|upto|no more "
     r"than|"
          r"not more than|nothing over|nothing above|nothing more than|not over|not above|no higher than|"

@@ -552,7 +552,67 @@ def g_move(g: Gen, split: str) -> Draft:
     view = {"turn": turn, "shown": [*first, *second], "last_shown": second}
     if move == "back":
         return Draft(text, _call("show_again", "show_earlier", {"back": 1}), view)
+    if g.chance(0.5):  # thanks / bye / never mind after an outfit as often as after a list
+        outfit = g.shown(g.outfit_items(), turn - 1, "recommend_outfit")
+        view = {"turn": turn, "shown": [*first, *outfit], "last_shown": outfit, "outfits": [[s.id for s in outfit]]}
     return Draft(text, Plan(intent="small_talk"), view)
+
+
+#: Another outfit after one was shown: ``{style}`` a style word, ``{occasion}`` an occasion phrase.
+ANOTHER_OUTFIT: Pools = {
+    "train": ["can you do another one but {style}", "another outfit, more {style} this time",
+              "not feeling it, something more {style}?", "different look please, {style} for {occasion}",
+              "give me another outfit for {occasion}", "hmm can I see a different one for {occasion}",
+              "another one but a bit more {style}", "try again but {style}", "a second option for {occasion}?",
+              "ok now a {style} one for {occasion}", "could you do one for {occasion} as well",
+              "nice, and another look that's more {style}", "same idea but {style} please",
+              "now one for {occasion} pls", "can you put together another one, {style} this time",
+              "I'd like a different outfit, more {style}", "do another for {occasion}?",
+              "one more look, {style}, for {occasion}"],
+    "test": ["love it, now do me a {style} version for {occasion}"],
+}
+
+
+def g_another_outfit(g: Gen, split: str) -> Draft:
+    """Draw a request for another outfit after one was shown (a new ``recommend_outfit``, not alternatives)."""
+    turn = g.rng.randint(1, 6)
+    outfit = g.shown(g.outfit_items(), turn - 1, "recommend_outfit")
+    tpl = _pool(g, ANOTHER_OUTFIT, split)
+    args: dict[str, Any] = {}
+    slot: dict[str, str] = {}
+    occasion = None
+    if "{occasion}" in tpl:
+        occasion, slot["occasion"] = g.pick(EVERYDAY_OCCASIONS) if g.chance(0.5) else g.occasion()
+        args["occasion"] = occasion
+    if "{style}" in tpl:
+        st = g.pick(list(OCCASIONS[occasion])) if occasion else g.pick(sorted(STYLE_WORDS))
+        slot["style"] = g.pick(STYLE_WORDS[st])
+        args["style"] = st
+    view = {"turn": turn, "shown": outfit, "last_shown": outfit, "outfits": [[s.id for s in outfit]]}
+    return Draft(tpl.format(**slot), _call("recommend_outfit", "recommend_outfit", args), view)
+
+
+#: Back to an earlier outfit after two or three were shown: ``{ord}`` "first", "second".
+OUTFIT_BACK: Pools = {
+    "train": ["actually I preferred the {ord} outfit", "go back to the {ord} outfit", "show me the {ord} look again",
+              "the {ord} outfit was better, bring it back", "can I see the {ord} outfit again",
+              "hmm the {ord} one was nicer, the outfit I mean", "back to the {ord} outfit please",
+              "I liked the {ord} look more", "what was the {ord} outfit again?", "let me see the {ord} outfit",
+              "take me back to the {ord} look", "the {ord} outfit please, I've changed my mind",
+              "on reflection the {ord} look was best", "bring back the {ord} outfit"],
+    "test": ["you know what, the {ord} ensemble was the winner"],
+}
+
+
+def g_outfit_back(g: Gen, split: str) -> Draft:
+    """Draw a move back to an earlier outfit by its place (``recall_outfit index``), with the latest one shown."""
+    turn = g.rng.randint(3, 7)
+    outfits = [g.shown(g.outfit_items(), turn - n, "recommend_outfit") for n in range(g.rng.randint(2, 3), 0, -1)]
+    k = g.rng.randint(1, len(outfits) - 1)
+    text = _pool(g, OUTFIT_BACK, split).format(ord=g.pick(_ORD_WORDS[k]))
+    view = {"turn": turn, "shown": [s for o in outfits for s in o], "last_shown": outfits[-1],
+            "outfits": [[s.id for s in o] for o in outfits]}
+    return Draft(text, _call("history", "recall_outfit", {"index": k}), view)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -966,11 +1026,77 @@ def g_show_more(g: Gen, split: str) -> Draft:
 
 #: The generators, with their relative weights.
 EVERYDAY_GENERATORS: dict[str, tuple[Callable[[Gen, str], Draft], float]] = {
-    "need": (g_need, 6), "beach": (g_beach, 1.5), "role": (g_role, 6), "question": (g_question, 6),
-    "move": (g_move, 3), "short": (g_short, 2.5), "ramble": (g_ramble, 3),
+    "need": (g_need, 6), "beach": (g_beach, 1.5), "role": (g_role, 6), "question": (g_question, 9),
+    "move": (g_move, 4), "short": (g_short, 2.5), "ramble": (g_ramble, 3),
     "occasion_indirect": (g_occasion_indirect, 5), "outfit_plain": (g_outfit_plain, 4),
     "search_plain": (g_search_plain, 4), "show_more": (g_show_more, 2), "ordinal": (g_ordinal, 3),
+    "another_outfit": (g_another_outfit, 2), "outfit_back": (g_outfit_back, 1.5),
 }
+
+
+# --------------------------------------------------------------------------------------------------
+# The conversation around a step: what the prompt's U:/A: lines and focus say
+# --------------------------------------------------------------------------------------------------
+
+_PRONOUN_RE = re.compile(r"\b(?:it|that one|this one|them|they)\b", re.IGNORECASE)
+_OUTFIT_ASKS = ["an outfit for the weekend", "put a look together for dinner", "something to wear to work",
+                "what should I wear to a party", "need a look for a date", "style me for brunch",
+                "outfit for a wedding pls", "dress me for the office", "I need something to wear on holiday"]
+_OUTFIT_LINES = ["{a} and {b} neutrals let the {c} stand out; the pieces share a {s} feel.",
+                 "A {s} look: the {a} {x} anchors it, the {b} {y} keeps it easy.",
+                 "For {o}: {a}, {b} and {c} pieces in a {s} style.",
+                 "An outfit of {n} pieces, €{t} in total."]
+
+
+def _search_ask(g: Gen, shown: Sequence[Any]) -> str:
+    words = g.pick(CAT_WORDS[shown[0].category])
+    return str(g.pick([f"show me {words[1]}", f"any {words[1]}?", f"looking for a {words[0]}",
+                       f"got any {shown[0].color} {words[1]}", f"I need {words[1]}", f"{words[1]} please"]))
+
+
+def _listing(shown: Sequence[Any]) -> str:
+    first = shown[0]
+    return f"1. {first.title} — {first.color}, €{first.price:.2f} [{first.id}]"
+
+
+def _add_context(g: Gen, view: dict[str, Any], text: str, target: Plan) -> None:
+    """Give a step after results the conversation around it, as the live prompt has it (in place).
+
+    The previous turn's ``U:``/``A:`` lines, with the assistant's reply in the tools' own words ("Found 5
+    item(s). 1. ...", an outfit's explanation); and sometimes the list shown last is the alternatives to an
+    item, which stays in focus (the prompt's ``focus:`` line), so a place ("the first one") must be told
+    from the item in focus. Steps whose target already names what they refer to are left as drawn.
+    """
+    shown = view.get("last_shown") or []
+    if not shown or view.get("history") or not g.chance(0.8):
+        return
+    source = shown[0].source
+    if source == "recommend_outfit":
+        a, b, c = (shown[i % len(shown)] for i in range(3))
+        reply = g.pick(_OUTFIT_LINES).format(
+            a=a.color.title(), b=b.color, c=c.color, s=g.pick(sorted(STYLE_WORDS)), x=a.category, y=b.category,
+            o=g.pick(["dinner", "the weekend", "work"]), n=len(shown), t=f"{sum(x.price for x in shown):.2f}")
+        view["history"] = [{"role": "user", "content": g.pick(_OUTFIT_ASKS)}, {"role": "assistant", "content": reply}]
+        return
+    uses_focus = any(v == view.get("focus_item_id") for c in target.calls for v in c.args.values())
+    if (not view.get("focus_item_id") and not uses_focus and g.chance(0.35)
+            and not _PRONOUN_RE.search(text)):
+        # the list shown last is the alternatives to an item of an earlier list, which stays in focus
+        pool = [i for i in g.by_cat[shown[0].category] if i.id not in {s.id for s in shown}]
+        if pool:
+            focus = g.pick(pool)
+            change = g.pick(["similar", "cheaper", "in another colour", "more expensive"])
+            view["focus_item_id"] = focus.id
+            view["shown"] = [*view.get("shown", []), *g.shown([focus], max(0, shown[0].turn - 1), "search_catalog")]
+            for s in shown:
+                s.source = "find_alternatives"
+            view["history"] = [{"role": "user", "content": g.pick(["more like the first one", "anything cheaper?",
+                                                                   "similar ones?", "in another colour?"])},
+                               {"role": "assistant",
+                                "content": f"Alternatives to the {focus.title} (€{focus.price:.2f}), {change}:"}]
+            return
+    view["history"] = [{"role": "user", "content": _search_ask(g, shown)},
+                       {"role": "assistant", "content": f"Found {len(shown)} item(s). {_listing(shown)}"}]
 
 
 def build_everyday_samples(items: Sequence[Any], n: int, split: str = "train", seed: int = 0) -> list[PlannerSample]:
@@ -989,6 +1115,7 @@ def build_everyday_samples(items: Sequence[Any], n: int, split: str = "train", s
     while len(out) < n:
         name = rng.choices(names, weights)[0]
         draft = EVERYDAY_GENERATORS[name][0](g, split)
+        _add_context(g, draft.view, draft.text, draft.target)
         view = PlannerInput(text=draft.text, tools=schemas, **draft.view)
         try:
             ground_plan(draft.target, view)

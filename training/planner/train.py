@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_OUT = DEFAULT_WEIGHTS_DIR  # the shipped planner weights, agent/planners/weights
 CKPT_FILE = "checkpoint.pt"
 ROUTES = ("native", "text", "both")
+ITEM_REFS = ("id", "position")
 
 
 @dataclass
@@ -79,11 +80,14 @@ class TrainConfig:
     projector_only: bool = False
     init_adapter: str = ""
     draft_only: bool = False
+    #: How targets name a shown item: ``id`` (``item_id=BAG-0195``) or ``position`` (``item_id=#4``, its place
+    #: in the prompt's ``shown:`` line; :func:`agent.planners.compact.with_positions`).
+    item_refs: str = "id"
 
     def signature(self) -> dict[str, Any]:
         """Return the options a checkpoint must agree with to be resumed."""
         keys = ("data", "base", "batch_size", "lr", "projector_lr", "r", "alpha", "dropout", "seed", "image_route",
-                "prefix_tokens", "max_prompt_tokens", "max_target_tokens", "limit_train", "init_adapter")
+                "prefix_tokens", "max_prompt_tokens", "max_target_tokens", "limit_train", "init_adapter", "item_refs")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -149,6 +153,9 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     p.add_argument("--init-adapter", default="",
                    help="start from the adapter (and projector) in this folder instead of a fresh LoRA: continued "
                         "fine-tuning on a changed data set; its rank must match --r")
+    p.add_argument("--item-refs", choices=ITEM_REFS, default=d.item_refs,
+                   help="how target plans name a shown item: its id, or its place in the prompt's shown line "
+                        "(item_id=#2) (default %(default)s)")
     a = p.parse_args(list(argv) if argv is not None else None)
     if a.batch_size < 1 or a.r < 1 or not 1 <= a.prefix_tokens <= 16:
         p.error("--batch-size and --r must be positive and --prefix-tokens between 1 and 16")
@@ -160,6 +167,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         ckpt_dir=a.ckpt_dir, ckpt_every=a.ckpt_every, resume=a.resume, max_minutes=a.max_minutes,
         eval_limit=a.eval_limit, device=a.device, progress=not a.no_progress, limit_train=a.limit_train,
         projector_only=a.projector_only, init_adapter=a.init_adapter, draft_only=a.draft_only,
+        item_refs=a.item_refs,
     )
 
 
@@ -168,19 +176,22 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
 # --------------------------------------------------------------------------------------------------
 
 
-def write_drafter(out: str | Path, tokenizer: Any, samples: Sequence[Any]) -> int:
+def write_drafter(out: str | Path, tokenizer: Any, samples: Sequence[Any], item_refs: str = "id") -> int:
     """Write the draft table of speculative decoding (``draft.json``) from the samples' plans; return its size."""
     from agent.planners.smol.model import DRAFT_FILE, PlanDrafter
 
     path = Path(out) / DRAFT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    PlanDrafter.from_texts(tokenizer, [_target_text(s) for s in samples]).save(path)
+    PlanDrafter.from_texts(tokenizer, [_target_text(s, item_refs) for s in samples]).save(path)
     return path.stat().st_size
 
 
-def _target_text(sample: Any) -> str:
-    from agent.planners.compact import to_compact
+def _target_text(sample: Any, item_refs: str = "id") -> str:
+    """Return the compact plan a sample trains on; ``item_refs="position"`` names listed items by place (``#2``)."""
+    from agent.planners.compact import to_compact, with_positions
 
+    if item_refs == "position":
+        return to_compact(with_positions(sample.target, sample.view))
     return str(sample.compact or to_compact(sample.target))
 
 
@@ -191,7 +202,7 @@ def tokenise(samples: Sequence[Any], tokenizer: Any, cfg: TrainConfig, *, native
 
     out: list[Example] = []
     for s in samples:
-        target = _target_text(s)
+        target = _target_text(s, cfg.item_refs)
         kw: dict[str, Any] = {"max_prompt_tokens": cfg.max_prompt_tokens, "max_target_tokens": cfg.max_target_tokens}
         text = encode_example(tokenizer, render_prompt(s.view, image_text=True), target=target, **kw)
         ex = Example(sample=s, target=target, text=text)
@@ -537,7 +548,7 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
 
     out = Path(cfg.out)
     adapter_bytes = _save_adapter(model, out)
-    draft_bytes = write_drafter(out, tokenizer, train_set)
+    draft_bytes = write_drafter(out, tokenizer, train_set, cfg.item_refs)
     from agent.planners.smol.model import PROJECTOR_CONFIG, PROJECTOR_FILE
 
     if native:
@@ -554,6 +565,7 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
         "max_prompt_tokens": cfg.max_prompt_tokens,
         "max_target_tokens": cfg.max_target_tokens,
         "format": "compact",
+        "item_refs": cfg.item_refs,
         "encoder": encoder_fingerprint() if native else "",
         # the tools the training plans call: the planner plans these itself (others go to the tool router)
         "tools": sorted({c.name for s in train_set for c in s.target.calls}),
@@ -837,7 +849,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.planner.data import load_samples
 
         tokenizer = load_base(cfg.base or None, settings=_run_settings()).tokenizer
-        size = write_drafter(cfg.out, tokenizer, load_samples(cfg.data, "train"))
+        size = write_drafter(cfg.out, tokenizer, load_samples(cfg.data, "train"), cfg.item_refs)
         log.info("draft table written to %s (%d bytes)", cfg.out, size)
         return 0
     if cfg.projector_only:

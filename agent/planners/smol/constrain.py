@@ -10,7 +10,8 @@ were never shown. :class:`PlanGrammar` knows, for one planning step, what a comp
 * argument values by the argument's kind (:meth:`tools.base.Tool.argument_kinds`) and schema type:
   catalog categories, colours, styles and materials in their canonical words, occasions of
   :data:`agent.catalog.vocab.OCCASIONS`, ids of the items shown in this conversation (or typed by the
-  shopper), a schema ``enum``, numbers, integers, booleans; free text elsewhere;
+  shopper) and the places of the prompt's ``shown:`` line (``#2``), a schema ``enum``, numbers, integers,
+  booleans; free text elsewhere;
 * later segments: another call, ``+kind:value`` facts of the known kinds, ``del:`` targets, ``more``.
 
 During decoding, :meth:`PlanGrammar.choose` takes the highest-scoring token (of the :data:`WIDE_K`
@@ -113,7 +114,11 @@ class PlanGrammar:
         if view.focus_item_id:
             ids.add(view.focus_item_id)
         ids.update(_TYPED_ID_RE.findall(view.text or ""))
-        self.item_ids = tuple(sorted(ids))
+        from agent.planners.compact import MAX_SHOWN
+
+        #: The places of the prompt's ``shown:`` line (``#1``...), which name those items too (id -> place).
+        self.places = {s.id.lower(): f"#{s.position}" for s in view.last_shown[:MAX_SHOWN]}
+        self.item_ids = (*sorted(ids), *self.places.values())
         #: Values an image argument may take: ``latest`` and the photos' hashes, none before any photo.
         self.image_refs = ("latest", *sorted({i.sha256 for i in view.images})) if view.images else ()
         self.domains: dict[str, dict[str, Domain]] = {}
@@ -147,7 +152,10 @@ class PlanGrammar:
     def ban(self, tool: str, argument: str, value: Any) -> None:
         """Make ``value`` (or each value of a list) of ``tool``'s ``argument`` invalid from now on (a refused value)."""
         for v in value if isinstance(value, list | tuple) else [value]:
-            self.banned.add((tool, argument, str(v).strip().lower()))
+            key = str(v).strip().lower()
+            self.banned.add((tool, argument, key))
+            if key in self.places:  # the refused item is refused by its place too
+                self.banned.add((tool, argument, self.places[key]))
 
     def _domain(self, kind: str | None, prop: Mapping[str, Any]) -> Domain:
         options = _schema_options(prop)

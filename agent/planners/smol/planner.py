@@ -410,14 +410,18 @@ class SmolPlanner:
         return self.fallback.plan(view) if self.grounding else None
 
     def read(self, text: str, view: PlannerInput) -> Any:
-        """Return the :class:`~agent.planners.pipeline.Candidate` of one decoded compact plan."""
-        from agent.planners.compact import CompactPlanError, from_compact
+        """Return the :class:`~agent.planners.pipeline.Candidate` of one decoded compact plan.
+
+        Item places the model wrote (``item_id=#2``, :func:`~agent.planners.compact.resolve_positions`) are
+        read back into the ids of the items the prompt listed; a place with no item is an unreadable plan.
+        """
+        from agent.planners.compact import CompactPlanError, from_compact, resolve_positions
         from agent.planners.pipeline import Candidate
         from tools import discover
 
         offered = {name: cls.Args for name, cls in discover().items() if name in view.tools}
         try:
-            return Candidate(text, plan=from_compact(text, offered))
+            return Candidate(text, plan=resolve_positions(from_compact(text, offered), view))
         except CompactPlanError as exc:
             return Candidate(text, error=str(exc))
 
