@@ -434,3 +434,35 @@ def test_everyday_steps_after_results_carry_the_conversation_around_them(catalog
         assert s.view.last_shown[0].id == s.view.outfits[-1][0]
     moves = [s for s in samples if s.task == "everyday_move" and s.target.intent == "small_talk"]
     assert {s.view.last_shown[0].source for s in moves} >= {"search_catalog", "recommend_outfit"}
+
+
+def test_a_try_on_after_a_design_asks_for_the_shoppers_photo() -> None:
+    from agent.plan import ImageInfo
+    from agent.planners.smol.constrain import PlanGrammar
+
+    shown = [ShownItem(id=f"SNK-000{n}", title="t", category="sneakers", color="pink", price=100.0 + n, turn=2,
+                       position=n, source="search_catalog") for n in range(1, 4)]
+    design = ImageInfo(sha256="ab" * 32, path="/tmp/design.png", turn=1, width=28, height=28, kind="generated",
+                       category="dress", category_confidence=0.9)
+    view = PlannerInput(text="how would the second pair look on me?", turn=3, tools=TOOLS, shown=shown,
+                        last_shown=shown, images=[design])
+    plan = RulesPlanner().plan(view)
+    assert plan.intent == "clarify" and not plan.calls and "photo of yourself" in (plan.reply or "")
+    try_on = Plan(intent="try_on", calls=[ToolCall(name="virtual_try_on", args={"item_id": "SNK-0002"})])
+    with pytest.raises(PlanError, match="uploaded no photo of themselves"):
+        run_checks(try_on, view)
+    assert not PlanGrammar(view).ok_prefix("virtual_try_on")
+    me = ImageInfo(sha256="cd" * 32, path="/tmp/me.png", turn=1, width=28, height=28, kind="upload")
+    with_photo = view.model_copy(update={"images": [me, design]})
+    assert run_checks(try_on, with_photo).calls == try_on.calls
+    assert PlanGrammar(with_photo).ok_complete("virtual_try_on item_id=#2")
+
+
+def test_a_photo_of_the_shopper_is_a_person_in_the_prompt() -> None:
+    from agent.plan import ImageInfo
+    from agent.planners.compact import render_prompt
+
+    me = ImageInfo(sha256="ab" * 32, path="/tmp/me.png", turn=1, width=28, height=28, kind="upload",
+                   role="person", category="sandals", category_confidence=0.4)
+    view = PlannerInput(text="this is me", turn=1, tools=TOOLS, images=[me], new_images=[me])
+    assert render_prompt(view).splitlines()[-1] == "user: this is me [photo: person]"

@@ -301,3 +301,69 @@ def test_a_design_or_an_edit_keeps_the_models_picture(text: str) -> None:
     view = PlannerInput(text=text, turn=2, shown=SHOWN, last_shown=SHOWN, tools=_tool_schemas())
     plan = _plan("generate_image", prompt="pink sneakers", category="sneakers", color="pink")
     assert check_route(plan, view, RulesPlanner().plan(view)) == plan
+
+
+def test_an_outfit_is_not_built_around_the_piece_the_shopper_wants_replaced() -> None:
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    outfit = _outfit(("TOP-0011", "White top", "top", "white", 30.0), ("TRS-0267", "Navy trousers", "trousers",
+                                                                        "navy", 55.0),
+                     ("SNK-0002", "White sneakers", "sneakers", "white", 60.0))
+    view = PlannerInput(text="the bottoms look a bit too formal for coffee, something more casual?", turn=2,
+                        shown=outfit, last_shown=outfit, outfits=[[s.id for s in outfit]], tools=_tool_schemas())
+    reading = RulesPlanner().plan(view)
+    assert [(c.name, c.args.get("item_id")) for c in reading.calls] == [("find_alternatives", "TRS-0267")]
+    around = _plan("recommend_outfit", "recommend_outfit", anchor_item_id="TRS-0267", style="casual")
+    with pytest.raises(PlanError, match="wants that piece replaced"):
+        check_route(around, view, reading)
+    other = _plan("recommend_outfit", "recommend_outfit", anchor_item_id="TOP-0011", style="casual")
+    assert check_route(other, view, reading) == other
+
+
+def test_a_refused_style_or_occasion_is_taken_out_and_the_rest_of_the_plan_stays() -> None:
+    from agent.planners.pipeline import Refusal
+    from agent.planners.smol.planner import without_refused
+
+    plan = _plan("recommend_outfit", "recommend_outfit", occasion="brunch", style="casual")
+    error = PlanError("recommend_outfit.style='casual' is not grounded: the shopper did not ask for it",
+                      tool="recommend_outfit", argument="style", value="casual")
+    mended = without_refused(plan, Refusal(str(error), error))
+    assert mended is not None and mended.calls[0].args == {"occasion": "brunch"}
+    wrong = PlanError("x", tool="recommend_outfit", argument="occasion", value="brunch")
+    assert without_refused(mended, Refusal("x", wrong)).calls[0].args == {}  # type: ignore[union-attr]
+    colour = PlanError("x", tool="search_catalog", argument="colors", value="red")
+    search = _plan("search_catalog", categories=["top"], colors=["red"])
+    assert without_refused(search, Refusal("x", colour)) is None  # a wrong colour is left to the fallback
+
+
+def test_a_category_named_only_to_be_refused_or_read_off_a_person_photo_is_no_wish() -> None:
+    search = _plan("search_catalog", query="sneakers", categories=["sneakers"])
+    with pytest.raises(PlanError, match="categories='sneakers' is not grounded"):
+        ground_plan(search, _view("I hate sneakers, never show me those"))
+    assert ground_plan(search, _view("I hate boots, show me sneakers")).calls
+    me = ImageInfo(sha256="ab" * 32, path="/tmp/me.png", turn=1, width=28, height=28, kind="upload",
+                   role="person", category="sandals", category_confidence=0.4)
+    sandals = _plan("search_catalog", categories=["sandals"], image="latest")
+    with pytest.raises(PlanError, match="categories='sandals' is not grounded"):
+        ground_plan(sandals, _view("anything like this?", images=[me]))
+    garment = me.model_copy(update={"role": "garment", "sha256": "cd" * 32})
+    assert ground_plan(sandals, _view("anything like this?", images=[garment])).calls
+
+
+@pytest.mark.parametrize(("text", "refused"), [("gren tops", True), ("nvy jens", True),
+                                               ("I hate sneakers, never show me those", False),
+                                               ("thanks, that's all", False)])
+def test_a_chat_reply_to_a_named_garment_is_refused(text: str, refused: bool) -> None:
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    view = PlannerInput(text=text, turn=2, tools=_tool_schemas())
+    chat = Plan(intent="small_talk")
+    if refused:
+        with pytest.raises(PlanError, match="asks for items"):
+            check_route(chat, view, RulesPlanner().plan(view))
+    else:
+        assert check_route(chat, view, RulesPlanner().plan(view)) == chat

@@ -221,6 +221,24 @@ def _photo(value: Any, view: PlannerInput) -> Any:
     return next((img for img in reversed(view.images) if img.sha256.startswith(value.strip())), None)
 
 
+def _check_person_photo(tool: str, args: Mapping[str, Any], kinds: Mapping[str, str], view: PlannerInput) -> None:
+    """Refuse a call that reads the shopper's latest photo (a ``person`` image argument) when none was uploaded.
+
+    A generated design or a try-on result is not a photo of the shopper ("how would it look on me?" after a
+    design asks for a photo first).
+    """
+    cls = discover().get(tool)
+    props = (cls.args_schema().get("properties") or {}) if cls is not None else {}
+    for key, kind in kinds.items():
+        if kind != "image" or "person" not in key:
+            continue
+        value = args.get(key, (props.get(key) or {}).get("default"))
+        if (isinstance(value, str) and value.strip().lower() in LATEST_IMAGE
+                and not any(img.kind == "upload" for img in view.images)):
+            raise PlanError(f"{tool}.{key}: the shopper has uploaded no photo of themselves in this conversation; "
+                            "ask for one first")
+
+
 def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> Plan:
     """Resolve item references (``#2``, ``trs-0012``) to shown ids; refuse items and photos not in the conversation.
 
@@ -247,6 +265,7 @@ def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None
                 if photo is not None and photo.role == "person" and "person" not in key:
                     raise PlanError(f"{call.name}.{key}: that photo shows a person, not a garment; offer a try-on "
                                     "instead of using it as a garment")
+        _check_person_photo(call.name, args, kinds, view)
         calls.append(call.model_copy(update={"args": args}))
     return _replace_calls(plan, calls)
 
@@ -317,7 +336,9 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
 
     That is a question about the shown items, a request to see an earlier outfit or list again, thanks or
     goodbye, never mind, or a request outside the shop. And a picture is not drawn where the reader found a
-    request for catalog items and no design or edit cue (``IMAGE_RE``, ``EDIT_RE``).
+    request for catalog items and no design or edit cue (``IMAGE_RE``, ``EDIT_RE``); no outfit is built around
+    the piece the reader replaces. The other way round, a chat reply to a message that names a garment the
+    reader plans a search or an outfit for ("gren tops") is refused.
     Only these readings are trusted over the model: each comes from a question form or a fixed phrase
     (:func:`tools.answer_about_items.read_question`, the recall and back cues, ``THANKS_RE``, ``BYE_RE``,
     ``NEVER_MIND_RE``), after the
@@ -325,9 +346,17 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     """
     from agent.understanding.cues import BYE_RE, NEVER_MIND_RE, THANKS_RE
 
-    if reading is None or view.step > 0 or not plan.calls:
+    if reading is None or view.step > 0:
         return plan
     asked = {c.name for c in reading.calls}
+    if not plan.calls:
+        named = view.parsed.values("category")
+        if (plan.intent in ("small_talk", "clarify") and not plan.forget and named and asked
+                and asked <= {"search_catalog", "recommend_outfit"}):
+            # "gren tops": a garment named and asked for (the reader plans its search) is no chat
+            raise PlanError(f"{plan.intent} is not grounded: the shopper asks for items ({', '.join(named)}); "
+                            f"plan {' and '.join(sorted(asked))}")
+        return plan
     planned = {c.name for c in plan.calls}
     first = sorted(planned)[0]  # the call a refusal names
     if asked == {"answer_about_items"} and not planned & asked and planned & ITEM_TOOLS:
@@ -340,6 +369,12 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
             # "show me some pink sneakers" after a design: catalog items, not another picture
             raise PlanError(f"generate_image is not grounded: the shopper asks for catalog items "
                             f"({', '.join(sorted(asked))}), not for a design or a picture")
+    replaced = {c.args.get("item_id") for c in reading.calls if c.name == "find_alternatives"}
+    for call in plan.calls:
+        if call.name == "recommend_outfit" and call.args.get("anchor_item_id") in replaced - {None}:
+            # "the bottoms look too formal, something more casual?": that piece is to go, not to be built around
+            raise PlanError(f"recommend_outfit.anchor_item_id={call.args['anchor_item_id']} is not grounded: the "
+                            "shopper wants that piece replaced (find_alternatives), not an outfit around it")
     for again in ("recall_outfit", "show_earlier"):
         if asked == {again} and again not in planned:
             # "show me the last outfit again", "go back to the previous ones": what was shown, not new items

@@ -470,6 +470,8 @@ def _photo(image: Any, image_text: bool) -> str:
     label = {"upload": "photo", "generated": "generated", "try_on": "try-on"}.get(image.kind, "photo")
     if not image_text:
         return f"[{label}]"
+    if image.role == "person":
+        return f"[{label}: person]"
     if image.category:
         color = f"{image.color} " if image.color else ""
         return f"[{label}: {color}{image.category} p={image.category_confidence:.2f}]"

@@ -98,6 +98,8 @@ class Evidence:
                     or (kind == "color" and self.another and key in self.shown))
         if key in self.disliked and key not in self.said:
             return False  # "I can't stand yellow" earlier backs excluding yellow, never asking for it unasked
+        if key in self.negated and key not in self.said:
+            return False  # "I hate sneakers, never show me those": named only to be refused
         if kind == "category" and self.photo:
             return True  # the photo is the source; its true category may differ from the encoder's guess
         if kind == "color" and self.photo_color_unknown:
@@ -224,6 +226,8 @@ def gather_evidence(view: PlannerInput) -> Evidence:
         if p.kind == "budget":
             ev.numbers |= _numbers(p.value)
     for image in view.images:
+        if image.role == "person":
+            continue  # a photo of the shopper shows no one garment: it grounds no category or colour
         ev.photo = True
         ev.photo_color_unknown |= image.color is None
         if image.category:

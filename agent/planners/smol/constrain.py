@@ -122,6 +122,7 @@ class PlanGrammar:
         #: Values an image argument may take: ``latest`` and the photos' hashes, none before any photo.
         self.image_refs = ("latest", *sorted({i.sha256 for i in view.images})) if view.images else ()
         self.domains: dict[str, dict[str, Domain]] = {}
+        uploads = [i for i in view.images if i.kind == "upload"]
         for name, schema in view.tools.items():
             if name not in registry:
                 continue
@@ -133,8 +134,9 @@ class PlanGrammar:
             domains = {key: d for key, d in domains.items() if not (d.kind == "enum" and not d.values)}
             needs_photo = any(kinds.get(key) == "image" and prop.get("default") == "latest"
                               for key, prop in props.items())
-            if any(key not in domains for key in schema.get("required") or ()) or (needs_photo and not view.images):
-                # a required argument without a valid value, or a tool that reads the latest photo before any
+            if any(key not in domains for key in schema.get("required") or ()) or (needs_photo and not uploads):
+                # a required argument without a valid value, or a tool that reads the shopper's latest photo before
+                # any was uploaded (a generated design is not one)
                 self.models.pop(name, None)
                 continue
             self.domains[name] = domains

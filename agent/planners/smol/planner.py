@@ -607,14 +607,17 @@ class SmolPlanner:
 MAX_DROPS = 3
 #: Arguments whose refused values are taken out (exclusions the shopper never stated). On 300 held-out
 #: samples, taking out other refused values (a colour, a style, an occasion) lost routing the beams kept.
-DROPPABLE = ("exclude_",)
+DROPPABLE = ("exclude_", "style", "occasion")
 #: Price bounds are taken out too when the conversation names no price at all (a made-up budget, often
 #: the total of an earlier reply: "the closest is 147" read as ``max_total=147`` for the next outfit).
 PRICE_BOUNDS = ("max_price", "min_price", "max_total")
 
 
 def without_refused(plan: Plan, error: Any) -> Plan | None:
-    """Return ``plan`` less the exclusion a check refused (``error`` names it), or None if it names none.
+    """Return ``plan`` less the exclusion, style or occasion a check refused (``error`` names it), or None.
+
+    The mended plan goes through every check again, so completion from the reader can add the style or
+    occasion the message does name ("another one but smarter" written ``style=casual``: the outfit stays).
 
     Only :data:`DROPPABLE` arguments, and only when no other argument names the same word ("I hate
     sneakers" read as a search for sneakers excluding the material "sneakers" is no plan to mend): a
