@@ -178,6 +178,11 @@ def test_a_refused_value_is_banned_and_the_plan_decoded_again(monkeypatch: pytes
         return accept(plan, view, reading)
 
     monkeypatch.setattr(planner.pipeline, "accept", refuse_run)
+    # a refused occasion is taken out of the plan before any re-decode since it became droppable; what is
+    # tested here is the re-decode of a value that is not taken out
+    from agent.planners.smol import planner as smol_planner
+
+    monkeypatch.setattr(smol_planner, "DROPPABLE", ("exclude_",))
     plan = planner.plan(_view("training for a 10k, could do with a proper running outfit", shown=0))
     assert seen[0].get("occasion") == "run"  # the model's first plan, refused
     assert planner.decode_stats.get("redecodes") == 1

@@ -466,3 +466,20 @@ def test_a_photo_of_the_shopper_is_a_person_in_the_prompt() -> None:
                    role="person", category="sandals", category_confidence=0.4)
     view = PlannerInput(text="this is me", turn=1, tools=TOOLS, images=[me], new_images=[me])
     assert render_prompt(view).splitlines()[-1] == "user: this is me [photo: person]"
+
+
+def test_places_past_the_prompts_list_are_read_but_not_offered(catalog: Catalog) -> None:
+    from agent.planners.compact import resolve_positions, with_positions
+    from agent.planners.smol.constrain import PlanGrammar
+
+    ids = _pick(catalog, "top", 8)
+    shown = _shown(catalog, ids)
+    view = PlannerInput(text="alternatives to the seventh one", turn=2, tools=TOOLS, shown=shown, last_shown=shown)
+    seventh = Plan(intent="find_alternatives", calls=[ToolCall(name="find_alternatives", args={"item_id": ids[6]})])
+    assert with_positions(seventh, view) == seventh  # the prompt lists six: the seventh stays an id
+    placed = seventh.model_copy(update={"calls": [ToolCall(name="find_alternatives", args={"item_id": "#7"})]})
+    assert resolve_positions(placed, view) == seventh
+    grammar = PlanGrammar(view)
+    assert grammar.ok_complete("find_alternatives item_id=#6")
+    assert not grammar.ok_complete("find_alternatives item_id=#7")
+    assert grammar.ok_complete(f"find_alternatives item_id={ids[6]}")

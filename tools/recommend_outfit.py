@@ -140,9 +140,13 @@ class RecommendOutfit(Tool):
         explicit = [*(args.colors or []), *include, *([args.style] if args.style else [])]
         flavour = " ".join(x for x in (args.style, args.occasion or "", args.query or "") if x)
 
+        full: set[tuple[str, ...]] = set()  # slots whose search returned all it was asked for (there may be more)
+
         def ranked(slot: tuple[str, ...], k: int) -> list[Candidate]:
             label = " or ".join(category_label(c) for c in slot)
             hits = catalog.search(f"{flavour} {label}".strip(), request.filters(slot), k=k)
+            if len(hits) >= k:
+                full.add(slot)
             hits = drop_disliked(hits, lambda h: h.item, ctx.preferences, explicit)
             return [Candidate(item=h.item, base=1.2 * style_score(h.item, styles) + 0.5 * h.score
                               + preference_score(h.item, ctx.preferences, explicit))
@@ -161,7 +165,7 @@ class RecommendOutfit(Tool):
             # the occasion is a hard requirement: only pieces whose styles suit it (untagged pieces suit nothing)
             fitting = {s: [c for c in cands if suits(c.item, occasion)] for s, cands in candidates.items()}
             for s in slots:
-                if not fitting[s] and len(candidates[s]) >= pool:
+                if not fitting[s] and s in full:
                     # none of the closest matches suits the occasion: look further down the slot for ones that do
                     fitting[s] = [c for c in ranked(s, OCCASION_POOL) if suits(c.item, occasion)]
             unsuited = [s for s in required if not fitting[s]]

@@ -339,7 +339,8 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     request for catalog items and no design or edit cue (``IMAGE_RE``, ``EDIT_RE``); no outfit is built around
     the piece the reader replaces. The other way round, a chat reply to a message that names a garment the
     reader plans a search or an outfit for ("gren tops") is refused.
-    Only these readings are trusted over the model: each comes from a question form or a fixed phrase
+    Only these readings are trusted over the model (besides the three cases after them): each comes from a
+    question form or a fixed phrase
     (:func:`tools.answer_about_items.read_question`, the recall and back cues, ``THANKS_RE``, ``BYE_RE``,
     ``NEVER_MIND_RE``), after the
     reader found no request for items in the message. Everywhere else the model's routing stands.
@@ -351,7 +352,7 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     asked = {c.name for c in reading.calls}
     if not plan.calls:
         named = view.parsed.values("category")
-        if (plan.intent in ("small_talk", "clarify") and not plan.forget and named and asked
+        if (plan.intent in ("small_talk", "clarify") and not plan.forget and not plan.facts and named and asked
                 and asked <= {"search_catalog", "recommend_outfit"}):
             # "gren tops": a garment named and asked for (the reader plans its search) is no chat
             raise PlanError(f"{plan.intent} is not grounded: the shopper asks for items ({', '.join(named)}); "

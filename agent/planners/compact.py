@@ -40,8 +40,8 @@ from pydantic import BaseModel, ValidationError
 from agent.plan import TOOL_INTENTS, FactKind, Intent, Plan, PlannerInput, PreferenceFact, ToolCall, known_intents
 
 __all__ = [
-    "CompactPlanError", "MAX_SHOWN", "TOOL_INTENTS", "from_compact", "plan_key", "render_prompt",
-    "repair_hint", "resolve_positions", "to_compact", "with_positions",
+    "CompactPlanError", "PROMPT_ITEMS", "TOOL_INTENTS", "from_compact", "plan_key", "render_prompt",
+    "listed_places", "repair_hint", "resolve_positions", "to_compact", "with_positions",
 ]
 
 FACT_KINDS: frozenset[str] = frozenset(get_args(FactKind))
@@ -53,9 +53,9 @@ FACT_CONFIDENCE = 0.9
 _SPECIAL = '\\;|,="'
 _NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 _NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
-_POSITION_RE = re.compile(r"#(\d{1,3})")
+_POSITION_RE = re.compile(r"#\s*(\d{1,3})")
 #: Items of the list shown last that the prompt lists (``shown: #1 ... #6 ...``), so that a plan can name by place.
-MAX_SHOWN = 6
+PROMPT_ITEMS = 6
 
 
 class CompactPlanError(ValueError):
@@ -376,27 +376,35 @@ def _map_item_args(plan: Plan, change: Any) -> Plan:
     return plan.model_copy(update={"calls": calls})
 
 
-def with_positions(plan: Plan, view: PlannerInput, max_items: int = MAX_SHOWN) -> Plan:
+def listed_places(view: PlannerInput, max_items: int | None = PROMPT_ITEMS) -> dict[str, str]:
+    """Return ``{id: "#k"}`` of the items shown last, by their position in that list.
+
+    Only the first ``max_items`` (those the prompt's ``shown:`` line lists); None for all of them.
+    """
+    return {s.id: f"#{s.position}" for s in view.last_shown[:max_items]}
+
+
+def with_positions(plan: Plan, view: PlannerInput, max_items: int = PROMPT_ITEMS) -> Plan:
     """Return ``plan`` with each item id that the prompt lists in its ``shown:`` line written as its place (``#2``).
 
     Ids the prompt does not list (an item in focus from an earlier list, an item of an older turn) stay ids.
     This is how training targets are written for an adapter trained with ``item_refs: position``.
     """
-    places = {s.id: f"#{s.position}" for s in view.last_shown[:max_items]}
+    places = listed_places(view, max_items)
     return _map_item_args(plan, lambda v, _where: places.get(v, v) if isinstance(v, str) else v)
 
 
-def resolve_positions(plan: Plan, view: PlannerInput, max_items: int = MAX_SHOWN) -> Plan:
+def resolve_positions(plan: Plan, view: PlannerInput) -> Plan:
     """Return ``plan`` with every item place (``#2``) replaced by the id of the item at that place in ``view``.
 
-    The places are those of the prompt's ``shown:`` line: the first ``max_items`` items shown last, by
-    their position in that list (from 1). Other values (ids) are left as they are.
+    The places are the positions (from 1) of the items shown last, as the prompt's ``shown:`` line numbers
+    them (a place past the line's first items, ``#7``, is read too). Other values (ids) are left as they are.
 
     Raises:
         CompactPlanError: a place with no item (``#7`` when five items were shown, any place before
             anything was shown), naming the argument and the places there are.
     """
-    places = {s.position: s.id for s in view.last_shown[:max_items]}
+    places = {int(place[1:]): item for item, place in listed_places(view, None).items()}
 
     def resolve(value: Any, where: str) -> Any:
         m = _POSITION_RE.fullmatch(value.strip()) if isinstance(value, str) else None
@@ -424,7 +432,7 @@ def _price(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") if value == int(value) else f"{value:.2f}"
 
 
-def render_prompt(view: PlannerInput, image_text: bool = True, *, max_items: int = MAX_SHOWN,
+def render_prompt(view: PlannerInput, image_text: bool = True, *, max_items: int = PROMPT_ITEMS,
                   history_lines: int = 2) -> str:
     """Return the short, deterministic prompt a compact planner LM reads for ``view``.
 

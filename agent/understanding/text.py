@@ -65,7 +65,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"\bcolou?red\b", "coloured"),
     (r"\bnon-?\s*(?=[a-z])", "non "),
     # "purse-friendly" is about the price, not a bag
-    (r"\b(?:more |a bit more |a little more )?(?:purse|wallet|budget|pocket)[- ]?friendly\b", "more affordable"),
+    (r"\b(?:more |a bit more |a little more )?(?:purse|wallet)[- ]?friendly\b", "more affordable"),
 )
 
 #: Words typo repair may correct towards (all lower case, at least 5 letters). Colour synonyms that are

@@ -1059,13 +1059,14 @@ def _listing(shown: Sequence[Any]) -> str:
     return f"1. {first.title} — {first.color}, €{first.price:.2f} [{first.id}]"
 
 
-def _add_context(g: Gen, view: dict[str, Any], text: str, target: Plan) -> None:
+def _add_context(g: Gen, view: dict[str, Any], text: str) -> None:
     """Give a step after results the conversation around it, as the live prompt has it (in place).
 
     The previous turn's ``U:``/``A:`` lines, with the assistant's reply in the tools' own words ("Found 5
     item(s). 1. ...", an outfit's explanation); and sometimes the list shown last is the alternatives to an
     item, which stays in focus (the prompt's ``focus:`` line), so a place ("the first one") must be told
-    from the item in focus. Steps whose target already names what they refer to are left as drawn.
+    from the item in focus (only where no item is in focus yet, the list is the only one shown, and the
+    message says no "it" or "them").
     """
     shown = view.get("last_shown") or []
     if not shown or view.get("history") or not g.chance(0.8):
@@ -1078,16 +1079,15 @@ def _add_context(g: Gen, view: dict[str, Any], text: str, target: Plan) -> None:
             o=g.pick(["dinner", "the weekend", "work"]), n=len(shown), t=f"{sum(x.price for x in shown):.2f}")
         view["history"] = [{"role": "user", "content": g.pick(_OUTFIT_ASKS)}, {"role": "assistant", "content": reply}]
         return
-    uses_focus = any(v == view.get("focus_item_id") for c in target.calls for v in c.args.values())
-    if (not view.get("focus_item_id") and not uses_focus and g.chance(0.35)
-            and not _PRONOUN_RE.search(text)):
+    only_list = {s.id for s in view.get("shown", [])} == {s.id for s in shown}
+    if not view.get("focus_item_id") and only_list and g.chance(0.35) and not _PRONOUN_RE.search(text):
         # the list shown last is the alternatives to an item of an earlier list, which stays in focus
         pool = [i for i in g.by_cat[shown[0].category] if i.id not in {s.id for s in shown}]
         if pool:
             focus = g.pick(pool)
             change = g.pick(["similar", "cheaper", "in another colour", "more expensive"])
             view["focus_item_id"] = focus.id
-            view["shown"] = [*view.get("shown", []), *g.shown([focus], max(0, shown[0].turn - 1), "search_catalog")]
+            view["shown"] = [*g.shown([focus], max(0, shown[0].turn - 1), "search_catalog"), *view.get("shown", [])]
             for s in shown:
                 s.source = "find_alternatives"
             view["history"] = [{"role": "user", "content": g.pick(["more like the first one", "anything cheaper?",
@@ -1115,7 +1115,7 @@ def build_everyday_samples(items: Sequence[Any], n: int, split: str = "train", s
     while len(out) < n:
         name = rng.choices(names, weights)[0]
         draft = EVERYDAY_GENERATORS[name][0](g, split)
-        _add_context(g, draft.view, draft.text, draft.target)
+        _add_context(g, draft.view, draft.text)
         view = PlannerInput(text=draft.text, tools=schemas, **draft.view)
         try:
             ground_plan(draft.target, view)

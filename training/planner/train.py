@@ -478,6 +478,7 @@ def train(cfg: TrainConfig, *, train_samples: Sequence[Any] | None = None,
     step, losses, elapsed = 0, [], 0.0
     if cfg.resume and ckpt_path.is_file():
         state = torch.load(str(ckpt_path), map_location=device, weights_only=False)
+        state["signature"].setdefault("item_refs", "id")  # a checkpoint from before the option
         if state["signature"] != cfg.signature():
             now = cfg.signature()
             diff = {k: (v, now.get(k)) for k, v in state["signature"].items() if now.get(k) != v}

@@ -114,10 +114,10 @@ class PlanGrammar:
         if view.focus_item_id:
             ids.add(view.focus_item_id)
         ids.update(_TYPED_ID_RE.findall(view.text or ""))
-        from agent.planners.compact import MAX_SHOWN
+        from agent.planners.compact import listed_places
 
         #: The places of the prompt's ``shown:`` line (``#1``...), which name those items too (id -> place).
-        self.places = {s.id.lower(): f"#{s.position}" for s in view.last_shown[:MAX_SHOWN]}
+        self.places = {item.lower(): place for item, place in listed_places(view).items()}
         self.item_ids = (*sorted(ids), *self.places.values())
         #: Values an image argument may take: ``latest`` and the photos' hashes, none before any photo.
         self.image_refs = ("latest", *sorted({i.sha256 for i in view.images})) if view.images else ()
@@ -132,8 +132,8 @@ class PlanGrammar:
             # an argument with no valid value this step (an item id before any item was shown) is no option,
             # and a tool that requires one cannot be called: the decode must not start down a dead end
             domains = {key: d for key, d in domains.items() if not (d.kind == "enum" and not d.values)}
-            needs_photo = any(kinds.get(key) == "image" and prop.get("default") == "latest"
-                              for key, prop in props.items())
+            needs_photo = any(kinds.get(key) == "image" and "person" in key and prop.get("default") == "latest"
+                              for key, prop in props.items())  # the shopper's photo (as checks._check_person_photo)
             if any(key not in domains for key in schema.get("required") or ()) or (needs_photo and not uploads):
                 # a required argument without a valid value, or a tool that reads the shopper's latest photo before
                 # any was uploaded (a generated design is not one)
