@@ -339,10 +339,18 @@ def test_a_refused_style_or_occasion_is_taken_out_and_the_rest_of_the_plan_stays
 
 
 def test_a_category_named_only_to_be_refused_or_read_off_a_person_photo_is_no_wish() -> None:
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
     search = _plan("search_catalog", query="sneakers", categories=["sneakers"])
-    with pytest.raises(PlanError, match="categories='sneakers' is not grounded"):
-        ground_plan(search, _view("I hate sneakers, never show me those"))
-    assert ground_plan(search, _view("I hate boots, show me sneakers")).calls
+    hate = PlannerInput(text="I hate sneakers, never show me those", turn=1, tools=_tool_schemas())
+    with pytest.raises(PlanError, match="dislike sneakers and asks for no items"):
+        check_route(search, hate, RulesPlanner().plan(hate))
+    for text in ("I hate boots, show me sneakers", "I hate orange - sneakers please"):
+        view = PlannerInput(text=text, turn=1, tools=_tool_schemas())
+        assert check_route(search, view, RulesPlanner().plan(view)) == search
+        assert ground_plan(search, view).calls
     me = ImageInfo(sha256="ab" * 32, path="/tmp/me.png", turn=1, width=28, height=28, kind="upload",
                    role="person", category="sandals", category_confidence=0.4)
     sandals = _plan("search_catalog", categories=["sandals"], image="latest")

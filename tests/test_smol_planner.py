@@ -536,7 +536,7 @@ def test_a_refused_exclusion_is_taken_out_before_any_beam_search(trained: Path,
     def fake_generate(*args: object, num_beams: int = 1, **kw: object) -> list[str]:
         if num_beams > 1:
             beams.append(num_beams)
-            return ["small_talk"]
+            return ["search_catalog query=ankle boots;categories=ankle_boots"]
         return greedy
 
     monkeypatch.setattr(smol_model, "generate", fake_generate)
@@ -560,8 +560,10 @@ def test_a_refused_exclusion_is_taken_out_before_any_beam_search(trained: Path,
     assert without_refused(confused, Refusal(str(error), error)) is None
     greedy[0] = "search_catalog query=ankle boots;categories=ankle_boots;colors=green"
     second = planner.plan(_view("show me ankle boots"))
-    assert beams == [planner.beams] and planner.pipeline.last_trace.accepted.text == "small_talk"
-    assert second.intent == "small_talk" and not second.calls
+    accepted = planner.pipeline.last_trace.accepted
+    assert beams == [planner.beams] and accepted is not None
+    assert accepted.text == "search_catalog query=ankle boots;categories=ankle_boots"
+    assert [c.args.get("colors") for c in second.calls] == [None] and second.planner == "smol"
 
 
 def test_a_made_up_price_is_taken_out_but_a_stated_one_is_not() -> None:

@@ -384,6 +384,17 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     if reading.calls or not planned & ITEM_TOOLS:
         return plan
     parsed = view.parsed
+    dislikes = [f for f in reading.facts if f.polarity == "dislike"]
+    # only where the message dislikes nothing but garments ("I hate orange - sneakers please" is read as
+    # disliking both; the sneakers are wanted there)
+    hated = {f.value for f in dislikes} if dislikes and all(f.kind == "category" for f in dislikes) else set()
+    for call in plan.calls:
+        wanted = [*(call.args.get("categories") or []), *(call.args.get("include_categories") or []),
+                  call.args.get("anchor_category")]
+        if hated & set(wanted):
+            # "I hate sneakers, never show me those": a dislike to remember, not a search for them
+            raise PlanError(f"{call.name} is not grounded: the shopper says they dislike "
+                            f"{', '.join(sorted(hated & set(wanted)))} and asks for no items")
     if reading.intent == "out_of_scope":
         raise PlanError(f"{first} is not grounded: the request is outside the shop and asks for no items")
     if reading.intent == "small_talk" and (THANKS_RE.search(parsed.request) or BYE_RE.search(parsed.request)

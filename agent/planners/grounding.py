@@ -98,8 +98,6 @@ class Evidence:
                     or (kind == "color" and self.another and key in self.shown))
         if key in self.disliked and key not in self.said:
             return False  # "I can't stand yellow" earlier backs excluding yellow, never asking for it unasked
-        if key in self.negated and key not in self.said:
-            return False  # "I hate sneakers, never show me those": named only to be refused
         if kind == "category" and self.photo:
             return True  # the photo is the source; its true category may differ from the encoder's guess
         if kind == "color" and self.photo_color_unknown:
