@@ -221,20 +221,28 @@ def _photo(value: Any, view: PlannerInput) -> Any:
     return next((img for img in reversed(view.images) if img.sha256.startswith(value.strip())), None)
 
 
-def _check_person_photo(tool: str, args: Mapping[str, Any], kinds: Mapping[str, str], view: PlannerInput) -> None:
+def person_photo_args(tool: str) -> dict[str, Any]:
+    """Return the ``tool``'s arguments that take the shopper's photo (``person`` image arguments), with defaults."""
+    cls = discover().get(tool)
+    props = (cls.args_schema().get("properties") or {}) if cls is not None else {}
+    return {key: (props.get(key) or {}).get("default") for key, kind in argument_kinds(tool).items()
+            if kind == "image" and "person" in key}
+
+
+def has_uploaded_photo(view: PlannerInput) -> bool:
+    """Whether the shopper uploaded a photo in this conversation (a generated design or a try-on result is none)."""
+    return any(img.kind == "upload" for img in view.images)
+
+
+def _check_person_photo(tool: str, args: Mapping[str, Any], view: PlannerInput) -> None:
     """Refuse a call that reads the shopper's latest photo (a ``person`` image argument) when none was uploaded.
 
     A generated design or a try-on result is not a photo of the shopper ("how would it look on me?" after a
     design asks for a photo first).
     """
-    cls = discover().get(tool)
-    props = (cls.args_schema().get("properties") or {}) if cls is not None else {}
-    for key, kind in kinds.items():
-        if kind != "image" or "person" not in key:
-            continue
-        value = args.get(key, (props.get(key) or {}).get("default"))
-        if (isinstance(value, str) and value.strip().lower() in LATEST_IMAGE
-                and not any(img.kind == "upload" for img in view.images)):
+    for key, default in person_photo_args(tool).items():
+        value = args.get(key, default)
+        if isinstance(value, str) and value.strip().lower() in LATEST_IMAGE and not has_uploaded_photo(view):
             raise PlanError(f"{tool}.{key}: the shopper has uploaded no photo of themselves in this conversation; "
                             "ask for one first")
 
@@ -265,7 +273,7 @@ def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None
                 if photo is not None and photo.role == "person" and "person" not in key:
                     raise PlanError(f"{call.name}.{key}: that photo shows a person, not a garment; offer a try-on "
                                     "instead of using it as a garment")
-        _check_person_photo(call.name, args, kinds, view)
+        _check_person_photo(call.name, args, view)
         calls.append(call.model_copy(update={"args": args}))
     return _replace_calls(plan, calls)
 

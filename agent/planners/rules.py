@@ -747,7 +747,9 @@ class RulesPlanner:
         args: dict[str, Any] = {item_key: ref.item_id}
         person_keys = ("person_image", "person", "photo", "image")
         wants_person = props is None or any(k in props for k in person_keys)
-        if wants_person and not any(img.kind == "upload" for img in view.images):  # a design is not the shopper
+        from agent.planners.checks import has_uploaded_photo
+
+        if wants_person and not has_uploaded_photo(view):  # a generated design is not the shopper
             return Plan(intent="clarify", reply="Attach a photo of yourself (full body or upper body, facing "
                         "the camera) and I'll show the item on you.")
         for key in person_keys:

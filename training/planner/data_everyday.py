@@ -580,14 +580,7 @@ def g_another_outfit(g: Gen, split: str) -> Draft:
     tpl = _pool(g, ANOTHER_OUTFIT, split)
     args: dict[str, Any] = {}
     slot: dict[str, str] = {}
-    occasion = None
-    if "{occasion}" in tpl:
-        occasion, slot["occasion"] = g.pick(EVERYDAY_OCCASIONS) if g.chance(0.5) else g.occasion()
-        args["occasion"] = occasion
-    if "{style}" in tpl:
-        st = g.pick(list(OCCASIONS[occasion])) if occasion else g.pick(sorted(STYLE_WORDS))
-        slot["style"] = g.pick(STYLE_WORDS[st])
-        args["style"] = st
+    _occasion_and_style(g, tpl, args, slot)
     view = {"turn": turn, "shown": outfit, "last_shown": outfit, "outfits": [[s.id for s in outfit]]}
     return Draft(tpl.format(**slot), _call("recommend_outfit", "recommend_outfit", args), view)
 
@@ -924,12 +917,12 @@ OUTFIT_TAILS: Pools = {
 }
 
 
-def g_outfit_plain(g: Gen, split: str) -> Draft:
-    """Draw a plain outfit request with a style and/or an occasion and maybe colours, a piece or a budget."""
-    tpl = _pool(g, OUTFIT_FORMS, split)
-    args: dict[str, Any] = {}
+def _occasion_and_style(g: Gen, tpl: str, args: dict[str, Any], slot: dict[str, str]) -> str | None:
+    """Fill a template's ``{occasion}`` and ``{style}`` (a style that suits the occasion) into ``slot`` and ``args``.
+
+    Returns the occasion drawn (None when the template has none).
+    """
     occasion = None
-    slot: dict[str, str] = {}
     if "{occasion}" in tpl:
         occasion, slot["occasion"] = g.pick(EVERYDAY_OCCASIONS) if g.chance(0.5) else g.occasion()
         args["occasion"] = occasion
@@ -937,6 +930,15 @@ def g_outfit_plain(g: Gen, split: str) -> Draft:
         s = g.pick(list(OCCASIONS[occasion])) if occasion else g.pick(sorted(STYLE_WORDS))
         slot["style"] = g.pick(STYLE_WORDS[s])
         args["style"] = s
+    return occasion
+
+
+def g_outfit_plain(g: Gen, split: str) -> Draft:
+    """Draw a plain outfit request with a style and/or an occasion and maybe colours, a piece or a budget."""
+    tpl = _pool(g, OUTFIT_FORMS, split)
+    args: dict[str, Any] = {}
+    slot: dict[str, str] = {}
+    occasion = _occasion_and_style(g, tpl, args, slot)
     text = tpl.format(**slot)
     if g.chance(0.35):
         tail = _pool(g, OUTFIT_TAILS, split)

@@ -105,6 +105,7 @@ class PlanGrammar:
 
     def __init__(self, view: PlannerInput, top_k: int = TOP_K) -> None:
         """Read the offered tools' schemas and argument kinds, and the ids the step may name."""
+        from agent.planners.checks import has_uploaded_photo, person_photo_args
         from tools import argument_kinds, discover
 
         registry = discover()
@@ -122,7 +123,6 @@ class PlanGrammar:
         #: Values an image argument may take: ``latest`` and the photos' hashes, none before any photo.
         self.image_refs = ("latest", *sorted({i.sha256 for i in view.images})) if view.images else ()
         self.domains: dict[str, dict[str, Domain]] = {}
-        uploads = [i for i in view.images if i.kind == "upload"]
         for name, schema in view.tools.items():
             if name not in registry:
                 continue
@@ -132,9 +132,9 @@ class PlanGrammar:
             # an argument with no valid value this step (an item id before any item was shown) is no option,
             # and a tool that requires one cannot be called: the decode must not start down a dead end
             domains = {key: d for key, d in domains.items() if not (d.kind == "enum" and not d.values)}
-            needs_photo = any(kinds.get(key) == "image" and "person" in key and prop.get("default") == "latest"
-                              for key, prop in props.items())  # the shopper's photo (as checks._check_person_photo)
-            if any(key not in domains for key in schema.get("required") or ()) or (needs_photo and not uploads):
+            needs_photo = "latest" in person_photo_args(name).values()  # the shopper's photo, unless one is named
+            if (any(key not in domains for key in schema.get("required") or ())
+                    or (needs_photo and not has_uploaded_photo(view))):
                 # a required argument without a valid value, or a tool that reads the shopper's latest photo before
                 # any was uploaded (a generated design is not one)
                 self.models.pop(name, None)
