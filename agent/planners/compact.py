@@ -423,6 +423,21 @@ def resolve_positions(plan: Plan, view: PlannerInput) -> Plan:
 # --------------------------------------------------------------------------------------------------
 
 
+#: An item id in brackets in an assistant reply (``[PUL-0279]``), left out of the prompt's ``A:`` line.
+_REPLY_ID_RE = re.compile(r"\s*\[[A-Z]{2,4}-\d{3,5}\]")
+
+
+def _strip_reply_ids(text: str, view: PlannerInput) -> str:
+    """Return an assistant reply without its bracketed item ids (``... €40.99 [PUL-0279]`` -> ``... €40.99``).
+
+    Ids of any item shown in the conversation (an imported catalog's SKUs too) and ids of the default
+    catalog's form are taken out; the prompt names items by their place in its ``shown:`` line instead.
+    """
+    for s in view.shown:
+        text = text.replace(f" [{s.id}]", "").replace(f"[{s.id}]", "")
+    return _REPLY_ID_RE.sub("", text)
+
+
 def _clip(text: str, n: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1].rstrip() + "~"
@@ -446,7 +461,10 @@ def render_prompt(view: PlannerInput, image_text: bool = True, *, max_items: int
     lines: list[str] = []
     for h in view.history[-history_lines:]:
         role = "U" if h.get("role") == "user" else "A"
-        lines.append(f"{role}: {_clip(h.get('content', ''), 70)}")
+        content = h.get("content", "")
+        if role == "A":  # ids belong to the shown: line (by place); a clipped id in a reply gets copied
+            content = _strip_reply_ids(content, view)
+        lines.append(f"{role}: {_clip(content, 70)}")
     shown = view.last_shown[:max_items]
     if shown:
         lines.append("shown: " + " ".join(

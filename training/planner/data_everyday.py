@@ -273,7 +273,10 @@ ROLE_CHANGES: dict[str, Pools] = {
                          "can we go casual on the {role}", "i want the {role} more chill",
                          "swap the {role} for an everyday one", "relaxed {role} pls",
                          "more casual {role}?", "too formal - the {role}. casual please",
-                         "a comfier, more casual {role}", "easygoing {role} instead", "casual version of the {role}"],
+                         "a comfier, more casual {role}", "easygoing {role} instead", "casual version of the {role}",
+                         "the {role} feel too dressy for a lazy sunday, something more relaxed?",
+                         "the {role} seem a bit smart for the pub, more casual?",
+                         "not sure about the {role}, a bit formal for me, something easier?"],
                "test": ["the {role} feels a bit stiff for the occasion"]},
 }
 
@@ -354,7 +357,10 @@ QUESTIONS: dict[str, Pools] = {
                         "is the {role} sold out?", "do you still have it", "hmm is the {ord} one available",
                         "is it out of stock", "can i order the {ord} one or is it sold out",
                         "is the {ord} one available to buy", "still in stock, the {role}?",
-                        "any {role} left in stock", "do you have it in stock right now", "is this one available"],
+                        "any {role} left in stock", "do you have it in stock right now", "is this one available",
+                        "are the {ord} ones in stock in a {size}?", "is the {ord} one available in {size}",
+                        "do you have the {role} in a {size}", "{ord} one in {size}, in stock?",
+                        "got it in a {size}?", "is the {role} in stock in {size}"],
               "test": ["can I actually get hold of the {ord} one right now"]},
     "material": {"train": ["what's the {ord} one made of?", "what material is the {role}", "what fabric is it",
                            "what's the {role} made from", "wht is the {ord} one made of",
@@ -436,6 +442,8 @@ def g_question(g: Gen, split: str) -> Draft:
         shown = g.shown(g.outfit_items(), turn - 1, "recommend_outfit")
     about = g.pick(sorted(QUESTIONS))
     tpl = _pool(g, QUESTIONS[about], split)
+    if "{size}" in tpl:  # the tool reads the size from the message; it is not an argument
+        tpl = tpl.replace("{size}", g.pick(["S", "M", "L", "XL", "size 10", "38", "39", "40", "42", "uk 6"]))
     args: dict[str, Any] = {"about": about}
     view: dict[str, Any] = {"turn": turn, "shown": shown, "last_shown": shown}
     if "{ord}" in tpl:
@@ -1026,6 +1034,190 @@ def g_show_more(g: Gen, split: str) -> Draft:
                  view)
 
 
+# --------------------------------------------------------------------------------------------------
+# After a search: refining it, a new search, two requests in one message, off-topic asks
+# --------------------------------------------------------------------------------------------------
+
+#: A change to the search just shown ("in grey maybe", "no leather please"): the same search, one filter changed.
+REFINES: dict[str, Pools] = {
+    "color": {"train": ["in {color} maybe", "what about in {color}", "any in {color}?", "{color} ones?",
+                        "got them in {color}?", "hmm, {color} instead?", "and in {color}?", "do they come in {color}",
+                        "same but {color}", "{color} would be better", "anything {color}?", "could I see {color} ones",
+                        "ooh have you got {color}", "prefer {color} tbh", "what about {color} ones", "{color}?",
+                        "can I see these in {color}", "any {color} options", "nicer in {color} I think, got any?"],
+              "test": ["these but in a {color} shade"]},
+    "nomaterial": {"train": ["no {m} please", "nothing {m} though", "not {m} please", "I'd rather avoid {m}",
+                             "any that aren't {m}?", "without {m} pls", "can you leave out the {m} ones",
+                             "hmm no {m}", "none in {m} please", "not keen on {m}, others?", "no {m} ones pls",
+                             "skip the {m} ones"],
+                   "test": ["anything {m} is out for me, what's left"]},
+    "price": {"train": ["any of those under {p}?", "under {p} though", "hmm too pricey, max {p}", "keep it under {p}",
+                        "nothing over {p} please", "only ones below {p}", "{p} max pls", "can you do them under {p}",
+                        "budget is {p} for these", "any for less than {p}?"],
+              "test": ["{p} is my ceiling for these"]},
+    "material": {"train": ["any in {m}?", "{m} ones?", "do you have them in {m}", "what about {m}", "I'd prefer {m}",
+                           "got any made of {m}", "{m} would be nicer", "any {m} ones"],
+                 "test": ["I'm after a {m} version of these"]},
+}
+_NOMATERIAL_REASONS = {"leather": [", I'm vegan", ", vegan here"], "suede": [", I'm vegan"],
+                       "wool": [", it makes me itch", ", too itchy"], "polyester": [", it makes me sweat"]}
+
+
+def g_refine(g: Gen, split: str) -> Draft:
+    """Draw a change of one filter of the search just shown: the same search with that filter changed."""
+    turn = g.rng.randint(2, 6)
+    cat, words = g.category()
+    c0, w0 = g.color() if g.chance(0.5) else (None, "")
+    p0 = g.pick([40, 50, 60, 80, 100, 150]) if g.chance(0.35) else None
+    shown = g.shown(g.result_items(cat, color=c0), turn - 1, "search_catalog")
+    ask = g.pick([f"show me {w0} {words[1]}", f"any {w0} {words[1]}?", f"looking for {w0} {words[1]}",
+                  f"I need {w0} {words[1]}"]).replace("  ", " ")
+    if p0 is not None:
+        ask += f" under {p0}"
+    history = [{"role": "user", "content": ask},
+               {"role": "assistant", "content": f"Found {len(shown)} item(s). {_listing(shown)}"}]
+    change = g.pick(sorted(REFINES))
+    tpl = _pool(g, REFINES[change], split)
+    args: dict[str, Any] = {"categories": [cat], "colors": [c0] if c0 else None, "max_price": p0}
+    slot: dict[str, Any] = {}
+    if change == "color":
+        c, w = g.color(avoid=[c0] if c0 else [])
+        slot["color"], args["colors"] = w, [c]
+    elif change in ("nomaterial", "material"):
+        m = g.pick(["leather", "wool", "polyester", "suede", "cotton", "linen", "denim"])
+        slot["m"] = m
+        args["exclude_materials" if change == "nomaterial" else "materials"] = [m]
+        if change == "nomaterial" and m in _NOMATERIAL_REASONS and g.chance(0.5):
+            tpl += g.pick(_NOMATERIAL_REASONS[m])
+    else:
+        p = g.pick([30, 40, 50, 60, 80] if p0 is None else [x for x in (30, 40, 50, 60) if x < p0] or [30])
+        slot["p"], args["max_price"] = g.money(p) if g.chance(0.3) else str(p), float(p)
+    view = {"turn": turn, "history": history, "shown": shown, "last_shown": shown}
+    return Draft(tpl.format(**slot), _call("search", "search_catalog", args), view)
+
+
+#: A new search while other results are shown ("do you have any red handbags?", "and chinos to go with?").
+NEW_SEARCHES: Pools = {
+    "train": ["ah ok no worries. do you have any {color} {cats}?", "and {cats} to go with?", "cool, now I need {cats}",
+              "also looking for {color} {cats}", "show me some {color} {cats}", "ok next, {cats}",
+              "different thing - any {cats}?", "right, what about {cats} now", "can you also find me a {cat}",
+              "now I need a {cat} as well", "and do you have {color} {cats}?", "some {cats} to go with that?",
+              "nice. separate question, got any {cats}?", "moving on, I need a {color} {cat}",
+              "thanks! also, {color} {cats}?", "ok and a {cat} too please", "now show me {cats}",
+              "and what {cats} have you got", "great, next I'm after a {cat}", "forget that, any {color} {cats}?"],
+    "test": ["switching gears: {color} {cats}, got any?"],
+}
+
+
+def g_new_search(g: Gen, split: str) -> Draft:
+    """Draw a search for another category while an outfit or a list is shown: a new search, not alternatives."""
+    turn = g.rng.randint(2, 6)
+    if g.chance(0.5):
+        shown = g.shown(g.outfit_items(), turn - 1, "recommend_outfit")
+        view: dict[str, Any] = {"outfits": [[s.id for s in shown]]}
+    else:
+        c0, _ = g.category()
+        shown = g.shown(g.result_items(c0), turn - 1, "search_catalog")
+        view = {}
+    cat, words = g.category(tuple(c for c in CAT_WORDS if c not in {s.category for s in shown}))
+    tpl = _pool(g, NEW_SEARCHES, split)
+    args: dict[str, Any] = {"categories": [cat]}
+    slot = {"cat": words[0].removeprefix("pair of "), "cats": words[1], "color": ""}
+    if "{color}" in tpl and g.chance(0.6):
+        c, slot["color"] = g.color()
+        args["colors"] = [c]
+    text = " ".join(tpl.format(**slot).split())
+    view.update({"turn": turn, "shown": shown, "last_shown": shown})
+    return Draft(text, _call("search", "search_catalog", args), view)
+
+
+#: Two items asked for in one message: two searches (``{a}``, ``{b}``: "a navy blazer", "white trainers").
+TWO_THINGS: Pools = {
+    "train": ["I need {a} for work and also {b} for the weekend", "looking for {a}, and {b} too",
+              "can you find me {a} and also {b}", "{a} plus {b} please", "two things: {a} and {b}",
+              "I'm after {a}, oh and {b} as well", "need {a}. also {b}", "show me {a} and separately {b}",
+              "{a} and {b} pls, separate searches", "I want {a}, and I also need {b}",
+              "could you look for {a}? and {b} while you're at it", "hunting for {a} and also {b}"],
+    "test": ["on my list today: {a}, then {b}"],
+}
+
+
+def _thing(g: Gen, words: tuple[str, str, str], args: dict[str, Any]) -> str:
+    """Return a phrase for one wanted item ("a navy blazer", "some jeans"), its colour put in ``args``."""
+    if g.chance(0.6):
+        c, w = g.color()
+        args["colors"] = [c]
+        return str(g.pick([f"a {w} {words[0]}", f"{w} {words[1]}", f"some {w} {words[1]}"]))
+    return str(g.pick([f"a {words[0]}", f"some {words[1]}", f"new {words[1]}"]))
+
+
+def g_two_things(g: Gen, split: str) -> Draft:
+    """Draw two items of different categories asked for in one message: one search for each."""
+    c1, w1 = g.category()
+    c2, w2 = g.category(tuple(c for c in CAT_WORDS if c != c1))
+    a1: dict[str, Any] = {"categories": [c1]}
+    a2: dict[str, Any] = {"categories": [c2]}
+    text = _pool(g, TWO_THINGS, split).format(a=_thing(g, w1, a1), b=_thing(g, w2, a2))
+    plan = Plan(intent="search", calls=[*_call("search", "search_catalog", a1).calls,
+                                        *_call("search", "search_catalog", a2).calls])
+    return Draft(text, plan, {"turn": g.rng.randint(0, 4)})
+
+
+#: Requests outside shopping for clothes, some with an occasion word in them (out of scope, no tool).
+OFF_TOPIC: Pools = {
+    "train": ["can you book me a table for two on friday", "order me a taxi to the party", "what's the weather "
+              "going to be like for the wedding", "recommend a good restaurant for date night",
+              "help me write a best man speech", "what time does the gym open tomorrow",
+              "remind me about my interview at 9", "find me cheap flights to barcelona for my holiday",
+              "whats a good film to watch tonight", "can you pay my phone bill", "book a hotel for the weekend",
+              "what should I cook for dinner tonight", "how do I get to the concert venue",
+              "get me tickets for the festival", "can you call my mum", "what's the best gym near me",
+              "recipe for a birthday cake?", "set an alarm for 7", "who won the match last night",
+              "sort out train tickets for the weekend trip", "can you reserve a spot at the spa"],
+    "test": ["could you reserve two seats at the theatre for friday"],
+}
+
+
+def g_off_topic(g: Gen, split: str) -> Draft:
+    """Draw a request the assistant cannot do (bookings, weather, recipes): out of scope, with no call."""
+    turn = g.rng.randint(0, 5)
+    view: dict[str, Any] = {"turn": turn}
+    if turn and g.chance(0.6):
+        shown = g.shown(g.outfit_items(), turn - 1, "recommend_outfit")
+        view.update({"shown": shown, "last_shown": shown, "outfits": [[s.id for s in shown]]})
+    return Draft(_pool(g, OFF_TOPIC, split), Plan(intent="out_of_scope"), view)
+
+
+#: Recalled preferences a plain request leaves to the tools (they re-rank and drop dislikes themselves).
+_PREF_KINDS = ("search_plain", "need", "outfit_plain", "occasion_indirect", "short", "new_search", "ordinal")
+
+
+def _add_preferences(g: Gen, view: dict[str, Any], target: Plan) -> None:
+    """Give a step the shopper's recalled preferences (the prompt's ``prefs:`` line), none of them in the plan.
+
+    The tools apply stored likes and dislikes themselves, so a plan copies none of them unless the message
+    asks ("skip what I hate", in the base build): the model must not read a disliked colour as a wanted one.
+    """
+    used = {str(v) for c in target.calls for vs in c.args.values() for v in (vs if isinstance(vs, list) else [vs])}
+    facts: list[dict[str, Any]] = []
+    for _ in range(g.rng.randint(1, 3)):
+        kind = g.pick(["color", "color", "material", "size", "style"])
+        if kind == "color":
+            value = g.color(avoid=sorted(used))[0]
+        elif kind == "material":
+            value = g.pick([m for m in ("leather", "wool", "polyester", "silk", "denim") if m not in used])
+        elif kind == "size":
+            value = g.pick(["S", "M", "L", "38", "40"])
+        else:
+            value = g.pick([s for s in sorted(STYLE_WORDS) if s not in used])
+        polarity = "neutral" if kind == "size" else g.pick(["dislike", "dislike", "like"])
+        if any(f["kind"] == kind and f["value"] == value for f in facts):
+            continue
+        facts.append({"kind": kind, "value": value, "polarity": polarity, "confidence": 0.9,
+                      "source_turn": 0, "timestamp": "2025-01-01T00:00:00+00:00", "text": ""})
+    view["preferences"] = facts
+
+
 #: The generators, with their relative weights.
 EVERYDAY_GENERATORS: dict[str, tuple[Callable[[Gen, str], Draft], float]] = {
     "need": (g_need, 6), "beach": (g_beach, 1.5), "role": (g_role, 6), "question": (g_question, 9),
@@ -1033,6 +1225,8 @@ EVERYDAY_GENERATORS: dict[str, tuple[Callable[[Gen, str], Draft], float]] = {
     "occasion_indirect": (g_occasion_indirect, 5), "outfit_plain": (g_outfit_plain, 4),
     "search_plain": (g_search_plain, 4), "show_more": (g_show_more, 2), "ordinal": (g_ordinal, 3),
     "another_outfit": (g_another_outfit, 2), "outfit_back": (g_outfit_back, 1.5),
+    "refine": (g_refine, 4), "new_search": (g_new_search, 3), "two_things": (g_two_things, 2),
+    "off_topic": (g_off_topic, 1.5),
 }
 
 
@@ -1118,6 +1312,8 @@ def build_everyday_samples(items: Sequence[Any], n: int, split: str = "train", s
         name = rng.choices(names, weights)[0]
         draft = EVERYDAY_GENERATORS[name][0](g, split)
         _add_context(g, draft.view, draft.text)
+        if name in _PREF_KINDS and not draft.view.get("preferences") and g.chance(0.25):
+            _add_preferences(g, draft.view, draft.target)
         view = PlannerInput(text=draft.text, tools=schemas, **draft.view)
         try:
             ground_plan(draft.target, view)
