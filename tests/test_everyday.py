@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,19 @@ def test_a_question_the_model_was_not_trained_on_is_delegated_to_the_reader() ->
     assert new.last_trace.outcome == "fallback" and "asks about the items shown" in new.last_trace.errors[0]
 
 
+_SAMPLES: dict[tuple[int, int, int], list[Any]] = {}
+
+
+def _everyday_samples(catalog: Catalog, n: int, seed: int) -> list[Any]:
+    """Return ``build_everyday_samples(items, n, "train", seed)``, built once per session (grounding is slow)."""
+    from training.planner.data_everyday import build_everyday_samples
+
+    key = (id(catalog), n, seed)
+    if key not in _SAMPLES:
+        _SAMPLES[key] = build_everyday_samples(list(catalog.items.values()), n, "train", seed=seed)
+    return _SAMPLES[key]
+
+
 def _phrase_pools() -> dict[str, Any]:
     """Every phrasing pool of the everyday generators, by a readable name."""
     from training.planner import data_everyday as de
@@ -261,8 +275,10 @@ def _phrase_pools() -> dict[str, Any]:
     pools.update({f"move:{k}": v for k, v in de.MOVES.items()})
     pools.update({f"occasion:{k}": v for k, v in de.OCCASION_EVENTS.items()})
     pools.update({f"ordinal:{k}": v for k, v in de.ORDINAL_CHANGES.items()})
+    pools.update({f"refine:{k}": v for k, v in de.REFINES.items()})
     for name in ("BEACH_PHRASES", "SHORT_FORMS", "RAMBLE_VOICES", "TOTAL_PHRASES", "PER_ITEM_PHRASES", "STYLE_TAILS",
-                 "OUTFIT_FORMS", "OUTFIT_TAILS", "SEARCH_FORMS", "SEARCH_TAILS", "MORE_PHRASES"):
+                 "OUTFIT_FORMS", "OUTFIT_TAILS", "SEARCH_FORMS", "SEARCH_TAILS", "MORE_PHRASES", "NEW_SEARCHES",
+                 "TWO_THINGS", "OFF_TOPIC"):
         pools[name] = getattr(de, name)
     return pools
 
@@ -290,9 +306,9 @@ def test_everyday_train_and_test_pools_are_disjoint_and_wide() -> None:
 
 def test_new_everyday_generators_route_to_the_right_tools(catalog: Catalog) -> None:
     from agent.catalog.vocab import OCCASIONS, STYLES
-    from training.planner.data_everyday import EVERYDAY_GENERATORS, build_everyday_samples
+    from training.planner.data_everyday import EVERYDAY_GENERATORS
 
-    samples = build_everyday_samples(list(catalog.items.values()), 400, "train", seed=3)
+    samples = _everyday_samples(catalog, 400, 3)
     by_task: dict[str, list[Any]] = {}
     for s in samples:
         by_task.setdefault(s.task, []).append(s)
@@ -483,3 +499,62 @@ def test_places_past_the_prompts_list_are_read_but_not_offered(catalog: Catalog)
     assert grammar.ok_complete("find_alternatives item_id=#6")
     assert not grammar.ok_complete("find_alternatives item_id=#7")
     assert grammar.ok_complete(f"find_alternatives item_id={ids[6]}")
+
+
+def test_the_prompt_leaves_item_ids_out_of_the_assistants_line(catalog: Catalog) -> None:
+    from agent.planners.compact import render_prompt
+
+    ids = _pick(catalog, "pullover", 2)
+    shown = _shown(catalog, ids)
+    sku = shown[1].model_copy(update={"id": "sku_77-a"})  # an imported catalog's SKU, any form
+    reply = f"Found 2 item(s). 1. {shown[0].title} [{ids[0]}] 2. Wool Knit [sku_77-a]"
+    view = PlannerInput(text="in grey maybe", turn=2, tools=TOOLS, shown=[shown[0], sku], last_shown=[shown[0], sku],
+                        history=[{"role": "user", "content": "cosy jumpers"}, {"role": "assistant", "content": reply}])
+    line = next(x for x in render_prompt(view).splitlines() if x.startswith("A: "))
+    assert ids[0] not in line and "sku_77" not in line and "[" not in line  # no id to copy, clipped or whole
+    assert line.startswith("A: Found 2 item(s). 1. ")
+    assert ids[0] in render_prompt(view)  # the ids are on the shown: line
+
+
+def test_searches_after_results_two_requests_and_off_topic_asks_are_planned_as_such(catalog: Catalog) -> None:
+
+    samples = _everyday_samples(catalog, 400, 3)
+    by_task: dict[str, list[Any]] = {}
+    for s in samples:
+        by_task.setdefault(s.task, []).append(s)
+    refines = by_task["everyday_refine"]
+    assert len(refines) >= 10
+    for s in refines:  # the same search with one filter changed: same category, the earlier cap kept or lowered
+        [call] = s.target.calls
+        assert call.name == "search_catalog" and call.args["categories"] == [s.view.last_shown[0].category]
+        asked = s.view.history[0]["content"]
+        if " under " in asked and "max_price" in call.args:
+            assert call.args["max_price"] <= float(asked.rsplit(" under ", 1)[1])
+        changed = set(call.args) & {"colors", "exclude_materials", "materials", "max_price"}
+        assert changed, s.view.text
+    vegan = [s for s in refines if "exclude_materials" in s.target.calls[0].args]
+    assert vegan and all(s.target.calls[0].args["exclude_materials"][0] in s.view.text for s in vegan)
+    for s in by_task["everyday_new_search"]:  # a category not among those shown: a search, not alternatives
+        [call] = s.target.calls
+        assert call.name == "search_catalog"
+        assert call.args["categories"][0] not in {x.category for x in s.view.last_shown}
+    for s in by_task["everyday_two_things"]:
+        assert [c.name for c in s.target.calls] == ["search_catalog", "search_catalog"], s.view.text
+        assert s.target.calls[0].args["categories"] != s.target.calls[1].args["categories"]
+    assert all(s.target.intent == "out_of_scope" and not s.target.calls for s in by_task["everyday_off_topic"])
+    sized = [s for s in by_task["everyday_question"] if re.search(r"\b(?:in|a) (?:size 10|uk 6|3[89]|4[02]|[SML]|XL)"
+                                                                  r"\b", s.view.text)]
+    assert sized and all(set(s.target.calls[0].args) <= {"about", "item_id"} for s in sized)
+
+
+def test_recalled_preferences_are_left_to_the_tools_in_plain_requests(catalog: Catalog) -> None:
+
+    samples = _everyday_samples(catalog, 400, 3)
+    with_prefs = [s for s in samples if s.view.preferences]
+    assert len(with_prefs) >= 15
+    for s in with_prefs:
+        values = {str(v) for c in s.target.calls for vs in c.args.values()
+                  for v in (vs if isinstance(vs, list) else [vs])}
+        for fact in s.view.preferences:
+            if fact.kind in ("color", "material") and fact.value not in s.view.text.lower():
+                assert fact.value not in values, (s.view.text, fact, s.target.calls)

@@ -375,3 +375,17 @@ def test_a_chat_reply_to_a_named_garment_is_refused(text: str, refused: bool) ->
             check_route(chat, view, RulesPlanner().plan(view))
     else:
         assert check_route(chat, view, RulesPlanner().plan(view)) == chat
+
+
+@pytest.mark.parametrize(("text", "dislikes"), [
+    ("I hate orange - blouses please", {("color", "orange")}),
+    ("I hate orange, blouses please", {("color", "orange")}),
+    ("i hate wool \u2014 show me jumpers in navy", {("material", "wool")}),
+    ("I hate orange, red and brown", {("color", "orange"), ("color", "red"), ("color", "brown")}),
+])
+def test_a_dislike_ends_where_the_request_after_a_dash_or_a_please_begins(text: str, dislikes: set[Any]) -> None:
+    from agent.understanding.message import parse_message
+
+    facts = parse_message(text).facts
+    assert {(f.kind, f.value) for f in facts if f.polarity == "dislike"} == dislikes
+    assert not any(f.kind == "category" for f in facts)  # the garment asked for is no dislike

@@ -54,7 +54,10 @@ _CLAUSE_SPLIT_RE = re.compile(
     r",\s*(?=(?:and\s+)?(?:can|could|would|will|please|show|find|what|do|does|any|i|my|is|are|also|"
     r"help|give|get|need|want|looking|how)\b)|"
     r"\s+and\s+(?=(?:i|my|can|could|please|show|find|what|do|also|help|need|want|would|looking|give|get|any|"
-    r"how)\b)"
+    r"how)\b)|"
+    # a dash between words ("I hate orange - blouses please") and a request closed by "please" after a comma
+    r"(?<=[a-z])\s+[-\u2013\u2014]+\s+(?=[a-z])|"
+    r",\s*(?=[a-z][a-z ]*\b(?:please|pls|plz)\s*$)"
 )
 
 _SIZE_WORDS = {"extra small": "XS", "extra large": "XL", "small": "S", "medium": "M", "large": "L"}
