@@ -389,3 +389,33 @@ def test_a_dislike_ends_where_the_request_after_a_dash_or_a_please_begins(text: 
     facts = parse_message(text).facts
     assert {(f.kind, f.value) for f in facts if f.polarity == "dislike"} == dislikes
     assert not any(f.kind == "category" for f in facts)  # the garment asked for is no dislike
+
+
+def test_a_colour_this_message_names_replaces_the_one_said_before() -> None:
+    before = [{"role": "user", "content": "shwo me blak snekaers"}, {"role": "assistant", "content": "Found 5."}]
+    black_tops = _plan("search_catalog", categories=["top"], colors=["black"])
+    with pytest.raises(PlanError, match="colors='black' is not grounded"):
+        ground_plan(black_tops, _view("gren tops", history=before))
+    assert ground_plan(black_tops, _view("tops please", history=before)).calls  # nothing new: black still holds
+    green = _plan("search_catalog", categories=["top"], colors=["green"])
+    assert ground_plan(green, _view("gren tops", history=before)).calls
+
+
+def test_a_request_said_again_without_its_price_drops_the_price() -> None:
+    before = [{"role": "user", "content": "an outfit for a wedding, 100 in total"},
+              {"role": "assistant", "content": "I can't put together a wedding outfit under €100."}]
+    capped = _plan("recommend_outfit", "recommend_outfit", occasion="wedding", max_total=100.0)
+    with pytest.raises(PlanError, match="max_total=100 is not grounded: the conversation names no price"):
+        ground_plan(capped, _view("an outfit for a wedding", history=before))
+    # a follow-up that changes one thing keeps the earlier budget
+    assert ground_plan(capped, _view("in navy maybe", history=before)).calls
+
+
+def test_a_cheaper_ask_in_other_words_needs_a_cheaper_call() -> None:
+    # the reader writes "purse-friendly" as "more affordable": a plan that asks for no cheaper item is refused
+    alternatives = _plan("find_alternatives", "find_alternatives", item_id=SHOWN[0].id)
+    text = "eek those are a bit steep, anything more purse-friendly than the first one?"
+    with pytest.raises(PlanError, match="asked for a cheaper"):
+        ground_plan(alternatives, _view(text, shown=True))
+    cheaper = _plan("find_alternatives", "find_alternatives", item_id=SHOWN[0].id, cheaper=True)
+    assert ground_plan(cheaper, _view(text, shown=True)).calls

@@ -81,6 +81,7 @@ class Evidence:
     photo_color_unknown: bool = False
     another: bool = False
     shown: set[tuple[str, str]] = field(default_factory=set)
+    restated_prices: set[float] = field(default_factory=set)
     forget_any: bool = False
     forget_all: bool = False
 
@@ -102,7 +103,11 @@ class Evidence:
             return True  # the photo is the source; its true category may differ from the encoder's guess
         if kind == "color" and self.photo_color_unknown:
             return True  # a photo whose colour was not read may be any colour
-        if key in self.said or key in self.context or (shown and key in self.shown):
+        if key in self.said:
+            return True
+        if kind == "color" and key not in self.loose and any(k == "color" for k, _ in self.said):
+            return False  # "gren tops" after "black sneakers": the colour this message names replaces the earlier one
+        if key in self.context or (shown and key in self.shown):
             return True
         # A typo'd or differently worded mention counts unless the parser saw it only as negated
         # (categories are named even when excluding something else: "I hate charcoal - blouses please").
@@ -203,11 +208,16 @@ def gather_evidence(view: PlannerInput) -> Evidence:
     ev.another = bool(ANOTHER_COLOR_RE.search(parsed.norm))
     ev.forget_any = bool(FORGET_CUE_RE.search(parsed.norm))
     ev.forget_all = ev.forget_any and bool(FORGET_EVERYTHING_RE.search(parsed.norm))
+    asked = set(_TOKEN_RE.findall(parsed.norm))
     for turn in view.history:
         if turn.get("role") != "user":
             continue
         earlier = parse_message(str(turn.get("content", "")))
         norm = earlier.norm
+        if len(asked) >= 2 and not ev.price_cue and asked <= set(_TOKEN_RE.findall(norm)):
+            # "an outfit for a wedding" after "an outfit for a wedding, 100 in total": the request said again
+            # without its price, so that price no longer holds
+            ev.restated_prices |= _numbers(norm)
         said, negated = _mention_pairs(earlier.mentions)
         for fact in earlier.facts:
             (negated if fact.polarity == "dislike" else said).add((fact.kind, fact.value))
@@ -269,6 +279,9 @@ def _ground_prices(call: ToolCall, args: dict[str, Any], ev: Evidence, fields: s
         if value not in ev.numbers and not ev.price_cue:
             raise PlanError(f"{call.name}.{key}={value:g} is not grounded: {NO_PRICE}",
                             tool=call.name, argument=key, value=value)
+        if value in ev.restated_prices:
+            raise PlanError(f"{call.name}.{key}={value:g} is not grounded: {NO_PRICE} (the shopper asked again "
+                            "without it)", tool=call.name, argument=key, value=value)
     return args
 
 
@@ -304,7 +317,8 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
     if view.step > 0 and view.results:
         return plan  # a continuation may use values the tools returned
     ev = gather_evidence(view)
-    if plan.calls and COMPARATIVE_RE.search(view.text.lower()) and not any(
+    comparative = COMPARATIVE_RE.search(view.text.lower()) or COMPARATIVE_RE.search(view.parsed.norm)
+    if plan.calls and comparative and not any(
             c.args.get(k) not in (None, False) for c in plan.calls for k in _PRICE_SENSE_ARGS):
         raise PlanError("the shopper asked for a cheaper (or pricier) option, and no call in the plan says so")
     registry = discover()
