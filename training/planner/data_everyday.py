@@ -1101,7 +1101,7 @@ NEW_SEARCHES: Pools = {
     "train": ["ah ok no worries. do you have any {color} {cats}?", "and {cats} to go with?", "cool, now I need {cats}",
               "also looking for {color} {cats}", "show me some {color} {cats}", "ok next, {cats}",
               "different thing - any {cats}?", "right, what about {cats} now", "can you also find me a {cat}",
-              "now I need a {cat} as well", "and do you have {color} {cats}?", "also some {cats} please",
+              "now I need a {cat} as well", "and do you have {color} {cats}?", "some {cats} to go with that?",
               "nice. separate question, got any {cats}?", "moving on, I need a {color} {cat}",
               "thanks! also, {color} {cats}?", "ok and a {cat} too please", "now show me {cats}",
               "and what {cats} have you got", "great, next I'm after a {cat}", "forget that, any {color} {cats}?"],
@@ -1188,21 +1188,15 @@ def g_off_topic(g: Gen, split: str) -> Draft:
     return Draft(_pool(g, OFF_TOPIC, split), Plan(intent="out_of_scope"), view)
 
 
-#: Ways to ask for the recalled dislikes to be left out ("skip what I hate" in the base build).
-_AVOID_CUES = [", nothing I dislike", ", skip what I hate", " but avoid the stuff I don't like",
-               ", none of the things I can't stand", ", leave out what I dislike pls"]
-
 #: Recalled preferences a plain request leaves to the tools (they re-rank and drop dislikes themselves).
 _PREF_KINDS = ("search_plain", "need", "outfit_plain", "occasion_indirect", "short", "new_search", "ordinal")
 
 
-def _add_preferences(g: Gen, view: dict[str, Any], target: Plan) -> str:
-    """Give a step the shopper's recalled preferences (the prompt's ``prefs:`` line); return a cue to append.
+def _add_preferences(g: Gen, view: dict[str, Any], target: Plan) -> None:
+    """Give a step the shopper's recalled preferences (the prompt's ``prefs:`` line), none of them in the plan.
 
     The tools apply stored likes and dislikes themselves, so a plan copies none of them unless the message
-    asks ("skip what I hate", as in the base build): the model must not read a disliked colour as a wanted one.
-    Some single searches get that ask (the returned cue, "" otherwise) and exclude the disliked colours and
-    materials in ``target`` (changed in place).
+    asks ("skip what I hate", in the base build): the model must not read a disliked colour as a wanted one.
     """
     used = {str(v) for c in target.calls for vs in c.args.values() for v in (vs if isinstance(vs, list) else [vs])}
     facts: list[dict[str, Any]] = []
@@ -1222,15 +1216,6 @@ def _add_preferences(g: Gen, view: dict[str, Any], target: Plan) -> str:
         facts.append({"kind": kind, "value": value, "polarity": polarity, "confidence": 0.9,
                       "source_turn": 0, "timestamp": "2025-01-01T00:00:00+00:00", "text": ""})
     view["preferences"] = facts
-    disliked = [f for f in facts if f["polarity"] == "dislike" and f["kind"] in ("color", "material")]
-    [call] = target.calls if len(target.calls) == 1 else [None]
-    if not (disliked and call is not None and call.name == "search_catalog" and g.chance(0.35)):
-        return ""
-    # the contrast: a message that asks to leave out what the shopper dislikes makes the plan exclude it
-    for f in disliked:
-        key = f"exclude_{'colors' if f['kind'] == 'color' else 'materials'}"
-        call.args[key] = [*call.args.get(key, []), f["value"]]
-    return str(g.pick(_AVOID_CUES))
 
 
 #: The generators, with their relative weights.
@@ -1328,7 +1313,7 @@ def build_everyday_samples(items: Sequence[Any], n: int, split: str = "train", s
         draft = EVERYDAY_GENERATORS[name][0](g, split)
         _add_context(g, draft.view, draft.text)
         if name in _PREF_KINDS and not draft.view.get("preferences") and g.chance(0.25):
-            draft = Draft(draft.text + _add_preferences(g, draft.view, draft.target), draft.target, draft.view)
+            _add_preferences(g, draft.view, draft.target)
         view = PlannerInput(text=draft.text, tools=schemas, **draft.view)
         try:
             ground_plan(draft.target, view)
