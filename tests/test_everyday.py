@@ -542,9 +542,15 @@ def test_searches_after_results_two_requests_and_off_topic_asks_are_planned_as_s
         assert [c.name for c in s.target.calls] == ["search_catalog", "search_catalog"], s.view.text
         assert s.target.calls[0].args["categories"] != s.target.calls[1].args["categories"]
     assert all(s.target.intent == "out_of_scope" and not s.target.calls for s in by_task["everyday_off_topic"])
-    sized = [s for s in by_task["everyday_question"] if re.search(r"\b(?:in|a) (?:size 10|uk 6|3[89]|4[02]|[SML]|XL)"
-                                                                  r"\b", s.view.text)]
-    assert sized and all(set(s.target.calls[0].args) <= {"about", "item_id"} for s in sized)
+    import random
+
+    from training.planner.data import Gen
+    from training.planner.data_everyday import g_question
+
+    g = Gen(random.Random(4), sorted(catalog.items.values(), key=lambda i: i.id))
+    drafts = [g_question(g, "train") for _ in range(400)]
+    sized = [d for d in drafts if re.search(r"\b(?:in|a) (?:size 10|uk 6|3[89]|4[02]|[SML]|XL)\b", d.text)]
+    assert sized and all(set(d.target.calls[0].args) <= {"about", "item_id"} for d in sized)  # a size is no argument
 
 
 def test_recalled_preferences_are_left_to_the_tools_in_plain_requests(catalog: Catalog) -> None:

@@ -379,11 +379,12 @@ def test_a_chat_reply_to_a_named_garment_is_refused(text: str, refused: bool) ->
 
 @pytest.mark.parametrize(("text", "dislikes"), [
     ("I hate orange - blouses please", {("color", "orange")}),
-    ("I hate orange, blouses please", {("color", "orange")}),
     ("i hate wool \u2014 show me jumpers in navy", {("material", "wool")}),
     ("I hate orange, red and brown", {("color", "orange"), ("color", "red"), ("color", "brown")}),
+    ("I never wear orange, yellow or pink please", {("color", "orange"), ("color", "yellow"), ("color", "pink")}),
+    ("I really hate polyester - or nylon", {("material", "polyester"), ("material", "nylon")}),
 ])
-def test_a_dislike_ends_where_the_request_after_a_dash_or_a_please_begins(text: str, dislikes: set[Any]) -> None:
+def test_a_dislike_ends_where_the_request_after_a_dash_begins(text: str, dislikes: set[Any]) -> None:
     from agent.understanding.message import parse_message
 
     facts = parse_message(text).facts
@@ -399,6 +400,11 @@ def test_a_colour_this_message_names_replaces_the_one_said_before() -> None:
     assert ground_plan(black_tops, _view("tops please", history=before)).calls  # nothing new: black still holds
     green = _plan("search_catalog", categories=["top"], colors=["green"])
     assert ground_plan(green, _view("gren tops", history=before)).calls
+    both = _plan("search_catalog", categories=["sneakers"], colors=["black", "white"])
+    assert ground_plan(both, _view("and in white as well?", history=before)).calls  # a colour added, not replaced
+    anchored = _plan("recommend_outfit", "recommend_outfit", anchor_category="sneakers", anchor_color="black",
+                     colors=["white"])
+    assert ground_plan(anchored, _view("an outfit around them with a white top", history=before)).calls
 
 
 def test_a_request_said_again_without_its_price_drops_the_price() -> None:
@@ -407,8 +413,11 @@ def test_a_request_said_again_without_its_price_drops_the_price() -> None:
     capped = _plan("recommend_outfit", "recommend_outfit", occasion="wedding", max_total=100.0)
     with pytest.raises(PlanError, match="max_total=100 is not grounded: the conversation names no price"):
         ground_plan(capped, _view("an outfit for a wedding", history=before))
-    # a follow-up that changes one thing keeps the earlier budget
+    # a follow-up that changes one thing keeps the earlier budget, and so does a stored budget
     assert ground_plan(capped, _view("in navy maybe", history=before)).calls
+    assert ground_plan(capped, _view("a wedding one", history=before)).calls
+    budget = PreferenceFact(kind="budget", value="max 100", polarity="neutral")
+    assert ground_plan(capped, _view("an outfit for a wedding", history=before, prefs=[budget])).calls
 
 
 def test_a_cheaper_ask_in_other_words_needs_a_cheaper_call() -> None:

@@ -82,6 +82,7 @@ class Evidence:
     another: bool = False
     shown: set[tuple[str, str]] = field(default_factory=set)
     restated_prices: set[float] = field(default_factory=set)
+    earlier_colors: set[str] = field(default_factory=set)
     forget_any: bool = False
     forget_all: bool = False
 
@@ -103,11 +104,7 @@ class Evidence:
             return True  # the photo is the source; its true category may differ from the encoder's guess
         if kind == "color" and self.photo_color_unknown:
             return True  # a photo whose colour was not read may be any colour
-        if key in self.said:
-            return True
-        if kind == "color" and key not in self.loose and any(k == "color" for k, _ in self.said):
-            return False  # "gren tops" after "black sneakers": the colour this message names replaces the earlier one
-        if key in self.context or (shown and key in self.shown):
+        if key in self.said or key in self.context or (shown and key in self.shown):
             return True
         # A typo'd or differently worded mention counts unless the parser saw it only as negated
         # (categories are named even when excluding something else: "I hate charcoal - blouses please").
@@ -214,18 +211,23 @@ def gather_evidence(view: PlannerInput) -> Evidence:
             continue
         earlier = parse_message(str(turn.get("content", "")))
         norm = earlier.norm
-        if len(asked) >= 2 and not ev.price_cue and asked <= set(_TOKEN_RE.findall(norm)):
-            # "an outfit for a wedding" after "an outfit for a wedding, 100 in total": the request said again
-            # without its price, so that price no longer holds
-            ev.restated_prices |= _numbers(norm)
+        before = set(_TOKEN_RE.findall(norm))
+        if len(asked) >= 3 and not ev.price_cue and asked <= before and len(before - asked) <= 4:
+            # "an outfit for a wedding" after "an outfit for a wedding, 100 in total": the same request said
+            # again without its price (a few words fewer), so that price no longer holds
+            ev.restated_prices |= {*price_slots(earlier.prices, outfit=True).values(),
+                                   *price_slots(earlier.prices, outfit=False).values()}
         said, negated = _mention_pairs(earlier.mentions)
         for fact in earlier.facts:
             (negated if fact.polarity == "dislike" else said).add((fact.kind, fact.value))
         # "I don't like grey" earlier backs excluding grey, never asking for it
         ev.context |= said | (loose_mentions(norm) - (negated - said))
+        ev.earlier_colors |= {v for k, v in said if k == "color"}
         ev.disliked |= negated
         ev.numbers |= _numbers(norm)
     for p in view.preferences:
+        if p.kind == "budget":  # a stored budget holds whatever the message leaves out
+            ev.restated_prices -= _numbers(p.value)
         pair = (p.kind, p.value.strip().lower())
         if p.polarity == "dislike":
             ev.disliked.add(pair)
@@ -290,6 +292,23 @@ def _blank(value: Any) -> bool:
     return value is None or value == [] or value == ""
 
 
+def _check_replaced_colors(call: ToolCall, values: list[str], ev: Evidence) -> None:
+    """Refuse a search colour carried from an earlier message when this message names other colours, none used.
+
+    "gren tops" after "black sneakers" is a green search, not a black one; "and in white as well?" keeps black
+    (white is used too), and colours of a photo or of shown items are not carried this way.
+    """
+    from agent.planners.base import PlanError
+
+    named = {v for k, v in ev.said if k == "color"} | {v for k, v in ev.loose if k == "color"}
+    if not named or named & set(values):
+        return
+    for value in values:
+        if value in ev.earlier_colors:
+            raise PlanError(f"{call.name}.colors={value!r} is not grounded: this message names "
+                            f"{', '.join(sorted(named))} instead", tool=call.name, argument="colors", value=value)
+
+
 def ground_call(call: ToolCall, ev: Evidence, fields: set[str]) -> ToolCall:
     """Return ``call`` with its price bounds corrected; raise PlanError for an ungrounded argument."""
     from tools import argument_kinds
@@ -305,6 +324,8 @@ def ground_call(call: ToolCall, ev: Evidence, fields: set[str]) -> ToolCall:
             _check_values(call, key, kind.removeprefix("exclude_"), values, ev, exclude=True)
         elif kind in _GROUNDED_KINDS:
             _check_values(call, key, kind, values, ev, exclude=False)
+        if call.name == "search_catalog" and key == "colors":
+            _check_replaced_colors(call, [v.strip().lower() for v in values], ev)
     args = _ground_prices(call, args, ev, fields)
     return call.model_copy(update={"args": args})
 

@@ -55,9 +55,8 @@ _CLAUSE_SPLIT_RE = re.compile(
     r"help|give|get|need|want|looking|how)\b)|"
     r"\s+and\s+(?=(?:i|my|can|could|please|show|find|what|do|also|help|need|want|would|looking|give|get|any|"
     r"how)\b)|"
-    # a dash between words ("I hate orange - blouses please") and a request closed by "please" after a comma
-    r"(?<=[a-z])\s+[-\u2013\u2014]+\s+(?=[a-z])|"
-    r",\s*(?=[a-z][a-z ]*\b(?:please|pls|plz)\s*$)"
+    # a dash between words ("I hate orange - blouses please"), unless a list goes on ("navy - and cream")
+    r"(?<=[a-z])\s+[-\u2013\u2014]+\s+(?=(?!(?:and|or|especially|too|nor)\b)[a-z])"
 )
 
 _SIZE_WORDS = {"extra small": "XS", "extra large": "XL", "small": "S", "medium": "M", "large": "L"}

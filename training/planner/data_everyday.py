@@ -442,7 +442,7 @@ def g_question(g: Gen, split: str) -> Draft:
         shown = g.shown(g.outfit_items(), turn - 1, "recommend_outfit")
     about = g.pick(sorted(QUESTIONS))
     tpl = _pool(g, QUESTIONS[about], split)
-    if "{size}" in tpl:  # the tool reads the size from the message; it is not an argument
+    if "{size}" in tpl:  # a size is not an argument: the answer lists the sizes in stock
         tpl = tpl.replace("{size}", g.pick(["S", "M", "L", "XL", "size 10", "38", "39", "40", "42", "uk 6"]))
     args: dict[str, Any] = {"about": about}
     view: dict[str, Any] = {"turn": turn, "shown": shown, "last_shown": shown}

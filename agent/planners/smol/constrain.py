@@ -328,11 +328,14 @@ class PlanGrammar:
     def choose(self, tokenizer: Any, generated: Sequence[int], scores: Any, stop: frozenset[int] | set[int]) -> int:
         """Return the best-scoring valid next token after ``generated`` (``scores``: one row of logits).
 
-        Reads up to :data:`WIDE_K` candidates; the model's own best token when none of them is valid.
+        Reads up to :data:`WIDE_K` candidates, then (rarely: the model sure of an invalid token, ``color=`` where
+        only ``colors=`` exists) the whole vocabulary; the model's own best token only when no token is valid.
         """
         text = self.text_of(tokenizer, generated)
         top = int(scores.argmax())
         token = next(self.valid_tokens(tokenizer, text, scores, WIDE_K, stop), None)
+        if token is None and scores.shape[-1] > WIDE_K:
+            token = next(self.valid_tokens(tokenizer, text, scores, int(scores.shape[-1]), stop), None)
         if token is None:
             return top
         if token != top:
