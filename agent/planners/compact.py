@@ -40,7 +40,7 @@ from pydantic import BaseModel, ValidationError
 from agent.plan import TOOL_INTENTS, FactKind, Intent, Plan, PlannerInput, PreferenceFact, ToolCall, known_intents
 
 __all__ = [
-    "CompactPlanError", "PROMPT_ITEMS", "TOOL_INTENTS", "from_compact", "plan_key", "render_prompt",
+    "CompactPlanError", "ITEM_ID_FORM", "PROMPT_ITEMS", "TOOL_INTENTS", "from_compact", "plan_key", "render_prompt",
     "listed_places", "repair_hint", "resolve_positions", "to_compact", "with_positions",
 ]
 
@@ -423,8 +423,10 @@ def resolve_positions(plan: Plan, view: PlannerInput) -> Plan:
 # --------------------------------------------------------------------------------------------------
 
 
+#: The default catalog's item id form (``PUL-0279``): a category prefix and a number.
+ITEM_ID_FORM = r"[A-Z]{2,4}-\d{3,5}"
 #: An item id in brackets in an assistant reply (``[PUL-0279]``), left out of the prompt's ``A:`` line.
-_REPLY_ID_RE = re.compile(r"\s*\[[A-Z]{2,4}-\d{3,5}\]")
+_REPLY_ID_RE = re.compile(rf"\s*\[{ITEM_ID_FORM}\]")
 
 
 def _strip_reply_ids(text: str, view: PlannerInput) -> str:
@@ -434,7 +436,7 @@ def _strip_reply_ids(text: str, view: PlannerInput) -> str:
     catalog's form are taken out; the prompt names items by their place in its ``shown:`` line instead.
     """
     for s in view.shown:
-        text = text.replace(f" [{s.id}]", "").replace(f"[{s.id}]", "")
+        text = text.replace(f"[{s.id}]", "")  # the space left is folded by the line's clip
     return _REPLY_ID_RE.sub("", text)
 
 

@@ -226,15 +226,14 @@ def gather_evidence(view: PlannerInput) -> Evidence:
         ev.disliked |= negated
         ev.numbers |= _numbers(norm)
     for p in view.preferences:
-        if p.kind == "budget":  # a stored budget holds whatever the message leaves out
-            ev.restated_prices -= _numbers(p.value)
         pair = (p.kind, p.value.strip().lower())
         if p.polarity == "dislike":
             ev.disliked.add(pair)
         else:
             ev.context.add(pair)
-        if p.kind == "budget":
+        if p.kind == "budget":  # a stored budget grounds its price, whatever the message leaves out
             ev.numbers |= _numbers(p.value)
+            ev.restated_prices -= _numbers(p.value)
     for image in view.images:
         if image.role == "person":
             continue  # a photo of the shopper shows no one garment: it grounds no category or colour

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.plan import TOOL_INTENTS, PlannerInput, known_intents
+from agent.planners.compact import ITEM_ID_FORM
 
 __all__ = ["Domain", "PlanGrammar", "grammar_logits_processor"]
 
@@ -41,7 +42,7 @@ __all__ = ["Domain", "PlanGrammar", "grammar_logits_processor"]
 TOP_K = 48
 #: Candidate tokens the greedy decode examines before giving up on a step (rarely more than a few are read).
 WIDE_K = 1024
-_TYPED_ID_RE = re.compile(r"\b[A-Z]{2,4}-\d{3,5}\b")
+_TYPED_ID_RE = re.compile(rf"\b{ITEM_ID_FORM}\b")
 _NUMBER_PREFIX_RE = re.compile(r"-?\d*(?:\.\d*)?")
 _NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
 _INT_RE = re.compile(r"\d+")
