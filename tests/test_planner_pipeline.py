@@ -156,3 +156,21 @@ def test_grounding_off_keeps_the_readers_wording_for_small_talk() -> None:
     view = _view("thanks!")
     plan = FallbackPlanner(Scripted(Plan(intent="small_talk")), RulesPlanner(), MODEL_CHECKS, reading=False).plan(view)
     assert plan.reply == RulesPlanner().plan(view).reply and plan.reply.startswith("You're welcome")
+
+
+BOOTS = [ShownItem(id=f"ANK-030{n}", title="Black boots", category="ankle_boots", color="black", price=100.0 + n,
+                   turn=1, position=n, source="search_catalog") for n in (1, 2)]
+BOOTS_HISTORY = [{"role": "user", "content": "show me black ankle boots under 150"},
+                 {"role": "assistant", "content": "Found 2 item(s)."}]
+
+
+def test_a_follow_up_keeps_the_cap_of_the_search_just_shown() -> None:
+    """"in grey maybe" after "black ankle boots under 150": a model search that drops the cap gets it back."""
+    view = _view("in grey maybe", history=BOOTS_HISTORY, shown=BOOTS, last_shown=BOOTS)
+    plan = FallbackPlanner(Scripted(_search(categories=["ankle_boots"], colors=["grey"])), RulesPlanner()).plan(view)
+    assert plan.planner == "fake" and plan.completed_by == "rules"
+    assert plan.calls[0].args == {"categories": ["ankle_boots"], "colors": ["grey"], "max_price": 150.0}
+    # another category is a new search: no cap is carried into it
+    view = _view("grey sneakers maybe", history=BOOTS_HISTORY, shown=BOOTS, last_shown=BOOTS)
+    plan = FallbackPlanner(Scripted(_search(categories=["sneakers"], colors=["grey"])), RulesPlanner()).plan(view)
+    assert plan.calls[0].args == {"categories": ["sneakers"], "colors": ["grey"]}

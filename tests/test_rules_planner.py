@@ -738,3 +738,54 @@ def test_purse_friendly_is_cheaper_and_on_the_whole_thing_is_a_total() -> None:
     outfit = plan_for("need a fun festival outfit, can't spend more than 150 on the whole thing",
                       shown=[], last_shown=[], outfits=[])
     assert outfit.calls[0].args.get("max_total") == 150 and "max_price" not in outfit.calls[0].args
+
+
+BOOTS_LIST = [s.model_copy(update={"source": "search_catalog"}) for s in shown(
+    1,
+    ("ANK-0301", "Black Suede Chelsea Boots", "ankle_boots", "black", 106.99),
+    ("ANK-0302", "Black Leather Ankle Boots", "ankle_boots", "black", 129.99),
+)]
+
+
+def _after_boots(text: str, *earlier: str, last: list[ShownItem] | None = None) -> Plan:
+    said = earlier or ("show me black ankle boots under 150",)
+    history: list[dict[str, str]] = []
+    for msg in said:
+        history += [{"role": "user", "content": msg}, {"role": "assistant", "content": "Found 2 item(s)."}]
+    items = BOOTS_LIST if last is None else last
+    return plan_for(text, history=history, shown=items, last_shown=items, outfits=[])
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a new colour replaces the old one; the category and the cap of the search just shown hold
+    ("in grey maybe", {"categories": ["ankle_boots"], "colors": ["grey"], "max_price": 150.0}),
+    # a material left out is added; colour and cap hold
+    ("no suede please", {"categories": ["ankle_boots"], "colors": ["black"], "exclude_materials": ["suede"],
+                         "max_price": 150.0}),
+    # a new cap replaces the old one
+    ("any under 100?", {"categories": ["ankle_boots"], "colors": ["black"], "max_price": 100.0}),
+], ids=["colour", "no-material", "new-cap"])
+def test_a_follow_up_changes_one_filter_of_the_search_just_shown(text: str, expected: dict[str, Any]) -> None:
+    plan = _after_boots(text)
+    check(plan, "search", "search_catalog", expected)
+
+
+def test_follow_ups_chain_onto_the_search_just_shown() -> None:
+    plan = _after_boots("no suede", "show me black ankle boots under 150", "in grey maybe")
+    check(plan, "search", "search_catalog", {"categories": ["ankle_boots"], "colors": ["grey"],
+                                             "exclude_materials": ["suede"], "max_price": 150.0})
+
+
+def test_a_follow_up_after_an_outfit_or_another_category_carries_no_search() -> None:
+    # an outfit is shown (not a search's results): "in grey" is a search of its own, with no earlier cap
+    plan = plan_for("in grey maybe", history=[{"role": "user", "content": "an outfit under 150 each"},
+                                              {"role": "assistant", "content": "Here is an outfit."}])
+    assert plan.calls[0].args.get("max_price") is None
+    # the list shown is not of the category the earlier message names: nothing is carried
+    shirts = [s.model_copy(update={"category": "shirt"}) for s in BOOTS_LIST]
+    plan = _after_boots("in grey maybe", last=shirts)
+    assert plan.calls[0].args.get("categories") in (None, [])
+    assert plan.calls[0].args.get("max_price") is None
+    # a message naming a category is a new search: the earlier cap does not hold
+    plan = _after_boots("grey sneakers maybe")
+    check(plan, "search", "search_catalog", {"categories": ["sneakers"], "colors": ["grey"], "max_price": ABSENT})

@@ -426,12 +426,18 @@ COMPLETABLE = frozenset({
 })
 
 
+#: Price bounds a search completed from the reader keeps: the reader carries them into a follow-up that changes
+#: another filter of the search just shown, and otherwise reads them from the message (grounded already).
+_CARRIED_BOUNDS = ("min_price", "max_price")
+
+
 def complete_plan(plan: Plan, parsed: Plan) -> Plan:
     """Return ``plan`` with arguments it left out taken from ``parsed`` (the rules parser's plan).
 
     Only when both plans call the same tools in the same order, and only the vocabulary arguments in
     :data:`COMPLETABLE` (the model chose the route; the parser saw "linen" or "with a dress" that
-    the model dropped). Nothing the model wrote is changed.
+    the model dropped), and a search's price bounds when the model's search has none and names the same
+    categories as the parser's. Nothing the model wrote is changed.
     """
     if [c.name for c in plan.calls] != [c.name for c in parsed.calls]:
         return plan
@@ -445,5 +451,11 @@ def complete_plan(plan: Plan, parsed: Plan) -> Plan:
                   and set(value) - set(args[key])):
                 # every item of a negated list is excluded ("nothing in navy or white"): exclusions only grow
                 args[key] = [*args[key], *(v for v in value if v not in args[key])]
+            elif (key in _CARRIED_BOUNDS and mine.name == "search_catalog" and value is not None
+                  and args.get(key) is None and not any(args.get(k) is not None for k in _CARRIED_BOUNDS)
+                  and mine.args.get("categories") and theirs.args.get("categories")
+                  and set(mine.args["categories"]) == set(theirs.args["categories"])):
+                # the same search with one filter changed ("in grey" after "... under 150"): its bound holds
+                args[key] = value
         calls.append(mine.model_copy(update={"args": args}))
     return plan.model_copy(update={"calls": calls})

@@ -164,6 +164,39 @@ def _search_query(parsed: ParsedMessage, drop: Sequence[tuple[int, int]]) -> str
     return text or None
 
 
+#: Search filters a follow-up replaces when it names its own ("in grey" replaces the colour searched before).
+_REPLACED = ("colors", "styles", "materials", "sizes")
+#: Exclusions a follow-up adds to ("no leather" keeps the earlier exclusions).
+_ADDED = ("exclude_colors", "exclude_materials")
+
+
+def _refined(earlier: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """Return the search ``earlier`` with the filters a follow-up message states (``change``) applied.
+
+    The follow-up's categories, colours, styles, materials and sizes replace the earlier ones when it names
+    any; its exclusions add to the earlier ones (a colour it asks for is no longer excluded, nor one it
+    excludes asked for); its price bounds replace the earlier bounds when it states any, else the earlier
+    bounds hold ("in grey" after "... under 150" is still under 150). The free-text query is the follow-up's.
+    """
+    out = dict(earlier)
+    for key in ("categories", *_REPLACED):
+        if change.get(key):
+            out[key] = change[key]
+    for key in _ADDED:
+        out[key] = list(dict.fromkeys([*(earlier.get(key) or []), *(change.get(key) or [])]))
+    out["colors"] = [c for c in out.get("colors") or [] if c not in (change.get("exclude_colors") or [])]
+    out["exclude_colors"] = [c for c in out["exclude_colors"] if c not in (change.get("colors") or [])]
+    out["materials"] = [m for m in out.get("materials") or [] if m not in (change.get("exclude_materials") or [])]
+    out["exclude_materials"] = [m for m in out["exclude_materials"] if m not in (change.get("materials") or [])]
+    prices = {k: v for k, v in change.items() if k in ("min_price", "max_price") and v is not None}
+    if prices:
+        out.pop("min_price", None)
+        out.pop("max_price", None)
+        out.update(prices)
+    out["query"] = change.get("query")
+    return out
+
+
 class RulesPlanner:
     """Plan one step per turn from keywords and small grammars (no model, fully deterministic)."""
 
@@ -401,7 +434,47 @@ class RulesPlanner:
             **price_slots(parsed.prices, outfit=False),
             "sizes": parsed.sizes,
         }
+        if not categories and not excluded:
+            earlier = self._search_shown(view)
+            if earlier is not None:
+                args = _refined(earlier, args)
         return self._call(view, "search", SEARCH, args)
+
+    def _search_shown(self, view: PlannerInput) -> dict[str, Any] | None:
+        """Return the filters of the search whose results are shown last, read from the shopper's messages.
+
+        The search is the latest earlier user message naming a category, with the filters of the user
+        messages after it applied in turn ("black ankle boots under 150", then "in grey": grey ankle boots
+        under 150). None when the list shown last is not a search's results, or its items are not of the
+        categories that message names (the list came from something else).
+        """
+        last = view.last_shown
+        if not last or any(s.source != SEARCH for s in last):
+            return None
+        said = [str(h.get("content", "")) for h in view.history if h.get("role") == "user"]
+        if said and said[-1].strip() == view.text.strip():
+            said = said[:-1]  # the history may already hold this message
+        for start in range(len(said) - 1, -1, -1):
+            first = self._search_args(parse_message(said[start]))
+            if not first["categories"]:
+                continue
+            if not {s.category for s in last} <= set(first["categories"]):
+                return None
+            for text in said[start + 1:]:
+                first = _refined(first, self._search_args(parse_message(text)))
+            return first
+        return None
+
+    def _search_args(self, parsed: ParsedMessage) -> dict[str, Any]:
+        """Return the search filters a message states (categories, colours, materials, styles, prices, sizes)."""
+        like = list(parsed.fact_spans)
+        cats: list[str] = []
+        for m in parsed.of("category", outside=like) + parsed.of("group", outside=like):
+            cats.extend(FOOTWEAR if m.kind == "group" else (m.value,))
+        return {"categories": list(dict.fromkeys(cats)), "colors": parsed.values("color"),
+                "exclude_colors": parsed.values("color", negated=True), "styles": parsed.values("style"),
+                "materials": parsed.values("material"), "exclude_materials": self._excluded_materials(parsed),
+                **price_slots(parsed.prices, outfit=False), "sizes": parsed.sizes}
 
     def _in_size(self, parsed: ParsedMessage, view: PlannerInput) -> Plan | None:
         """Turn "the second one in M" / "do you have it in size 39?" into a search for that item in that size.
