@@ -764,10 +764,17 @@ def _after_boots(text: str, *earlier: str, last: list[ShownItem] | None = None) 
                          "max_price": 150.0}),
     # a new cap replaces the old one
     ("any under 100?", {"categories": ["ankle_boots"], "colors": ["black"], "max_price": 100.0}),
-], ids=["colour", "no-material", "new-cap"])
+    ("under 100 instead?", {"categories": ["ankle_boots"], "colors": ["black"], "max_price": 100.0}),
+    ("navy instead", {"categories": ["ankle_boots"], "colors": ["navy"], "max_price": 150.0}),
+], ids=["colour", "no-material", "new-cap", "new-cap-instead", "colour-instead"])
 def test_a_follow_up_changes_one_filter_of_the_search_just_shown(text: str, expected: dict[str, Any]) -> None:
     plan = _after_boots(text)
     check(plan, "search", "search_catalog", expected)
+
+
+def test_a_vague_change_after_a_search_still_asks_which_item() -> None:
+    # "something cheaper?" names no filter the search could take: which item it is about is asked
+    assert _after_boots("something cheaper instead?").intent == "clarify"
 
 
 def test_follow_ups_chain_onto_the_search_just_shown() -> None:

@@ -698,6 +698,9 @@ class RulesPlanner:
         if ref.item_id is None:
             if ref.kind == "none" and not (strong or style_change):
                 return None
+            if (ref.kind == "none" and not cats and (parsed.prices or parsed.values("color"))
+                    and self._search_shown(view) is not None):
+                return None  # "under 100 instead?" after a search: that search with the new filter (see _search)
             if ALTERNATIVES not in view.tools:
                 return self._unavailable(view, "Finding alternatives")
             return self._clarify(view, ref.problem, "Which item would you like alternatives to?")
