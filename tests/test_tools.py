@@ -148,7 +148,23 @@ def test_alternatives_unknown_id_and_impossible_change(settings: Context, catalo
     assert not r.ok and "No item with id 'ZZZ-9999'" in r.message
     cheapest = min((i for i in catalog.items.values() if i.category == "bag"), key=lambda i: i.price)
     r = _run("find_alternatives", {"item_id": cheapest.id, "cheaper": True}, settings, catalog)
-    assert not r.ok and "No other in-stock bags" in r.message
+    # none is cheaper: said so, and the cheapest other bags are offered apart, labelled as not matching
+    assert r.ok and not r.items and "No other in-stock bags cheaper than" in r.message
+    assert r.closest and cheapest.id not in {i.id for i in r.closest}
+    assert all(i.category == "bag" and i.price >= cheapest.price for i in r.closest)
+    assert [i.price for i in r.closest] == sorted(i.price for i in r.closest)
+    assert r.closest_note == f"none is cheaper than €{cheapest.price:.2f}; the cheapest first"
+
+
+def test_alternatives_with_no_match_offer_the_closest_and_keep_exclusions(settings: Context, catalog: Catalog) -> None:
+    orig = next(i for i in catalog.items.values() if i.category == "ankle_boots" and i.color != "purple")
+    # no purple ankle boots under 1 exist: the closest keep the exclusion and are other ankle boots
+    r = _run("find_alternatives", {"item_id": orig.id, "color": "purple", "max_price": 1,
+                                   "exclude_materials": ["leather"]}, settings, catalog)
+    assert r.ok and not r.items and "No other in-stock" in r.message
+    assert r.closest and all(i.category == "ankle_boots" and i.material != "leather" and i.id != orig.id
+                             for i in r.closest)
+    assert "do not match everything" in r.closest_note
 
 
 def test_recall_outfit(settings: Context, catalog: Catalog) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agent.catalog.models import SearchFilters
+from agent.catalog.models import Item, SearchFilters
+from agent.catalog.store import Catalog
 from agent.catalog.vocab import category_label, normalize_color, normalize_style, optional
 from agent.preferences import (
     PREFERENCE_POOL,
@@ -15,6 +16,7 @@ from agent.preferences import (
     variant_data,
 )
 from tools.base import Tool, ToolContext, ToolError, ToolResult
+from tools.search_catalog import SearchCatalogArgs, broken_constraints
 
 
 class FindAlternativesArgs(BaseModel):
@@ -95,14 +97,52 @@ class FindAlternatives(Tool):
         price = f"{ctx.settings.currency}{original.price:.2f}"
         if not items:
             in_size = f" in size {'/'.join(sizes)}" if sizes else ""
-            raise ToolError(f"No other in-stock {label}{in_size} {change} than the {original.title} ({price}). "
-                            "Try a different change.")
+            message = f"No other in-stock {label}{in_size} {change} than the {original.title} ({price})."
+            closest, note = _closest(catalog, original, filters, query, ctx.settings.currency, args.limit)
+            if not closest:
+                raise ToolError(message + " Try a different change.")
+            if args.cheaper and note.startswith("over") and args.max_price is None:
+                note = f"none is cheaper than {price}; the cheapest first"
+            elif args.pricier and note.startswith("under") and args.min_price is None:
+                note = f"none is dearer than {price}; the dearest first"
+            return ToolResult(tool=self.name, message=message, closest=closest, closest_note=note,
+                              data={"original_id": original.id, "change": change, "sizes": sizes or [],
+                                    "size_source": size_source}, focus_item_id=original.id)
         note = size_note(items, sizes or [], size_source)
         return ToolResult(tool=self.name, items=items,
                           message=f"Alternatives to the {original.title} ({price}), {change}:"
                                   + (f" {note}" if note else ""),
                           data={"original_id": original.id, "change": change,
                                 **variant_data(items, sizes, size_source)}, focus_item_id=original.id)
+
+
+def _closest(catalog: Catalog, original: Item, filters: SearchFilters, query: str, currency: str,
+             limit: int) -> tuple[list[Item], str]:
+    """Return the other items of the original's category that come closest to the change, and what they break.
+
+    When no item makes the change: the items that break fewest of its wanted colour, style, material and
+    price bounds, then the most similar. Exclusions ("not leather", "no black") and the wanted sizes are kept,
+    the original is never one of them. When only a price bound rules items out, the nearest prices come first
+    ("no cheaper bags": the cheapest other bags). Empty when no other item of the category is in stock.
+    """
+    keep = SearchFilters(categories=[original.category], exclude_ids=[original.id],
+                         exclude_colors=filters.exclude_colors, exclude_materials=filters.exclude_materials,
+                         sizes=filters.sizes)
+    wanted = SearchCatalogArgs(categories=[original.category], colors=filters.colors, styles=filters.styles,
+                               materials=filters.materials, max_price=filters.max_price, min_price=filters.min_price)
+    hits = catalog.search(query, keep, k=400)
+    broken = {h.item.id: broken_constraints(h.item, wanted) for h in hits}
+    only_price = [h.item for h in hits if broken[h.item.id] in (["max_price"], ["min_price"])]
+    if only_price and len(only_price) == sum(1 for h in hits if broken[h.item.id]):
+        # every candidate is ruled out by price alone: the nearest prices
+        if filters.max_price is not None:
+            return (sorted(only_price, key=lambda i: i.price)[:limit],
+                    f"over {currency}{filters.max_price:.2f}, cheapest first")
+        return (sorted(only_price, key=lambda i: -i.price)[:limit],
+                f"under {currency}{filters.min_price:.2f}, dearest first")
+    ranked = sorted(((len(broken[h.item.id]), -h.score, h.item) for h in hits), key=lambda t: t[:2])
+    closest = [item for n, _, item in ranked if n > 0][:limit]
+    return closest, "the closest items, which do not match everything you asked"
 
 
 def describe_change(args: FindAlternativesArgs, currency: str) -> str:

@@ -110,7 +110,7 @@ def _what(args: SearchCatalogArgs, colors: bool = True, plural: bool = True) -> 
     return " ".join([*([" or ".join(cols)] if cols else []), noun])
 
 
-def _breaks(item: Item, args: SearchCatalogArgs) -> list[str]:
+def broken_constraints(item: Item, args: SearchCatalogArgs) -> list[str]:
     """Return which of the relaxable constraints an item breaks (exclusions are never relaxed)."""
     out = []
     if args.categories and item.category not in args.categories:
@@ -138,14 +138,14 @@ def nearest_misses(catalog: Catalog, args: SearchCatalogArgs, currency: str,
     keep = SearchFilters(exclude_colors=args.exclude_colors, exclude_categories=args.exclude_categories,
                          exclude_materials=args.exclude_materials, sizes=sizes)
     pool = catalog.search(args.query or _what(args), keep, k=400)
-    ranked = sorted(((len(_breaks(h.item, args)), -h.score, h.item) for h in pool), key=lambda t: t[:2])
+    ranked = sorted(((len(broken_constraints(h.item, args)), -h.score, h.item) for h in pool), key=lambda t: t[:2])
     closest = [item for n, _, item in ranked if n > 0][: args.limit]
     price = f"under {currency}{args.max_price:g}" if args.max_price is not None else ""
     in_size = f"in size {'/'.join(sizes)}" if sizes else ""
     wanted = " ".join(p for p in (_what(args), in_size, price) if p)
     message = f"Nothing in stock matches all of that ({wanted})."
     if args.max_price is not None:
-        fits = [h.item for h in pool if _breaks(h.item, args) == ["max_price"]]
+        fits = [h.item for h in pool if broken_constraints(h.item, args) == ["max_price"]]
         if fits:
             cheapest = min(fits, key=lambda i: i.price)
             message = (f"There are no {wanted}; the cheapest {_what(args, plural=False)} is "
@@ -155,7 +155,7 @@ def nearest_misses(catalog: Catalog, args: SearchCatalogArgs, currency: str,
     else:
         for name, label in (("colour", "colour"), ("category", "kind of item"), ("style", "style"),
                             ("material", "material"), ("min_price", "minimum price")):
-            if any(_breaks(h.item, args) == [name] for h in pool):
+            if any(broken_constraints(h.item, args) == [name] for h in pool):
                 message = f"There are no {wanted}: the {label} rules them out."
                 break
     if not closest:
