@@ -174,3 +174,12 @@ def test_a_follow_up_keeps_the_cap_of_the_search_just_shown() -> None:
     view = _view("grey sneakers maybe", history=BOOTS_HISTORY, shown=BOOTS, last_shown=BOOTS)
     plan = FallbackPlanner(Scripted(_search(categories=["sneakers"], colors=["grey"])), RulesPlanner()).plan(view)
     assert plan.calls[0].args == {"categories": ["sneakers"], "colors": ["grey"]}
+
+
+def test_a_typed_id_reaches_the_search_and_a_made_up_one_is_refused() -> None:
+    view = _view("show me BAG-0251")
+    plan = FallbackPlanner(Scripted(_search(query="bag")), RulesPlanner()).plan(view)
+    assert plan.planner == "fake" and plan.calls[0].args["ids"] == ["BAG-0251"]
+    pipeline = FallbackPlanner(Scripted(_search(ids=["BAG-0999"])), RulesPlanner())
+    plan = pipeline.plan(view)
+    assert plan.planner == "rules" and "BAG-0999" in (pipeline.last_error or "")

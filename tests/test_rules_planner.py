@@ -796,3 +796,8 @@ def test_a_follow_up_after_an_outfit_or_another_category_carries_no_search() -> 
     # a message naming a category is a new search: the earlier cap does not hold
     plan = _after_boots("grey sneakers maybe")
     check(plan, "search", "search_catalog", {"categories": ["sneakers"], "colors": ["grey"], "max_price": ABSENT})
+
+
+def test_an_id_the_shopper_types_is_looked_up_not_searched_for() -> None:
+    check(plan_for("show me BAG-0251 please", shown=[], last_shown=[], outfits=[]), "search", "search_catalog",
+          {"ids": ["BAG-0251"], "query": ABSENT})

@@ -183,3 +183,21 @@ def test_tools_on_empty_catalog_say_how_to_fix(tmp_path, name: str) -> None:  # 
     empty = Catalog(settings.catalog_dir, chroma_path=settings.chroma_path)
     r = tools.default_tools()[name]({}, ToolContext(settings=settings, catalog=empty))
     assert not r.ok and "fashionm3 catalog build" in r.message
+
+
+def test_search_by_the_ids_a_shopper_typed(settings: Context, catalog: Catalog) -> None:
+    """"show me BAG-0251": exactly that item; unknown ids and sold-out items are said, never replaced."""
+    bags = sorted((i for i in catalog.items.values() if i.category == "bag" and i.in_stock), key=lambda i: i.id)
+    r = _run("search_catalog", {"ids": [bags[0].id.lower()], "categories": ["dress"]}, settings, catalog)
+    assert r.ok and [i.id for i in r.items] == [bags[0].id] and r.message == f"Here is {bags[0].id}."
+    r = _run("search_catalog", {"ids": [bags[1].id, "ZZZ-9999"]}, settings, catalog)
+    assert r.ok and [i.id for i in r.items] == [bags[1].id] and "No item with id 'ZZZ-9999'" in r.message
+    r = _run("search_catalog", {"ids": ["ZZZ-9999"]}, settings, catalog)
+    assert not r.ok and "No item with id 'ZZZ-9999'" in r.message and "describe the item" in r.message
+    sold = bags[2].model_copy(update={"stock": 0, "variants": []})
+    catalog.items[sold.id] = sold
+    try:
+        r = _run("search_catalog", {"ids": [sold.id]}, settings, catalog)
+    finally:
+        catalog.items[sold.id] = bags[2]
+    assert r.ok and not r.items and f"({sold.id}) is out of stock" in r.message

@@ -6,11 +6,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.catalog.models import Item, SearchFilters
-from agent.catalog.store import Catalog
+from agent.catalog.store import Catalog, UnknownItemError
 from agent.catalog.vocab import category_label
 from agent.preferences import PREFERENCE_POOL, drop_disliked, preference_score, size_note, sizes_for, variant_data
 from agent.understanding.message import parse_message
-from tools.base import Tool, ToolContext, ToolResult
+from tools.base import Tool, ToolContext, ToolError, ToolResult
 from tools.constraints import report_for, shades_used
 
 
@@ -31,6 +31,8 @@ class SearchCatalogArgs(BaseModel):
     max_price: float | None = Field(default=None, ge=0, description="Highest price per item.")
     sizes: list[str] | None = Field(default=None, description="Sizes the shopper asks for, e.g. ['M'] or ['39']: "
                                     "only items with that size in stock (a stored size is used when not given).")
+    ids: list[str] | None = Field(default=None, description="Catalog ids the shopper typed, e.g. ['BAG-0251']: "
+                                  "exactly those items (the other filters are not used).")
     image: str | None = Field(default=None, description="Find items that look like an attached or generated "
                               "image: its hash, or 'latest'. Combine with filters for 'like this but in red'.")
     limit: int = Field(default=5, ge=1, le=20, description="How many items to return.")
@@ -57,6 +59,8 @@ class SearchCatalog(Tool):
     def run(self, args: SearchCatalogArgs, ctx: ToolContext) -> ToolResult:
         """Search, re-rank by stored preferences, and return the best items."""
         catalog = ctx.require_catalog()
+        if args.ids:
+            return self._named(args.ids, catalog)
         sizes, source = sizes_for(args.sizes, ctx.preferences)
         filters = SearchFilters(
             categories=args.categories,
@@ -100,6 +104,30 @@ class SearchCatalog(Tool):
         return ToolResult(tool=self.name, items=items, constraints=report,
                           message=" ".join(x for x in (f"Found {len(items)} item(s).", note) if x),
                           data=variant_data(items, sizes, source))
+
+
+    def _named(self, ids: list[str], catalog: Catalog) -> ToolResult:
+        """Return the items the shopper named by id: those in stock are shown, the others said.
+
+        Raises:
+            ToolError: when none of the ids is in the catalog.
+        """
+        found: list[Item] = []
+        unknown: list[str] = []
+        for item_id in dict.fromkeys(i.strip() for i in ids if i.strip()):
+            try:
+                found.append(catalog.get(item_id))
+            except UnknownItemError:
+                unknown.append(item_id)
+        missing = (f"No item with id {', '.join(repr(i) for i in unknown)} in the catalog."
+                   if unknown else "")
+        if not found:
+            raise ToolError(f"{missing} Check the id, or describe the item (like 'black ankle boots').")
+        sold_out = [i for i in found if not i.in_stock]
+        items = [i for i in found if i.in_stock]
+        parts = [f"Here {'is' if len(items) == 1 else 'are'} {', '.join(i.id for i in items)}." if items else "",
+                 *(f"The {i.title} ({i.id}) is out of stock." for i in sold_out), missing]
+        return ToolResult(tool=self.name, items=items, message=" ".join(p for p in parts if p))
 
 
 def _what(args: SearchCatalogArgs, colors: bool = True, plural: bool = True) -> str:

@@ -342,6 +342,13 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
             c.args.get(k) not in (None, False) for c in plan.calls for k in _PRICE_SENSE_ARGS):
         raise PlanError("the shopper asked for a cheaper (or pricier) option, and no call in the plan says so")
     registry = discover()
+    typed = view.text.lower()
+    for call in plan.calls:
+        named = (call.args.get("ids") or []) if call.name == "search_catalog" else []
+        for item_id in named:
+            if not re.search(rf"(?<![\w-]){re.escape(str(item_id).strip().lower())}(?![\w-])", typed):
+                raise PlanError(f"search_catalog.ids: {item_id!r} is not grounded: the shopper typed no such id "
+                                "(search by what they describe instead)")
     calls = [ground_call(c, ev, set(registry[c.name].Args.model_fields) if c.name in registry else set())
              for c in plan.calls]
     for i, call in enumerate(plan.calls):
@@ -423,6 +430,7 @@ def _named_piece(view: PlannerInput) -> str | None:
 COMPLETABLE = frozenset({
     "colors", "exclude_colors", "materials", "exclude_materials", "styles", "include_categories",
     "exclude_categories", "anchor_category", "anchor_color", "occasion", "style", "material", "color", "sizes",
+    "ids",
 })
 
 

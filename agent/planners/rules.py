@@ -411,6 +411,8 @@ class RulesPlanner:
         return Plan(intent="clarify", reply=" ".join(parts))
 
     def _search(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
+        if parsed.ids:  # "show me BAG-0251": exactly the items named
+            return self._call(view, "search", SEARCH, {"ids": list(dict.fromkeys(i for i, _, _ in parsed.ids))})
         like_cats = [(s, e) for s, e in parsed.fact_spans]
         categories: list[str] = []
         for m in parsed.of("category", outside=like_cats) + parsed.of("group", outside=like_cats):
