@@ -36,6 +36,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         _Handler.hits[self.path] = _Handler.hits.get(self.path, 0) + 1
+        host = f"Host {self.headers.get('Host')}"  # which virtual host was asked for
+        _Handler.hits[host] = _Handler.hits.get(host, 0) + 1
         if self.path in COLOURS:
             body = png(COLOURS[self.path])
             self.send_response(200)

@@ -421,3 +421,31 @@ def test_dry_run_stores_nothing_and_previews_rows(tmp_path: Path) -> None:
     ]
     assert json.loads(report.preview[0])["price"] == 49.9 and len(report.preview) == 3
     assert not (Path(settings.catalog_dir) / "catalog.jsonl").exists()
+
+
+def test_the_download_goes_to_the_address_that_was_checked(tmp_path: Path, server: tuple[str, dict[str, int]],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: a host that resolves to an allowed address for the check and elsewhere a moment later."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from agent.catalog.remote import FetchLimits, ImageFetcher
+
+    base, hits = server
+    port = urlsplit(base).port
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host: str, *args: object, **kw: object) -> object:
+        if host == "shop.test":
+            asked.append(host)  # first answer: loopback (allowed here); later answers: an unroutable address
+            return real("127.0.0.1" if len(asked) == 1 else "10.255.255.1", *args, **kw)  # type: ignore[arg-type]
+        return real(host, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    fetcher = ImageFetcher(tmp_path / "remote", FetchLimits(timeout=2.0, allow_private="127.0.0.0/8"))
+    url = f"http://shop.test:{port}/dress.png"
+    out = fetcher.fetch_all([url])
+    assert isinstance(out[url], str) and (tmp_path / "remote" / out[url].removeprefix("images/remote/")).is_file()
+    assert asked == ["shop.test"]  # resolved once, by the check; the connection used that answer
+    assert hits.get(f"Host shop.test:{port}") == 1  # the shop's host name was sent, not the address

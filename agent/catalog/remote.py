@@ -10,12 +10,14 @@ The SSRF guard: the host is resolved and every address must be a public one (not
 link-local, multicast, reserved or unspecified); redirects are followed by hand (at most 3), each hop
 checked the same way. ``allow_private`` (``FASHIONM3_IMAGE_FETCH_ALLOW_PRIVATE``: ``1`` for any address, or
 networks such as ``10.1.0.0/16``) lifts it, for a shop whose images are on its own network (and for tests on
-loopback). The check resolves the name before
-httpx connects, so a DNS server that answers differently a moment later (rebinding) is not caught.
+loopback). The connection goes to the address that was checked (the URL's host is replaced by it; the
+``Host`` header and the TLS server name stay the shop's host, so virtual hosts and certificates work), so a
+DNS server that answers differently a moment later (rebinding) cannot point the download elsewhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -59,8 +61,13 @@ def is_url(value: str) -> bool:
     return value.strip().lower().startswith(("http://", "https://"))
 
 
-def check_public(url: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None) -> None:
-    """Raise :class:`FetchError` unless every address ``url``'s host resolves to is public (or ``allowed``)."""
+def check_public(url: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+                 ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """Return the address to connect to for ``url``: the first its host resolves to.
+
+    Raises:
+        FetchError: unless every address the host resolves to is public (or in ``allowed``).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError("not an http(s) URL")
@@ -70,13 +77,30 @@ def check_public(url: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6N
                                    type=socket.SOCK_STREAM)
     except OSError as exc:
         raise FetchError(f"host {host} not found ({exc.strerror or exc})") from exc
-    for info in infos:
-        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+    addrs = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    for addr in addrs:
         if (not addr.is_global or addr.is_multicast) and not any(addr in net for net in allowed or []):
             kind = ("loopback" if addr.is_loopback else "link-local" if addr.is_link_local
                     else "private" if addr.is_private else "non-public")
             raise FetchError(f"refused: {host} is a {kind} address ({addr}); a shop's feed may not point "
                              "the importer at internal addresses (FASHIONM3_IMAGE_FETCH_ALLOW_PRIVATE=1 allows it)")
+    if not addrs:
+        raise FetchError(f"host {host} has no address")
+    return addrs[0]
+
+
+def pinned_request(client: httpx.Client, url: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address
+                   ) -> httpx.Request:
+    """Return a GET of ``url`` sent to ``addr`` (the checked address), with the URL's host as ``Host`` and SNI."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{addr}]" if addr.version == 6 else str(addr)
+    if parts.port:
+        netloc += f":{parts.port}"
+    target = parts._replace(netloc=netloc).geturl()
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    return client.build_request("GET", target, headers={"Host": host_header}, extensions=extensions)
 
 
 class ImageFetcher:
@@ -152,10 +176,10 @@ class ImageFetcher:
         deadline = time.monotonic() + limits.timeout
         for _hop in range(4):
             allowed = limits.allowed_networks()
-            if allowed is not None:
-                check_public(url, allowed)
+            request = (pinned_request(client, url, check_public(url, allowed)) if allowed is not None
+                       else client.build_request("GET", url))
             try:
-                with client.stream("GET", url) as resp:
+                with contextlib.closing(client.send(request, stream=True)) as resp:
                     if resp.is_redirect:
                         location = resp.headers.get("location", "")
                         if not location:
