@@ -449,3 +449,23 @@ def test_the_download_goes_to_the_address_that_was_checked(tmp_path: Path, serve
     assert isinstance(out[url], str) and (tmp_path / "remote" / out[url].removeprefix("images/remote/")).is_file()
     assert asked == ["shop.test"]  # resolved once, by the check; the connection used that answer
     assert hits.get(f"Host shop.test:{port}") == 1  # the shop's host name was sent, not the address
+
+
+@pytest.mark.parametrize("url, addr, target, host, sni", [
+    ("https://bücher.de/a.png", "93.184.216.34", "https://93.184.216.34/a.png", "xn--bcher-kva.de",
+     "xn--bcher-kva.de"),
+    ("http://user:pw@shop.example:8080/a.png?x=1", "2001:db8::1", "http://user:pw@[2001:db8::1]:8080/a.png?x=1",
+     "shop.example:8080", None),
+])
+def test_a_pinned_request_goes_to_the_address_and_names_the_host(url: str, addr: str, target: str, host: str,
+                                                                 sni: str | None) -> None:
+    import ipaddress
+
+    import httpx
+
+    from agent.catalog.remote import pinned_request
+
+    with httpx.Client() as client:
+        req = pinned_request(client, url, ipaddress.ip_address(addr))
+    assert str(req.url) == target and req.headers["Host"] == host
+    assert req.extensions.get("sni_hostname") == sni

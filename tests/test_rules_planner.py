@@ -784,10 +784,11 @@ def test_follow_ups_chain_onto_the_search_just_shown() -> None:
 
 
 def test_a_follow_up_after_an_outfit_or_another_category_carries_no_search() -> None:
-    # an outfit is shown (not a search's results): "in grey" is a search of its own, with no earlier cap
-    plan = plan_for("in grey maybe", history=[{"role": "user", "content": "an outfit under 150 each"},
-                                              {"role": "assistant", "content": "Here is an outfit."}])
-    assert plan.calls[0].args.get("max_price") is None
+    # an outfit is shown after the boots search: "in grey" is a search of its own, with no earlier cap
+    outfit = [s.model_copy(update={"source": "recommend_outfit"}) for s in OUTFIT]
+    plan = _after_boots("in grey maybe", "show me black ankle boots under 150", "an outfit for the weekend",
+                        last=outfit)
+    assert plan.calls[0].args.get("max_price") is None and not plan.calls[0].args.get("categories")
     # the list shown is not of the category the earlier message names: nothing is carried
     shirts = [s.model_copy(update={"category": "shirt"}) for s in BOOTS_LIST]
     plan = _after_boots("in grey maybe", last=shirts)
@@ -801,3 +802,36 @@ def test_a_follow_up_after_an_outfit_or_another_category_carries_no_search() -> 
 def test_an_id_the_shopper_types_is_looked_up_not_searched_for() -> None:
     check(plan_for("show me BAG-0251 please", shown=[], last_shown=[], outfits=[]), "search", "search_catalog",
           {"ids": ["BAG-0251"], "query": ABSENT})
+
+
+def test_what_a_follow_up_search_does_not_carry() -> None:
+    # a photo this turn: its own search, not the boots search
+    photo = BOOTS_PHOTO.model_copy(update={"turn": 2, "category": "dress", "color": "red"})
+    history = [{"role": "user", "content": "show me black ankle boots under 150"},
+               {"role": "assistant", "content": "Found 2 item(s)."}]
+    plan = PLANNER.plan(make_view("find me something in this colour", history=history, shown=BOOTS_LIST,
+                                  last_shown=BOOTS_LIST, outfits=[], images=[photo], new_images=[photo]))
+    assert all(c.args.get("max_price") is None and c.args.get("categories") != ["ankle_boots"] for c in plan.calls)
+    # a lifted price bound
+    check(_after_boots("any price is fine, in grey"), "search", "search_catalog",
+          {"categories": ["ankle_boots"], "colors": ["grey"], "max_price": ABSENT})
+    check(_after_boots("in grey, pricier is ok"), "search", "search_catalog",
+          {"categories": ["ankle_boots"], "colors": ["grey"], "max_price": ABSENT})
+    # a question about a shown item, or what the shopper says about themselves, between the two is no filter
+    check(_after_boots("in grey maybe", "show me black ankle boots under 150", "is the second one real leather?"),
+          "search", "search_catalog", {"categories": ["ankle_boots"], "colors": ["grey"], "materials": ABSENT,
+                                       "max_price": 150.0})
+    check(_after_boots("in grey maybe", "show me black ankle boots under 150", "I hate suede by the way"),
+          "search", "search_catalog", {"categories": ["ankle_boots"], "colors": ["grey"], "max_price": 150.0})
+
+
+@pytest.mark.parametrize("text", ["show me something other than ANK-0301", "anything like BAG-0251?",
+                                  "show me DRS-1001-BLK", "a bag to go with BAG-0251 please"])
+def test_an_id_in_a_request_that_is_not_a_look_up_is_not_looked_up(text: str) -> None:
+    plan = plan_for(text, shown=[], last_shown=[], outfits=[])
+    assert not any(c.args.get("ids") for c in plan.calls), plan.calls
+
+
+def test_a_look_up_keeps_the_size_asked() -> None:
+    check(plan_for("can I see BAG-0251 and BAG-0252 in size M?", shown=[], last_shown=[], outfits=[]), "search",
+          "search_catalog", {"ids": ["BAG-0251", "BAG-0252"], "sizes": ["M"]})

@@ -201,3 +201,27 @@ def test_search_by_the_ids_a_shopper_typed(settings: Context, catalog: Catalog) 
     finally:
         catalog.items[sold.id] = bags[2]
     assert r.ok and not r.items and f"({sold.id}) is out of stock" in r.message
+
+
+def test_a_look_up_in_a_size_shows_the_item_only_when_that_size_is_in_stock(settings: Context,
+                                                                              catalog: Catalog) -> None:
+    sized = next(i for i in sorted(catalog.items.values(), key=lambda i: i.id)
+                 if i.in_stock and i.sizes_in_stock and len(i.sizes_in_stock) < len(i.variants))
+    have = sized.sizes_in_stock
+    missing = next(v.size for v in sized.variants if v.size not in have)
+    r = _run("search_catalog", {"ids": [sized.id, sized.id.lower()], "sizes": [have[0]]}, settings, catalog)
+    assert r.ok and [i.id for i in r.items] == [sized.id]  # one item, though named twice
+    r = _run("search_catalog", {"ids": [sized.id], "sizes": [missing]}, settings, catalog)
+    assert r.ok and not r.items
+    assert f"({sized.id}) is not in stock in size {missing} (in stock: {', '.join(have)})" in r.message
+
+
+def test_alternatives_outside_a_price_range_come_nearest_price_first(settings: Context, catalog: Catalog) -> None:
+    bags = sorted((i for i in catalog.items.values() if i.category == "bag" and i.in_stock), key=lambda i: i.price)
+    orig, top = bags[0], bags[-1].price
+    r = _run("find_alternatives", {"item_id": orig.id, "min_price": top + 100, "max_price": top + 200},
+             settings, catalog)
+    assert r.ok and not r.items and r.closest
+    assert r.closest_note == f"outside €{top + 100:.2f}-€{top + 200:.2f}, nearest price first"
+    assert [i.price for i in r.closest] == sorted((i.price for i in r.closest), reverse=True)
+    assert r.closest[0].price == top

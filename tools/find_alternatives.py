@@ -99,6 +99,7 @@ class FindAlternatives(Tool):
             in_size = f" in size {'/'.join(sizes)}" if sizes else ""
             message = f"No other in-stock {label}{in_size} {change} than the {original.title} ({price})."
             closest, note = _closest(catalog, original, filters, query, ctx.settings.currency, args.limit)
+            closest = drop_disliked(closest, lambda i: i, ctx.preferences, explicit)
             if not closest:
                 raise ToolError(message + " Try a different change.")
             if args.cheaper and note.startswith("over") and args.max_price is None:
@@ -134,12 +135,18 @@ def _closest(catalog: Catalog, original: Item, filters: SearchFilters, query: st
     broken = {h.item.id: broken_constraints(h.item, wanted) for h in hits}
     only_price = [h.item for h in hits if broken[h.item.id] in (["max_price"], ["min_price"])]
     if only_price and len(only_price) == sum(1 for h in hits if broken[h.item.id]):
-        # every candidate is ruled out by price alone: the nearest prices
-        if filters.max_price is not None:
-            return (sorted(only_price, key=lambda i: i.price)[:limit],
-                    f"over {currency}{filters.max_price:.2f}, cheapest first")
-        return (sorted(only_price, key=lambda i: -i.price)[:limit],
-                f"under {currency}{filters.min_price:.2f}, dearest first")
+        # every candidate is ruled out by price alone: the nearest prices first
+        low, high = filters.min_price, filters.max_price
+
+        def gap(item: Item) -> float:
+            return max((low or 0.0) - item.price, item.price - (high if high is not None else item.price), 0.0)
+
+        nearest = sorted(only_price, key=gap)[:limit]
+        if low is not None and high is not None:
+            return nearest, f"outside {currency}{low:.2f}-{currency}{high:.2f}, nearest price first"
+        if high is not None:
+            return nearest, f"over {currency}{high:.2f}, cheapest first"
+        return nearest, f"under {currency}{low:.2f}, dearest first"
     ranked = sorted(((len(broken[h.item.id]), -h.score, h.item) for h in hits), key=lambda t: t[:2])
     closest = [item for n, _, item in ranked if n > 0][:limit]
     return closest, "the closest items, which do not match everything you asked"

@@ -60,7 +60,7 @@ class SearchCatalog(Tool):
         """Search, re-rank by stored preferences, and return the best items."""
         catalog = ctx.require_catalog()
         if args.ids:
-            return self._named(args.ids, catalog)
+            return self._named(args.ids, catalog, args.sizes or [])
         sizes, source = sizes_for(args.sizes, ctx.preferences)
         filters = SearchFilters(
             categories=args.categories,
@@ -106,28 +106,43 @@ class SearchCatalog(Tool):
                           data=variant_data(items, sizes, source))
 
 
-    def _named(self, ids: list[str], catalog: Catalog) -> ToolResult:
-        """Return the items the shopper named by id: those in stock are shown, the others said.
+    def _named(self, ids: list[str], catalog: Catalog, sizes: list[str]) -> ToolResult:
+        """Return the items the shopper named by id: those in stock (in one of ``sizes``, when asked) are shown.
+
+        A sold-out item, one not in stock in the size asked (with the sizes that are), and an unknown id are
+        said in the message, never replaced by other items; the other filters and the stored size are not used.
 
         Raises:
             ToolError: when none of the ids is in the catalog.
         """
-        found: list[Item] = []
+        found: dict[str, Item] = {}
         unknown: list[str] = []
-        for item_id in dict.fromkeys(i.strip() for i in ids if i.strip()):
+        for item_id in (i.strip() for i in ids if i.strip()):
             try:
-                found.append(catalog.get(item_id))
+                item = catalog.get(item_id)
             except UnknownItemError:
-                unknown.append(item_id)
+                if item_id.upper() not in {u.upper() for u in unknown}:
+                    unknown.append(item_id)
+                continue
+            found.setdefault(item.id, item)
         missing = (f"No item with id {', '.join(repr(i) for i in unknown)} in the catalog."
                    if unknown else "")
         if not found:
             raise ToolError(f"{missing} Check the id, or describe the item (like 'black ankle boots').")
-        sold_out = [i for i in found if not i.in_stock]
-        items = [i for i in found if i.in_stock]
-        parts = [f"Here {'is' if len(items) == 1 else 'are'} {', '.join(i.id for i in items)}." if items else "",
-                 *(f"The {i.title} ({i.id}) is out of stock." for i in sold_out), missing]
-        return ToolResult(tool=self.name, items=items, message=" ".join(p for p in parts if p))
+        items: list[Item] = []
+        notes: list[str] = []
+        wanted = {z.upper() for z in sizes}
+        for item in found.values():
+            have = item.sizes_in_stock
+            if not item.in_stock:
+                notes.append(f"The {item.title} ({item.id}) is out of stock.")
+            elif wanted and have and not wanted & {z.upper() for z in have}:
+                notes.append(f"The {item.title} ({item.id}) is not in stock in size {'/'.join(sizes)} "
+                             f"(in stock: {', '.join(have)}).")
+            else:
+                items.append(item)
+        shown = f"Here {'is' if len(items) == 1 else 'are'} {', '.join(i.id for i in items)}." if items else ""
+        return ToolResult(tool=self.name, items=items, message=" ".join(p for p in (shown, *notes, missing) if p))
 
 
 def _what(args: SearchCatalogArgs, colors: bool = True, plural: bool = True) -> str:

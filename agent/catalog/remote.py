@@ -93,13 +93,15 @@ def pinned_request(client: httpx.Client, url: str, addr: ipaddress.IPv4Address |
                    ) -> httpx.Request:
     """Return a GET of ``url`` sent to ``addr`` (the checked address), with the URL's host as ``Host`` and SNI."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = httpx.URL(url).raw_host.decode("ascii")  # IDNA-encoded ("xn--bcher-kva.de" for "bücher.de")
     netloc = f"[{addr}]" if addr.version == 6 else str(addr)
     if parts.port:
         netloc += f":{parts.port}"
+    if "@" in parts.netloc:  # user:password@ stays (httpx sends it as basic auth)
+        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
     target = parts._replace(netloc=netloc).geturl()
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    host_header = parts.netloc.rsplit("@", 1)[-1]
+    host_header = f"{host}:{parts.port}" if parts.port else host
     return client.build_request("GET", target, headers={"Host": host_header}, extensions=extensions)
 
 
@@ -126,12 +128,23 @@ class ImageFetcher:
             return out
         self.folder.mkdir(parents=True, exist_ok=True)
         timeout = httpx.Timeout(self.limits.timeout, connect=min(5.0, self.limits.timeout))
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                          headers={"User-Agent": "fashionm3-catalog-import/1"}) as client:
+        with contextlib.ExitStack() as stack:
+            clients: dict[str, httpx.Client] = {}
+
+            def client_for(url: str) -> httpx.Client:
+                # one client (and connection pool) per host name: connections go to a pinned address, and two
+                # hosts on one address must not share a connection set up (TLS, virtual host) for the other
+                host = (urlsplit(url).hostname or "").lower()
+                with self._lock:
+                    if host not in clients:
+                        clients[host] = stack.enter_context(httpx.Client(
+                            timeout=timeout, follow_redirects=False, trust_env=False,
+                            headers={"User-Agent": "fashionm3-catalog-import/1"}))
+                    return clients[host]
 
             def one(url: str) -> tuple[str, str | FetchError]:
                 try:
-                    return url, self._fetch(client, url)
+                    return url, self._fetch(client_for, url)
                 except FetchError as exc:
                     return url, exc
                 except Exception as exc:  # noqa: BLE001 - one bad URL must not stop the import
@@ -149,14 +162,14 @@ class ImageFetcher:
             tmp.replace(self._index_path)
         return out
 
-    def _fetch(self, client: httpx.Client, url: str) -> str:
+    def _fetch(self, client_for: Callable[[str], httpx.Client], url: str) -> str:
         from agent.media import ImageInputError, decode_image
 
         with self._lock:
             digest = self._index.get(url)
         if digest and (self.folder / f"{digest}.png").is_file():
             return f"{self.rel_prefix}/{digest}.png"
-        data = self._download(client, url)
+        data = self._download(client_for, url)
         try:
             img = decode_image(data, url.rsplit("/", 1)[-1] or "image", self.limits.max_pixels)
         except ImageInputError as exc:
@@ -171,10 +184,11 @@ class ImageFetcher:
             self._index[url] = digest
         return f"{self.rel_prefix}/{digest}.png"
 
-    def _download(self, client: httpx.Client, url: str) -> bytes:
+    def _download(self, client_for: Callable[[str], httpx.Client], url: str) -> bytes:
         limits = self.limits
         deadline = time.monotonic() + limits.timeout
         for _hop in range(4):
+            client = client_for(url)
             allowed = limits.allowed_networks()
             request = (pinned_request(client, url, check_public(url, allowed)) if allowed is not None
                        else client.build_request("GET", url))

@@ -460,6 +460,7 @@ def complete_plan(plan: Plan, parsed: Plan) -> Plan:
                 # every item of a negated list is excluded ("nothing in navy or white"): exclusions only grow
                 args[key] = [*args[key], *(v for v in value if v not in args[key])]
             elif (key in _CARRIED_BOUNDS and mine.name == "search_catalog" and value is not None
+                  and not args.get("image") and not args.get("ids")
                   and args.get(key) is None and not any(args.get(k) is not None for k in _CARRIED_BOUNDS)
                   and mine.args.get("categories") and theirs.args.get("categories")
                   and set(mine.args["categories"]) == set(theirs.args["categories"])):

@@ -164,10 +164,29 @@ def _search_query(parsed: ParsedMessage, drop: Sequence[tuple[int, int]]) -> str
     return text or None
 
 
+#: A message that lifts a price bound: "any price is fine", "price doesn't matter", "no budget".
+_ANY_PRICE_RE = re.compile(
+    r"\b(?:any|whatever) (?:price|budget|cost)\b|\bprice (?:doesn'?t|does not|is no|isn'?t an?) (?:matter|object|"
+    r"issue|problem)\b|\bno (?:price )?(?:limit|budget|cap)\b|\bmoney is no object\b|\bdon'?t care (?:about|what) "
+    r"(?:the )?(?:price|cost|it costs)\b|\bbudget (?:doesn'?t|does not) matter\b")
+#: "show me BAG-0251", "can I see ANK-0301 and ANK-0302 in size 39?" (ids masked as ID): a look-up, nothing else.
+_LOOKUP_RE = re.compile(
+    r"(?:(?:hi|hey|ok|okay|so)\W+)?(?:(?:can|could) (?:you|i) (?:show|see|get|pull up)(?: me)?|show(?: me)?|"
+    r"let me see|see|find(?: me)?|look up|pull up|open|what(?:'s| is)|tell me about|details (?:of|for|on)|"
+    r"i want|i'd like)?\s*(?:the |item |product |sku |id |number )*ID(?:\s*(?:,|and|&)\s*(?:item |the )?ID)*"
+    r"(?:,? in (?:a |an )?(?:size \w+|xx?s|s|m|l|xx?l|\d{1,2}(?:\.5)?))?\s*(?:please|pls|thanks)?\s*[?.!]*")
+_ID_MASK_RE = re.compile(r"(?<![\w-])[a-z]{3}-\d{4}(?![\w-])")
+#: References to a shown item: a message with one is about that item, not about the search.
+_ITEM_REFERENCES = ("id", "ordinal", "pronoun", "attribute")
 #: Search filters a follow-up replaces when it names its own ("in grey" replaces the colour searched before).
 _REPLACED = ("colors", "styles", "materials", "sizes")
 #: Exclusions a follow-up adds to ("no leather" keeps the earlier exclusions).
 _ADDED = ("exclude_colors", "exclude_materials")
+
+
+def _is_look_up(parsed: ParsedMessage) -> bool:
+    """Whether the message only asks to see items by id ("show me BAG-0251", "can I see BAG-0251 in size M?")."""
+    return bool(_LOOKUP_RE.fullmatch(" ".join(_ID_MASK_RE.sub("ID", parsed.norm).split())))
 
 
 def _refined(earlier: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
@@ -189,11 +208,12 @@ def _refined(earlier: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     out["materials"] = [m for m in out.get("materials") or [] if m not in (change.get("exclude_materials") or [])]
     out["exclude_materials"] = [m for m in out["exclude_materials"] if m not in (change.get("materials") or [])]
     prices = {k: v for k, v in change.items() if k in ("min_price", "max_price") and v is not None}
-    if prices:
+    if prices or change.get("any_price"):
         out.pop("min_price", None)
         out.pop("max_price", None)
         out.update(prices)
     out["query"] = change.get("query")
+    out.pop("any_price", None)
     return out
 
 
@@ -245,6 +265,8 @@ class RulesPlanner:
         if PRAISE_RE.search(text):
             return Plan(intent="small_talk", reply="Glad you like it! Want alternatives to any piece, or "
                         "something else?")
+        if parsed.ids and SEARCH in view.tools and _is_look_up(parsed):
+            return self._search(parsed, view)
         question = self._question(parsed, view)
         if question is not None:
             return question
@@ -411,8 +433,10 @@ class RulesPlanner:
         return Plan(intent="clarify", reply=" ".join(parts))
 
     def _search(self, parsed: ParsedMessage, view: PlannerInput) -> Plan:
-        if parsed.ids:  # "show me BAG-0251": exactly the items named
-            return self._call(view, "search", SEARCH, {"ids": list(dict.fromkeys(i for i, _, _ in parsed.ids))})
+        if parsed.ids and _is_look_up(parsed):
+            # "show me BAG-0251": exactly the items named ("anything like BAG-0251?" is not a look-up)
+            return self._call(view, "search", SEARCH, {"ids": list(dict.fromkeys(i for i, _, _ in parsed.ids)),
+                                                       "sizes": parsed.sizes})
         like_cats = [(s, e) for s, e in parsed.fact_spans]
         categories: list[str] = []
         for m in parsed.of("category", outside=like_cats) + parsed.of("group", outside=like_cats):
@@ -436,10 +460,10 @@ class RulesPlanner:
             **price_slots(parsed.prices, outfit=False),
             "sizes": parsed.sizes,
         }
-        if not categories and not excluded:
+        if not categories and not excluded and not view.new_images:
             earlier = self._search_shown(view)
             if earlier is not None:
-                args = _refined(earlier, args)
+                args = _refined(earlier, {**args, **self._search_args(parsed), "query": args["query"]})
         return self._call(view, "search", SEARCH, args)
 
     def _search_shown(self, view: PlannerInput) -> dict[str, Any] | None:
@@ -463,20 +487,31 @@ class RulesPlanner:
             if not {s.category for s in last} <= set(first["categories"]):
                 return None
             for text in said[start + 1:]:
-                first = _refined(first, self._search_args(parse_message(text)))
+                parsed = parse_message(text)
+                if read_question(text) is not None or find_reference(parsed, view).kind in _ITEM_REFERENCES:
+                    continue  # "is the second one real leather?" asks about an item; it changes no filter
+                first = _refined(first, self._search_args(parsed))
             return first
         return None
 
     def _search_args(self, parsed: ParsedMessage) -> dict[str, Any]:
-        """Return the search filters a message states (categories, colours, materials, styles, prices, sizes)."""
+        """Return the search filters a message states (categories, colours, materials, styles, prices, sizes).
+
+        What it says about the shopper ("I'm a size 39", "I hate yellow") is not a filter: the memory stores it
+        and the tools apply it. ``any_price`` is True when it lifts a price bound ("any price is fine", "pricier
+        is ok"): a bound of the search before no longer holds.
+        """
         like = list(parsed.fact_spans)
         cats: list[str] = []
         for m in parsed.of("category", outside=like) + parsed.of("group", outside=like):
             cats.extend(FOOTWEAR if m.kind == "group" else (m.value,))
-        return {"categories": list(dict.fromkeys(cats)), "colors": parsed.values("color"),
-                "exclude_colors": parsed.values("color", negated=True), "styles": parsed.values("style"),
-                "materials": parsed.values("material"), "exclude_materials": self._excluded_materials(parsed),
-                **price_slots(parsed.prices, outfit=False), "sizes": parsed.sizes}
+        sized = not any(f.kind == "size" for f in parsed.facts)
+        return {"categories": list(dict.fromkeys(cats)), "colors": parsed.values("color", outside=like),
+                "exclude_colors": parsed.values("color", negated=True, outside=like),
+                "styles": parsed.values("style", outside=like), "materials": parsed.values("material", outside=like),
+                "exclude_materials": self._excluded_materials(parsed),
+                **price_slots(parsed.prices, outfit=False), "sizes": parsed.sizes if sized else [],
+                "any_price": bool(_ANY_PRICE_RE.search(parsed.norm) or PRICIER_RE.search(parsed.request))}
 
     def _in_size(self, parsed: ParsedMessage, view: PlannerInput) -> Plan | None:
         """Turn "the second one in M" / "do you have it in size 39?" into a search for that item in that size.

@@ -18,7 +18,8 @@ from agent.understanding.text import normalize_text
 
 Polarity = Literal["like", "dislike", "neutral"]
 
-_ID_RE = re.compile(r"\b([a-z]{3}-\d{4})\b")
+#: A default catalog id ("bag-0251"), not part of a longer code ("drs-1001-blk", an imported SKU).
+_ID_RE = re.compile(r"(?<![\w-])([a-z]{3}-\d{4})(?![\w-])")
 _SENTENCE_RE = re.compile(
     r"(?<=[.!?;])\s+|\n+"
     # a comma before a request starts a new clause: "I can't stand yellow, put something together ..."
