@@ -183,3 +183,13 @@ def test_a_typed_id_reaches_the_search_and_a_made_up_one_is_refused() -> None:
     pipeline = FallbackPlanner(Scripted(_search(ids=["BAG-0999"])), RulesPlanner())
     plan = pipeline.plan(view)
     assert plan.planner == "rules" and "BAG-0999" in (pipeline.last_error or "")
+
+
+def test_a_look_up_by_id_is_not_planned_as_alternatives() -> None:
+    """"show me BAG-0251" while boots are shown: that bag, not alternatives to a boot."""
+    view = _view("show me BAG-0251", history=BOOTS_HISTORY, shown=BOOTS, last_shown=BOOTS)
+    model = Plan(intent="find_alternatives", calls=[ToolCall(name="find_alternatives", args={"item_id": "ANK-0301"})])
+    pipeline = FallbackPlanner(Scripted(model), RulesPlanner())
+    plan = pipeline.plan(view)
+    assert "by id" in (pipeline.last_error or "")
+    assert [(c.name, c.args.get("ids")) for c in plan.calls] == [("search_catalog", ["BAG-0251"])]

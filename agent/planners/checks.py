@@ -352,6 +352,7 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     (:func:`tools.answer_about_items.read_question`, the recall and back cues, ``THANKS_RE``, ``BYE_RE``,
     ``NEVER_MIND_RE``), after the
     reader found no request for items in the message. Everywhere else the model's routing stands.
+    A look-up by id ("show me BAG-0251") must be a search (its ids are completed from the reading).
     """
     from agent.understanding.cues import BYE_RE, NEVER_MIND_RE, THANKS_RE
 
@@ -384,6 +385,11 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
             # "the bottoms look too formal, something more casual?": that piece is to go, not to be built around
             raise PlanError(f"recommend_outfit.anchor_item_id={call.args['anchor_item_id']} is not grounded: the "
                             "shopper wants that piece replaced (find_alternatives), not an outfit around it")
+    looked_up = {i for c in reading.calls if c.name == "search_catalog" for i in c.args.get("ids") or []}
+    if looked_up and "search_catalog" not in planned:
+        # "show me BAG-0251": that item (a look-up the completion fills in), not alternatives or another search
+        raise PlanError(f"{first} is not grounded: the shopper asks to see {', '.join(sorted(looked_up))} "
+                        "by id (search_catalog ids=...)")
     for again in ("recall_outfit", "show_earlier"):
         if asked == {again} and again not in planned:
             # "show me the last outfit again", "go back to the previous ones": what was shown, not new items
