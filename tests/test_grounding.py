@@ -428,12 +428,3 @@ def test_a_cheaper_ask_in_other_words_needs_a_cheaper_call() -> None:
         ground_plan(alternatives, _view(text, shown=True))
     cheaper = _plan("find_alternatives", "find_alternatives", item_id=SHOWN[0].id, cheaper=True)
     assert ground_plan(cheaper, _view(text, shown=True)).calls
-
-
-def test_a_dislike_needs_a_dislike_in_the_message() -> None:
-    """"shwo me blak snekaers" asks for black: a model's -color:black would be stored against the shopper."""
-    dislike = PreferenceFact(kind="color", value="black", polarity="dislike")
-    with pytest.raises(PlanError, match="preference -color:black is not grounded"):
-        ground_plan(Plan(intent="small_talk", facts=[dislike]), _view("shwo me blak snekaers"))
-    for text in ("I can't stand black", "no black please, show me sneakers", "black washes me out, I hate it"):
-        assert ground_plan(Plan(intent="small_talk", facts=[dislike]), _view(text)).facts == [dislike], text
