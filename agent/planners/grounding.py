@@ -461,7 +461,7 @@ def complete_plan(plan: Plan, parsed: Plan) -> Plan:
                 args[key] = [*args[key], *(v for v in value if v not in args[key])]
             elif (key in _CARRIED_BOUNDS and mine.name == "search_catalog" and value is not None
                   and not args.get("image") and not args.get("ids")
-                  and args.get(key) is None and not any(args.get(k) is not None for k in _CARRIED_BOUNDS)
+                  and not any(args.get(k) is not None for k in _CARRIED_BOUNDS)
                   and mine.args.get("categories") and theirs.args.get("categories")
                   and set(mine.args["categories"]) == set(theirs.args["categories"])):
                 # the same search with one filter changed ("in grey" after "... under 150"): its bound holds

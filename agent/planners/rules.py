@@ -175,7 +175,6 @@ _LOOKUP_RE = re.compile(
     r"let me see|see|find(?: me)?|look up|pull up|open|what(?:'s| is)|tell me about|details (?:of|for|on)|"
     r"i want|i'd like)?\s*(?:the |item |product |sku |id |number )*ID(?:\s*(?:,|and|&)\s*(?:item |the )?ID)*"
     r"(?:,? in (?:a |an )?(?:size \w+|xx?s|s|m|l|xx?l|\d{1,2}(?:\.5)?))?\s*(?:please|pls|thanks)?\s*[?.!]*")
-_ID_MASK_RE = re.compile(r"(?<![\w-])[a-z]{3}-\d{4}(?![\w-])")
 #: References to a shown item: a message with one is about that item, not about the search.
 _ITEM_REFERENCES = ("id", "ordinal", "pronoun", "attribute")
 #: Search filters a follow-up replaces when it names its own ("in grey" replaces the colour searched before).
@@ -186,7 +185,11 @@ _ADDED = ("exclude_colors", "exclude_materials")
 
 def _is_look_up(parsed: ParsedMessage) -> bool:
     """Whether the message only asks to see items by id ("show me BAG-0251", "can I see BAG-0251 in size M?")."""
-    return bool(_LOOKUP_RE.fullmatch(" ".join(_ID_MASK_RE.sub("ID", parsed.norm).split())))
+    text, end = "", 0
+    for _, start, stop in parsed.ids:  # the reader's id spans, in order
+        text += parsed.norm[end:start] + "ID"
+        end = stop
+    return bool(_LOOKUP_RE.fullmatch(" ".join((text + parsed.norm[end:]).split())))
 
 
 def _refined(earlier: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
