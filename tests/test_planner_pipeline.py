@@ -191,5 +191,16 @@ def test_a_look_up_by_id_is_not_planned_as_alternatives() -> None:
     model = Plan(intent="find_alternatives", calls=[ToolCall(name="find_alternatives", args={"item_id": "ANK-0301"})])
     pipeline = FallbackPlanner(Scripted(model), RulesPlanner())
     plan = pipeline.plan(view)
-    assert "by id" in (pipeline.last_error or "")
+    assert "BAG-0251" in (pipeline.last_error or "")  # refused: the shopper names BAG-0251, not ANK-0301
     assert [(c.name, c.args.get("ids")) for c in plan.calls] == [("search_catalog", ["BAG-0251"])]
+
+
+def test_an_item_the_shopper_types_is_the_one_planned_for() -> None:
+    """"something cheaper than BAG-0251" while boots are shown: alternatives to that bag, not to a boot."""
+    view = _view("something cheaper than BAG-0251", history=BOOTS_HISTORY, shown=BOOTS, last_shown=BOOTS)
+    model = Plan(intent="find_alternatives",
+                 calls=[ToolCall(name="find_alternatives", args={"item_id": "ANK-0301", "cheaper": True})])
+    pipeline = FallbackPlanner(Scripted(model), RulesPlanner())
+    plan = pipeline.plan(view)
+    assert "names BAG-0251, not ANK-0301" in (pipeline.last_error or "")
+    assert [(c.name, c.args.get("item_id")) for c in plan.calls] == [("find_alternatives", "BAG-0251")]

@@ -263,6 +263,10 @@ def check_references(plan: Plan, view: PlannerInput, reading: Plan | None = None
                 continue
             if kinds.get(key) == "item":
                 args[key] = _item_ref(key, value, call.name, view)
+                typed = [i for i, _, _ in view.parsed.ids]
+                if typed and args[key] not in typed:
+                    # "something cheaper than BAG-0251": that item, not one of the items on screen
+                    raise PlanError(f"{call.name}.{key}: the shopper names {', '.join(typed)}, not {args[key]}")
                 if (latest is not None and args[key] != latest[1]
                         and str(args[key]).lower() not in view.text.lower()):
                     raise PlanError(f"{call.name}.{key}: '{latest[0]}' is {latest[1]}, in the latest list shown, "
