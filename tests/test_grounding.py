@@ -377,6 +377,72 @@ def test_a_chat_reply_to_a_named_garment_is_refused(text: str, refused: bool) ->
         assert check_route(chat, view, RulesPlanner().plan(view)) == chat
 
 
+def test_a_chat_reply_that_notes_a_fact_the_reader_does_not_find_is_refused() -> None:
+    """"shwo me blak snekaers": a made-up dislike of black must not let a chat reply drop the search."""
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    made_up = Plan(intent="small_talk", facts=[PreferenceFact(kind="color", value="black", polarity="dislike")])
+    view = PlannerInput(text="shwo me blak snekaers", turn=2, tools=_tool_schemas())
+    with pytest.raises(PlanError, match=r"asks for items \(sneakers\)"):
+        check_route(made_up, view, RulesPlanner().plan(view))
+    size = Plan(intent="small_talk", facts=[PreferenceFact(kind="size", value="shoe 39", polarity="neutral")])
+    said = PlannerInput(text="I'm a size 39 in sneakers", turn=2, tools=_tool_schemas())
+    reading = RulesPlanner().plan(said)
+    assert reading.facts  # the reader notes the size too: the model's chat reply stands
+    assert check_route(size, said, reading) == size
+
+
+def test_a_dislike_needs_a_dislike_in_the_message() -> None:
+    """"shwo me blak snekaers" asks for black: a model's -color:black would be stored against the shopper."""
+    dislike = PreferenceFact(kind="color", value="black", polarity="dislike")
+    with pytest.raises(PlanError, match="preference -color:black is not grounded"):
+        ground_plan(Plan(intent="small_talk", facts=[dislike]), _view("shwo me blak snekaers"))
+    for text in ("I can't stand black", "no black please, show me sneakers", "black washes me out, I hate it",
+                 "honestly black is the worst", "black is just awful on anyone"):
+        assert ground_plan(Plan(intent="small_talk", facts=[dislike]), _view(text)).facts == [dislike], text
+
+
+def test_a_picture_of_me_without_a_design_cue_is_no_generated_image() -> None:
+    """"how would the second pair look on me?" is a try-on (a photo asked for first), never a drawn picture."""
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    design = ImageInfo(sha256="ef" * 32, path="/tmp/d.png", turn=1, width=28, height=28, kind="generated",
+                       role="garment", category="sneakers")
+    view = PlannerInput(text="how would the second pair look on me?", turn=2, shown=SHOWN, last_shown=SHOWN,
+                        tools=_tool_schemas(), images=[design])
+    reading = RulesPlanner().plan(view)
+    assert reading.intent == "clarify" and not reading.calls  # no photo of the shopper: ask for one
+    drawn = _plan("generate_image", "generate_image", prompt="sneakers on me", edit_image="latest")
+    with pytest.raises(PlanError, match="on themselves"):
+        check_route(drawn, view, reading)
+    sketch = PlannerInput(text="imagine how pink sneakers would look on me", turn=2, tools=_tool_schemas())
+    assert check_route(drawn, sketch, RulesPlanner().plan(sketch)) == drawn
+
+
+def test_a_question_about_the_shown_items_keeps_the_kind_the_reader_found() -> None:
+    """"what would all of that set me back?" after an outfit asks for its total, not the first piece's price."""
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    outfit = _outfit(("TOP-0011", "White top", "top", "white", 30.0), ("TRS-0267", "Navy trousers", "trousers",
+                                                                        "navy", 55.0))
+    view = PlannerInput(text="what would all of that set me back?", turn=2, shown=outfit, last_shown=outfit,
+                        outfits=[[s.id for s in outfit]], tools=_tool_schemas())
+    reading = RulesPlanner().plan(view)
+    assert [(c.name, c.args.get("about")) for c in reading.calls] == [("answer_about_items", "total")]
+    price = _plan("answer_about_items", "question", about="price", item_id="TOP-0011")
+    with pytest.raises(PlanError, match="about=price is not grounded") as refused:
+        check_route(price, view, reading)
+    assert (refused.value.tool, refused.value.argument, refused.value.value) == ("answer_about_items", "about", "price")
+    total = _plan("answer_about_items", "question", about="total")
+    assert check_route(total, view, reading) == total
+
+
 @pytest.mark.parametrize(("text", "dislikes"), [
     ("I hate orange - blouses please", {("color", "orange")}),
     ("i hate wool \u2014 show me jumpers in navy", {("material", "wool")}),

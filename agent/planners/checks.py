@@ -365,7 +365,8 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     asked = {c.name for c in reading.calls}
     if not plan.calls:
         named = view.parsed.values("category")
-        if (plan.intent in ("small_talk", "clarify") and not plan.forget and not plan.facts and named and asked
+        noted = plan.facts and reading.facts  # "I'm a size 39 in sneakers": a fact the reader found too
+        if (plan.intent in ("small_talk", "clarify") and not plan.forget and not noted and named and asked
                 and asked <= {"search_catalog", "recommend_outfit"}):
             # "gren tops": a garment named and asked for (the reader plans its search) is no chat
             raise PlanError(f"{plan.intent} is not grounded: the shopper asks for items ({', '.join(named)}); "
@@ -383,6 +384,22 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
             # "show me some pink sneakers" after a design: catalog items, not another picture
             raise PlanError(f"generate_image is not grounded: the shopper asks for catalog items "
                             f"({', '.join(sorted(asked))}), not for a design or a picture")
+    if "generate_image" in planned:
+        from agent.understanding.cues import EDIT_RE, IMAGE_RE, TRY_ON_RE
+
+        if (TRY_ON_RE.search(view.parsed.request) and not IMAGE_RE.search(view.parsed.request)
+                and not EDIT_RE.search(view.parsed.norm)):
+            # "how would the second pair look on me?": the shopper on their own photo (a try-on, or a photo
+            # asked for first), never a drawn picture passed off as them
+            raise PlanError("generate_image is not grounded: the shopper asks to see an item on themselves "
+                            "(virtual_try_on with their photo), not for a design")
+    asked_about = {c.args.get("about") for c in reading.calls if c.name == "answer_about_items"} - {None}
+    for call in plan.calls:
+        about = call.args.get("about")
+        if call.name == "answer_about_items" and about and asked_about and about not in asked_about:
+            # "what would all of that set me back?" asks for the total, not one item's price
+            raise PlanError(f"answer_about_items.about={about} is not grounded: the shopper asks about "
+                            f"{' or '.join(sorted(asked_about))}", tool=call.name, argument="about", value=about)
     replaced = {c.args.get("item_id") for c in reading.calls if c.name == "find_alternatives"}
     for call in plan.calls:
         if call.name == "recommend_outfit" and call.args.get("anchor_item_id") in replaced - {None}:

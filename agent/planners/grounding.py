@@ -403,6 +403,10 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
             if pair not in ev.said and pair not in ev.negated and pair not in ev.loose and not (
                     fact.kind == "material" and ev.vegan and pair[1] in ANIMAL_MATERIALS):
                 raise PlanError(f"preference {fact.kind}:{fact.value} is not grounded: the message does not mention it")
+            if fact.polarity == "dislike" and not ev.supports(fact.kind, pair[1], exclude=True):
+                # "shwo me blak snekaers" asks for black: a dislike of black would be stored against the shopper
+                raise PlanError(f"preference -{fact.kind}:{fact.value} is not grounded: the message asks for "
+                                f"{fact.value} or names it without a dislike")
     return plan.model_copy(update={"calls": calls})
 
 

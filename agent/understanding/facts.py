@@ -45,7 +45,8 @@ _DISLIKE_CUE_RE = re.compile(
 _POST_LIKE_RE = re.compile(r"\b(?:looks? (?:best|great|good|nice) on me|suits? me|is my (?:favou?rite|fave|"
                            r"colou?r|thing|style|go-to)|are my (?:favou?rites?|thing|go-to))\b")
 _POST_DISLIKE_RE = re.compile(r"\b(?:(?:does|do) not suit me|(?:is|are) not (?:for me|my thing|my style|"
-                              r"my colou?r)|looks? (?:bad|awful|terrible) on me)\b")
+                              r"my colou?r)|looks? (?:bad|awful|terrible) on me|"
+                              r"(?:is|are) (?:the worst|(?:just )?(?:awful|horrible|hideous|ugly|gross|a no go))\b)")
 
 _CLAUSE_SPLIT_RE = re.compile(
     r"[.!?;:\n]+|"
