@@ -393,7 +393,8 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
             # asked for first), never a drawn picture passed off as them
             raise PlanError("generate_image is not grounded: the shopper asks to see an item on themselves "
                             "(virtual_try_on with their photo), not for a design")
-    asked_about = {c.args.get("about") for c in reading.calls if c.name == "answer_about_items"} - {None}
+    asked_about = {str(c.args["about"]) for c in reading.calls
+                   if c.name == "answer_about_items" and c.args.get("about")}
     for call in plan.calls:
         about = call.args.get("about")
         if call.name == "answer_about_items" and about and asked_about and about not in asked_about:
