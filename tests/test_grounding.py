@@ -494,3 +494,16 @@ def test_a_cheaper_ask_in_other_words_needs_a_cheaper_call() -> None:
         ground_plan(alternatives, _view(text, shown=True))
     cheaper = _plan("find_alternatives", "find_alternatives", item_id=SHOWN[0].id, cheaper=True)
     assert ground_plan(cheaper, _view(text, shown=True)).calls
+
+
+def test_a_search_for_a_different_piece_of_the_outfit_shown_is_refused() -> None:
+    """"can I see different trainers with that?" after an outfit is about its sneakers: a new search ignores them."""
+    outfit = _outfit(("TOP-0011", "Grey tank top", "top", "grey", 20.0),
+                     ("SNK-0002", "White trainers", "sneakers", "white", 60.0))
+    view = PlannerInput(text="can I see different trainers with that?", turn=2, shown=outfit, last_shown=outfit,
+                        outfits=[[s.id for s in outfit]])
+    with pytest.raises(PlanError, match=r"change a piece already shown \(SNK-0002\)"):
+        ground_plan(_plan("search_catalog", query="trainers", categories=["sneakers"]), view)
+    assert ground_plan(_plan("find_alternatives", "find_alternatives", item_id="SNK-0002"), view).calls
+    listed = view.model_copy(update={"outfits": []})  # after a list of trainers it is a search
+    assert ground_plan(_plan("search_catalog", query="trainers", categories=["sneakers"]), listed).calls

@@ -222,6 +222,28 @@ def test_find_alternatives(text: str, view_kw: dict[str, Any], expected: dict[st
     check(plan_for(text, **view_kw), "find_alternatives", "find_alternatives", expected)
 
 
+@pytest.mark.parametrize(("text", "item_id", "extra"), [
+    ("can I see different trainers with that?", "SNK-0103", {}),
+    ("other jeans with it maybe", "TRS-0102", {}),
+    ("a new top in red", "TOP-0101", {"color": "red"}),
+    ("different shoes, cheaper", "SNK-0103", {"cheaper": True}),
+])
+def test_a_different_piece_after_an_outfit_is_an_alternative_to_that_piece(text: str, item_id: str,
+                                                                          extra: dict[str, Any]) -> None:
+    """"can I see different trainers with that?" after an outfit: alternatives to its sneakers, not a search."""
+    check(plan_for(text), "find_alternatives", "find_alternatives", {"item_id": item_id, **extra})
+
+
+@pytest.mark.parametrize(("text", "view_kw"), [
+    ("can I see different trainers with that?", {"last_shown": OUTFIT[2:3] + SHIRT_OUTFIT[2:], "outfits": []}),
+    ("another coat for that", {}),  # the outfit has no coat
+])
+def test_a_different_piece_without_that_piece_in_the_outfit_shown_last_is_a_search(
+        text: str, view_kw: dict[str, Any]) -> None:
+    plan = plan_for(text, **view_kw)
+    assert [c.name for c in plan.calls] == ["search_catalog"], (plan.intent, plan.calls)
+
+
 CLARIFY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("something cheaper", {}, "Relaxed White Cotton T-Shirt"),
     ("alternatives to the seventh one", {}, "no number 7"),

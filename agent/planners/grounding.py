@@ -416,10 +416,14 @@ def _named_piece(view: PlannerInput) -> str | None:
     """Return the id of a shown piece the message asks to change by its role ("cheaper for the top"), or None.
 
     Only with a change cue (cheaper, pricier, swap, change, replace, instead, different, another): "show me
-    the dresses" after a list of dresses is a new search, "something cheaper for the top" is not.
+    the dresses" after a list of dresses is a new search, "something cheaper for the top" is not, nor is
+    "different trainers with that?" after an outfit (:func:`~agent.understanding.references.changed_piece`).
     """
-    from agent.understanding.references import shown_by_role
+    from agent.understanding.references import changed_piece, shown_by_role
 
+    piece = changed_piece(view.parsed, view)  # "different trainers with that?" after an outfit
+    if piece is not None:
+        return piece.item_id
     text = view.text.lower()
     if not view.shown or not (COMPARATIVE_RE.search(text) or CHANGE_CUE_RE.search(text)):
         return None

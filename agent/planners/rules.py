@@ -72,6 +72,7 @@ from agent.understanding.needs import need_cues
 from agent.understanding.prices import price_slots
 from agent.understanding.references import (
     Reference,
+    changed_piece,
     determiner_before,
     displayed_items,
     find_reference,
@@ -716,6 +717,9 @@ class RulesPlanner:
             VEGAN_RE.search(req))
         color_change = bool(COLOR_CHANGE_RE.search(req))
         dislike_item = bool(DISLIKE_ITEM_RE.search(req))
+        piece = changed_piece(parsed, view)
+        if piece is not None and ALTERNATIVES in view.tools:
+            return self._alternatives(parsed, view, piece)  # "different trainers with that?" after an outfit
         if not (strong or style_change or neg_material or color_change or dislike_item):
             return None
         ref = find_reference(parsed, view)

@@ -237,3 +237,30 @@ def shown_by_role(view: PlannerInput, word: str) -> ShownItem | None:
         if mention.kind in ("category", "group") and not mention.negated:
             return _find_shown(view, _tiers(mention))
     return None
+
+
+_OTHER_RE = re.compile(r"\b(?:different|other|another|new)\s+")
+
+
+def changed_piece(parsed: ParsedMessage, view: PlannerInput) -> Reference | None:
+    """Return the piece of the outfit shown last that "different/other/another/new <piece>" asks to change.
+
+    "can I see different trainers with that?" after an outfit with sneakers means alternatives to those
+    sneakers. None when the list shown last is not an outfit (after a list of trainers, "different trainers"
+    is a search) or the outfit has no piece of that category ("another bag" to an outfit without one).
+    """
+    if not view.outfits or not view.last_shown:
+        return None
+    pieces = set(view.outfits[-1])
+    outfit = [s for s in view.last_shown if s.id in pieces]
+    if len(outfit) != len(view.last_shown):
+        return None  # the list shown last is not the outfit
+    for m in _OTHER_RE.finditer(parsed.masked):
+        head = _head_after(parsed, m.end())
+        if head is None or head.negated:
+            continue
+        tiers = _tiers(head)
+        item = next((s for tier in tiers for s in outfit if s.category in tier), None)
+        if item is not None:
+            return Reference("category", item.id, (m.start(), head.end), category=head.value)
+    return None
