@@ -451,6 +451,38 @@ def test_the_download_goes_to_the_address_that_was_checked(tmp_path: Path, serve
     assert hits.get(f"Host shop.test:{port}") == 1  # the shop's host name was sent, not the address
 
 
+def test_an_address_that_refuses_the_connection_falls_back_to_the_hosts_next(
+        tmp_path: Path, server: tuple[str, dict[str, int]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host with two addresses, the first down (nothing listens on 127.0.0.2): the image comes from the second."""
+    import socket
+    from ipaddress import ip_network
+    from urllib.parse import urlsplit
+
+    from agent.catalog.remote import FetchError, FetchLimits, ImageFetcher, public_addresses
+
+    base, hits = server
+    port = urlsplit(base).port
+    real = socket.getaddrinfo
+
+    def two(host: str, *args: object, **kw: object) -> object:
+        if host in ("shop.test", "down.test"):
+            first = real("127.0.0.2", *args, **kw)  # type: ignore[arg-type]
+            return first if host == "down.test" else first + real("127.0.0.1", *args, **kw)  # type: ignore[arg-type]
+        return real(host, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", two)
+    url = f"http://shop.test:{port}/dress.png"
+    assert [str(a) for a in public_addresses(url, [ip_network("127.0.0.0/8")])] == ["127.0.0.2", "127.0.0.1"]
+    fetcher = ImageFetcher(tmp_path / "remote", FetchLimits(timeout=2.0, allow_private="127.0.0.0/8"))
+    before = hits.get(f"Host shop.test:{port}", 0)
+    out = fetcher.fetch_all([url, f"http://down.test:{port}/dress.png"])
+    assert isinstance(out[url], str) and hits.get(f"Host shop.test:{port}") == before + 1
+    down = out[f"http://down.test:{port}/dress.png"]
+    assert isinstance(down, FetchError) and "ConnectError" in str(down)  # the one address refused: said, not hung
+    with pytest.raises(FetchError, match="refused: shop.test is a loopback address"):
+        public_addresses(url, [ip_network("127.0.0.1/32")])  # one internal address refuses the host
+
+
 @pytest.mark.parametrize("url, addr, target, host, sni", [
     ("https://bücher.de/a.png", "93.184.216.34", "https://93.184.216.34/a.png", "xn--bcher-kva.de",
      "xn--bcher-kva.de"),

@@ -63,10 +63,24 @@ def is_url(value: str) -> bool:
 
 def check_public(url: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
                  ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """Return the address to connect to for ``url``: the first its host resolves to.
+    """Return the address to connect to for ``url``: the first its host resolves to (see :func:`public_addresses`).
 
     Raises:
         FetchError: unless every address the host resolves to is public (or in ``allowed``).
+    """
+    return public_addresses(url, allowed)[0]
+
+
+def public_addresses(url: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+                     ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Return every address ``url``'s host resolves to, in the resolver's order, without repeats.
+
+    The download tries them in turn when one cannot be connected to (a host with an IPv6 address the
+    machine cannot route, one of a CDN's addresses down), as a browser does.
+
+    Raises:
+        FetchError: unless every address the host resolves to is public (or in ``allowed``): one internal
+            address among public ones refuses the URL, so no fallback can reach it.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -86,7 +100,7 @@ def check_public(url: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6N
                              "the importer at internal addresses (FASHIONM3_IMAGE_FETCH_ALLOW_PRIVATE=1 allows it)")
     if not addrs:
         raise FetchError(f"host {host} has no address")
-    return addrs[0]
+    return list(dict.fromkeys(addrs))
 
 
 def pinned_request(client: httpx.Client, url: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -190,10 +204,20 @@ class ImageFetcher:
         for _hop in range(4):
             client = client_for(url)
             allowed = limits.allowed_networks()
-            request = (pinned_request(client, url, check_public(url, allowed)) if allowed is not None
-                       else client.build_request("GET", url))
+            addrs = public_addresses(url, allowed) if allowed is not None else [None]
             try:
-                with contextlib.closing(client.send(request, stream=True)) as resp:
+                resp = None
+                for i, addr in enumerate(addrs):
+                    request = (pinned_request(client, url, addr) if addr is not None
+                               else client.build_request("GET", url))
+                    try:
+                        resp = client.send(request, stream=True)
+                        break
+                    except (httpx.ConnectError, httpx.ConnectTimeout):
+                        if i == len(addrs) - 1 or time.monotonic() > deadline:
+                            raise  # every address tried: the error of the last one
+                assert resp is not None
+                with contextlib.closing(resp):
                     if resp.is_redirect:
                         location = resp.headers.get("location", "")
                         if not location:
