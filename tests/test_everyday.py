@@ -185,9 +185,12 @@ def test_grounding_accepts_a_category_the_situation_implies_and_nothing_else() -
 def test_everyday_eval_set_is_valid_and_large_enough() -> None:
     dev = load_conversations([EVERYDAY / "dev"])
     held = load_conversations([EVERYDAY / "heldout"])
+    held2 = load_conversations([EVERYDAY / "heldout2"])
     turns = sum(len(c.turns) for _, c in [*dev, *held])
     assert turns >= 150 and len(held) >= 20
-    assert not {c.name for _, c in dev} & {c.name for _, c in held}
+    assert len(held2) >= 24 and sum(len(c.turns) for _, c in held2) >= 80
+    names = [c.name for _, c in [*dev, *held, *held2]]
+    assert len(names) == len(set(names))
     asked = {t for _, c in [*dev, *held] for turn in c.turns for t in (turn.expect.tools or [])}
     assert {"answer_about_items", "show_earlier", "find_alternatives", "recommend_outfit", "search_catalog",
             "recall_outfit", "generate_image"} <= asked
