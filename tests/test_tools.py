@@ -111,6 +111,30 @@ def test_outfit_around_catalog_item_excludes_its_category(settings: Context, cat
     assert shirt.title in r.explanation
 
 
+@pytest.mark.parametrize("occasion", ["interview", None])
+def test_a_total_budget_the_catalog_can_meet_is_met_past_the_closest_matches(
+        occasion: str | None, settings: Context, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outfit under the budget exists: it is found, even when the closest matches are all dearer.
+
+    Seen in the everyday evals: "interview ... about 200 on the lot" was told "I can't put together an
+    interview outfit under €200; the closest is €216.96" while a €191.96 one was in stock.
+    """
+    import tools.recommend_outfit as ro
+    from agent.catalog.outfits import slots_for, suits, target_styles
+
+    monkeypatch.setattr(ro, "POOL", 3)  # the closest three of each slot: rarely the cheap ones
+    slots = slots_for(None, target_styles(None, occasion, None), [])
+    cheapest = [min(i.price for i in catalog.items.values() if i.in_stock and i.category in slot
+                    and suits(i, occasion)) for slot in slots]
+    budget = round(sum(cheapest) + 1, 2)
+    args = {"max_total": budget, **({"occasion": occasion} if occasion else {})}
+    r = _run("recommend_outfit", args, settings, catalog)
+    assert r.ok and r.items and not r.closest, r.message
+    assert sum(i.price for i in r.items) <= budget and all(suits(i, occasion) for i in r.items)
+    r = _run("recommend_outfit", {**args, "max_total": round(sum(cheapest[:-1]) - 1, 2)}, settings, catalog)
+    assert not r.items and ("can't put together" in r.message or "over your" in r.message)
+
+
 def test_impossible_budget_is_explained(settings: Context, catalog: Catalog) -> None:
     r = _run("recommend_outfit", {"max_total": 20}, settings, catalog)
     assert not r.ok and "budget" in r.message

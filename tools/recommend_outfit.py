@@ -40,6 +40,9 @@ POOL = 40
 #: Matches looked through for a slot when none of the closest ``POOL`` suits the occasion (an occasion is a
 #: hard requirement, so the outfit does not depend on how many matches happened to be ranked).
 OCCASION_POOL = 400
+#: Cheapest fitting pieces of a slot added (from the ``OCCASION_POOL`` widest matches) when the outfit of the
+#: closest matches is over the shopper's total budget.
+BUDGET_POOL = 20
 
 
 class RecommendOutfitArgs(BaseModel):
@@ -152,6 +155,20 @@ class RecommendOutfit(Tool):
                               + preference_score(h.item, ctx.preferences, explicit))
                     for h in hits]
 
+        def within_budget(cands: dict[tuple[str, ...], list[Candidate]]) -> dict[tuple[str, ...], list[Candidate]]:
+            # The closest matches may all be dear: add each slot's cheapest fitting pieces from a wider search,
+            # so "no outfit under the budget" is said only when the catalog has none (not just the top matches).
+            out = {}
+            for slot, current in cands.items():
+                wide = [c for c in ranked(slot, OCCASION_POOL) if suits(c.item, occasion)]
+                seen = {c.item.id for c in current}
+                cheap = sorted((c for c in wide if c.item.id not in seen), key=lambda c: c.item.price)
+                out[slot] = [*current, *cheap[:BUDGET_POOL]]
+            return out
+
+        def new_total(outfit: ComposedOutfit) -> float:
+            return sum(i.price for i in outfit.items if anchor is None or i.id != anchor.id)
+
         pool = POOL if not ctx.preferences else PREFERENCE_POOL
         candidates = {slot: ranked(slot, pool) for slot in slots}
         required = [s for s in slots if s != ("bag",)]
@@ -171,6 +188,8 @@ class RecommendOutfit(Tool):
             unsuited = [s for s in required if not fitting[s]]
             if not unsuited:
                 outfit = choose_outfit(request, fitting, styles)
+                if args.max_total is not None and new_total(outfit) > args.max_total + 1e-9:
+                    outfit = choose_outfit(request, within_budget(fitting), styles)
                 pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
                 total = round(sum(i.price for i in pieces), 2)
                 if args.max_total is not None and total > args.max_total + 1e-9:
@@ -190,6 +209,8 @@ class RecommendOutfit(Tool):
                         f"in stock suit {_a(occasion)}.",
                 closest_note=f"a complete outfit, but not every piece suits {_a(occasion)}")
         outfit = choose_outfit(request, candidates, styles)
+        if args.max_total is not None and new_total(outfit) > args.max_total + 1e-9:
+            outfit = choose_outfit(request, within_budget(candidates), styles)
         pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
         total = round(sum(i.price for i in pieces), 2)
         if args.max_total is not None and total > args.max_total + 1e-9:
