@@ -33,13 +33,13 @@ _PRICE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("range", rf"(?<![#\w.]){NUMBER}\s*(?:-|to)\s*{NUMBER}{_NOT_UNIT}"),
         ("total", rf"\b(?:total|overall|combined)(?:\s+budget)?(?:\s+(?:of|is|under|below|max|up to|at most|"
                   rf"no more than|less than|around|about))*\s+{NUMBER}{_NOT_UNIT}"),
-        ("total", rf"(?:\b{_MAXW}\s*)?{NUMBER}{_NOT_UNIT}\s+{_TOTAL}\b"),
+        ("total", rf"(?:\b{_MAXW}\s*)?{NUMBER}{_NOT_UNIT}\s+(?:to (?:spend|play with)\s+)?{_TOTAL}\b"),
         ("budget", rf"\bbudget(?:\s+(?:is|of|around|about|at|=|:|roughly|max|under|up "
             rf"to))*\s+{NUMBER}{_NOT_UNIT}"),
         ("budget", rf"\b(?:spend|spending|pay|paying)\s+(?:up to |at most |no more than |max |about |around |"
                    rf"under |less than )?{NUMBER}{_NOT_UNIT}"),
-        ("budget", rf"\bi (?:have|got|only have)\s+(?:about |around )?{NUMBER}{_NOT_UNIT}\s+(?:to spend|to play "
-            rf"with)"),
+        ("budget", rf"\bi (?:have |had )?(?:only |just )?(?:have|got)\s+(?:about |around |roughly )?{NUMBER}"
+                   rf"{_NOT_UNIT}\s+(?:to spend|to play with)"),
         ("total", rf"\b(?:the\s+)?(?:(?:whole|entire|full)\s+(?:outfit|look|thing|lot|set)|lot)\s+(?:for\s+)?"
                   rf"(?:{_MAXW}\s*)?{NUMBER}{_NOT_UNIT}"),
         ("each", rf"\beach\s+(?:one\s+)?{_MAXW}\s*{NUMBER}{_NOT_UNIT}"),
