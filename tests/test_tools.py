@@ -135,6 +135,24 @@ def test_a_total_budget_the_catalog_can_meet_is_met_past_the_closest_matches(
     assert not r.items and ("can't put together" in r.message or "over your" in r.message)
 
 
+def test_a_budget_met_only_without_the_bag_leaves_the_bag_out_and_says_so(settings: Context,
+                                                                          catalog: Catalog) -> None:
+    from agent.catalog.outfits import slots_for, suits, target_styles
+
+    slots = slots_for(None, target_styles(None, "wedding", None), [])
+    assert ("bag",) in slots
+    cheapest = {slot: min(i.price for i in catalog.items.values() if i.in_stock and i.category in slot
+                          and suits(i, "wedding")) for slot in slots}
+    budget = round(sum(p for s, p in cheapest.items() if s != ("bag",)) + 0.5, 2)
+    assert budget < sum(cheapest.values())  # with any bag it cannot fit
+    r = _run("recommend_outfit", {"occasion": "wedding", "max_total": budget}, settings, catalog)
+    assert r.ok and r.items and "bag" not in {i.category for i in r.items}, r.message
+    assert sum(i.price for i in r.items) <= budget and "No bag: with one it would go over your" in r.message
+    asked = _run("recommend_outfit", {"occasion": "wedding", "max_total": budget, "include_categories": ["bag"]},
+                 settings, catalog)
+    assert not asked.items and "can't put together" in asked.message  # a bag asked for is never left out
+
+
 def test_impossible_budget_is_explained(settings: Context, catalog: Catalog) -> None:
     r = _run("recommend_outfit", {"max_total": 20}, settings, catalog)
     assert not r.ok and "budget" in r.message

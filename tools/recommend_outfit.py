@@ -169,6 +169,25 @@ class RecommendOutfit(Tool):
         def new_total(outfit: ComposedOutfit) -> float:
             return sum(i.price for i in outfit.items if anchor is None or i.id != anchor.id)
 
+        def fit_budget(cands: dict[tuple[str, ...], list[Candidate]]) -> tuple[ComposedOutfit, bool]:
+            """Return the outfit, within ``max_total`` where the catalog allows, and whether the bag was left out.
+
+            The closest matches first; over the budget, each slot's cheapest fitting pieces too; still over,
+            the outfit without its bag (a bag is optional unless asked for). Over the budget whatever is
+            tried, the cheapest outfit tried is returned (the closest to the budget).
+            """
+            outfit = choose_outfit(request, cands, styles)
+            if args.max_total is None or new_total(outfit) <= args.max_total + 1e-9:
+                return outfit, False
+            wide = within_budget(cands)
+            outfit = choose_outfit(request, wide, styles)
+            if new_total(outfit) <= args.max_total + 1e-9 or ("bag",) not in wide or "bag" in include:
+                return outfit, False
+            bagless = choose_outfit(request, {s: c for s, c in wide.items() if s != ("bag",)}, styles)
+            if new_total(bagless) <= args.max_total + 1e-9:
+                return bagless, True
+            return (bagless if new_total(bagless) < new_total(outfit) else outfit), False
+
         pool = POOL if not ctx.preferences else PREFERENCE_POOL
         candidates = {slot: ranked(slot, pool) for slot in slots}
         required = [s for s in slots if s != ("bag",)]
@@ -187,9 +206,7 @@ class RecommendOutfit(Tool):
                     fitting[s] = [c for c in ranked(s, OCCASION_POOL) if suits(c.item, occasion)]
             unsuited = [s for s in required if not fitting[s]]
             if not unsuited:
-                outfit = choose_outfit(request, fitting, styles)
-                if args.max_total is not None and new_total(outfit) > args.max_total + 1e-9:
-                    outfit = choose_outfit(request, within_budget(fitting), styles)
+                outfit, no_bag = fit_budget(fitting)
                 pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
                 total = round(sum(i.price for i in pieces), 2)
                 if args.max_total is not None and total > args.max_total + 1e-9:
@@ -199,7 +216,7 @@ class RecommendOutfit(Tool):
                                 f"the closest is {cur}{total:.2f}.",
                         closest_note=f"suited to {_a(occasion)}, but {cur}{total:.2f} in total, over your budget")
                 return self._result(anchor, anchor_category, anchor_color, outfit, pieces, styles, cur, sizes,
-                                    size_source)
+                                    size_source, no_bag=args.max_total if no_bag else None)
             names = " or ".join(category_label(c, plural=True) for s in unsuited for c in s)
             outfit = choose_outfit(request, candidates, styles)
             pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
@@ -208,20 +225,19 @@ class RecommendOutfit(Tool):
                 message=f"I can't put together {_a(occasion)} outfit with these constraints: no {names} "
                         f"in stock suit {_a(occasion)}.",
                 closest_note=f"a complete outfit, but not every piece suits {_a(occasion)}")
-        outfit = choose_outfit(request, candidates, styles)
-        if args.max_total is not None and new_total(outfit) > args.max_total + 1e-9:
-            outfit = choose_outfit(request, within_budget(candidates), styles)
+        outfit, no_bag = fit_budget(candidates)
         pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
         total = round(sum(i.price for i in pieces), 2)
         if args.max_total is not None and total > args.max_total + 1e-9:
             raise ToolError(f"The cheapest complete outfit I can find costs {ctx.settings.currency}{total:.2f}, "
                             f"over your {ctx.settings.currency}{args.max_total:.2f} budget. Raise the budget or "
                             "leave out a piece (for example the bag).")
-        return self._result(anchor, anchor_category, anchor_color, outfit, pieces, styles, cur, sizes, size_source)
+        return self._result(anchor, anchor_category, anchor_color, outfit, pieces, styles, cur, sizes, size_source,
+                            no_bag=args.max_total if no_bag else None)
 
     def _result(self, anchor: Item | None, anchor_category: str | None, anchor_color: str | None,
                 outfit: ComposedOutfit, pieces: list[Item], styles: list[str], cur: str,
-                sizes: list[str] | None = None, size_source: str = "") -> ToolResult:
+                sizes: list[str] | None = None, size_source: str = "", no_bag: float | None = None) -> ToolResult:
         total = round(sum(i.price for i in pieces), 2)
         lead = ""
         if anchor is not None:
@@ -229,6 +245,8 @@ class RecommendOutfit(Tool):
         elif anchor_category:
             lead = f"To go with your {anchor_color + ' ' if anchor_color else ''}{category_label(anchor_category)}: "
         note = size_note(pieces, sizes or [], size_source)
+        if no_bag is not None:  # the bag was left out to stay within the shopper's total budget
+            note = (f"No bag: with one it would go over your {cur}{no_bag:g} budget." + (f" {note}" if note else ""))
         return ToolResult(
             tool=self.name, items=pieces, is_outfit=True, explanation=lead + outfit.explanation,
             message=f"An outfit of {len(pieces)} pieces, {cur}{total:.2f} in total."
