@@ -186,10 +186,12 @@ def test_everyday_eval_set_is_valid_and_large_enough() -> None:
     dev = load_conversations([EVERYDAY / "dev"])
     held = load_conversations([EVERYDAY / "heldout"])
     held2 = load_conversations([EVERYDAY / "heldout2"])
+    held3 = load_conversations([EVERYDAY / "heldout3"])
     turns = sum(len(c.turns) for _, c in [*dev, *held])
     assert turns >= 150 and len(held) >= 20
-    assert len(held2) >= 24 and sum(len(c.turns) for _, c in held2) >= 80
-    names = [c.name for _, c in [*dev, *held, *held2]]
+    for later in (held2, held3):
+        assert len(later) >= 24 and sum(len(c.turns) for _, c in later) >= 80
+    names = [c.name for _, c in [*dev, *held, *held2, *held3]]
     assert len(names) == len(set(names))
     asked = {t for _, c in [*dev, *held] for turn in c.turns for t in (turn.expect.tools or [])}
     assert {"answer_about_items", "show_earlier", "find_alternatives", "recommend_outfit", "search_catalog",
