@@ -507,3 +507,23 @@ def test_a_search_for_a_different_piece_of_the_outfit_shown_is_refused() -> None
     assert ground_plan(_plan("find_alternatives", "find_alternatives", item_id="SNK-0002"), view).calls
     listed = view.model_copy(update={"outfits": []})  # after a list of trainers it is a search
     assert ground_plan(_plan("search_catalog", query="trainers", categories=["sneakers"]), listed).calls
+
+
+def test_more_of_the_search_shown_is_not_alternatives_and_needs_a_more_ask() -> None:
+    """"got any more?" after a search of white trainers: more of them, not alternatives to one (grey ones came)."""
+    from agent.planners.checks import check_route
+    from agent.planners.rules import RulesPlanner
+    from training.planner.data import _tool_schemas
+
+    trainers = [s.model_copy(update={"source": "search_catalog"}) for s in SHOWN]
+    history = [{"role": "user", "content": "white sneakers"}, {"role": "assistant", "content": "Found 1 item(s)."}]
+    view = PlannerInput(text="got any more?", turn=2, shown=trainers, last_shown=trainers, history=history,
+                        tools=_tool_schemas(), focus_item_id=trainers[0].id)
+    reading = RulesPlanner().plan(view)
+    assert [(c.name, c.args.get("more")) for c in reading.calls] == [("search_catalog", True)]
+    with pytest.raises(PlanError, match="more of the search shown"):
+        check_route(_plan("find_alternatives", "find_alternatives", item_id=trainers[0].id), view, reading)
+    more = _plan("search_catalog", categories=["sneakers"], colors=["white"], more=True)
+    assert ground_plan(more, view).calls[0].args["more"] is True
+    with pytest.raises(PlanError, match="search_catalog.more is not grounded"):
+        ground_plan(more, _view("white sneakers under 80", shown=True))

@@ -247,6 +247,30 @@ def test_a_different_piece_without_that_piece_in_the_outfit_shown_last_is_a_sear
     assert [c.name for c in plan.calls] == ["search_catalog"], (plan.intent, plan.calls)
 
 
+WHITE_TRAINERS = shown(1, *[(f"SNK-01{n}", f"White trainers {n}", "sneakers", "white", 50.0 + n) for n in range(5)])
+for _item in WHITE_TRAINERS:
+    _item.source = "search_catalog"
+SEARCHED = {"shown": WHITE_TRAINERS, "last_shown": WHITE_TRAINERS, "outfits": [],
+            "history": [{"role": "user", "content": "white trainers under 80"},
+                        {"role": "assistant", "content": "Found 5 item(s)."}]}
+
+
+@pytest.mark.parametrize("text", ["got any more?", "show me more", "any others?", "what else have you got",
+                                  "ok more of these pls"])
+def test_show_me_more_after_a_search_is_that_search_again_leaving_out_what_was_shown(text: str) -> None:
+    check(plan_for(text, **SEARCHED), "search", "search_catalog",
+          {"categories": ["sneakers"], "colors": ["white"], "max_price": 80, "more": True})
+
+
+@pytest.mark.parametrize(("text", "view_kw"), [
+    ("more like the first one", {**SEARCHED, "focus_item_id": "SNK-010"}),  # like that item: its alternatives
+    ("show me more", {}),  # after an outfit: no search to page through
+])
+def test_more_like_an_item_or_after_an_outfit_is_not_the_next_page(text: str, view_kw: dict[str, Any]) -> None:
+    plan = plan_for(text, **view_kw)
+    assert not any(c.args.get("more") for c in plan.calls), plan.calls
+
+
 CLARIFY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("something cheaper", {}, "Relaxed White Cotton T-Shirt"),
     ("alternatives to the seventh one", {}, "no number 7"),

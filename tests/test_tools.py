@@ -51,6 +51,26 @@ def test_bad_arguments_become_error_results(settings: Context, catalog: Catalog)
 
 # -- search_catalog ---------------------------------------------------------------------------
 
+def test_show_me_more_pages_through_the_same_search_and_says_when_there_is_none(settings: Context,
+                                                                                 catalog: Catalog) -> None:
+    from agent.plan import ShownItem
+
+    args = {"categories": ["dress"], "limit": 5}
+    first = _run("search_catalog", args, settings, catalog)
+    shown = [ShownItem(id=i.id, title=i.title, category=i.category, color=i.color, price=i.price, turn=1,
+                       position=n, source="search_catalog") for n, i in enumerate(first.items, start=1)]
+    more = _run("search_catalog", {**args, "more": True}, settings, catalog, shown=shown)
+    assert more.ok and more.items and all(i.category == "dress" for i in more.items)
+    assert not {i.id for i in more.items} & {s.id for s in shown}
+    assert more.message.startswith(f"Found {len(more.items)} more item(s), leaving out the 5 already shown")
+    every = [i for i in catalog.items.values() if i.category == "dress" and i.in_stock]
+    seen = [ShownItem(id=i.id, title=i.title, category=i.category, color=i.color, price=i.price, turn=1,
+                      position=n, source="search_catalog") for n, i in enumerate(every, start=1)]
+    none = _run("search_catalog", {**args, "more": True}, settings, catalog, shown=seen)
+    assert not none.items and not none.closest
+    assert none.message == "That's all: no other in-stock dresses match beyond the ones I've shown."
+
+
 def test_search_with_filters(settings: Context, catalog: Catalog) -> None:
     r = _run("search_catalog", {"query": "dress", "categories": ["dress"], "max_price": 80, "limit": 4},
              settings, catalog)

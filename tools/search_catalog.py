@@ -35,6 +35,8 @@ class SearchCatalogArgs(BaseModel):
                                   "exactly those items (the other filters are not used).")
     image: str | None = Field(default=None, description="Find items that look like an attached or generated "
                               "image: its hash, or 'latest'. Combine with filters for 'like this but in red'.")
+    more: bool = Field(default=False, description="'show me more' after a search: the same search, leaving out "
+                       "every item already shown in this conversation (the next results).")
     limit: int = Field(default=5, ge=1, le=20, description="How many items to return.")
 
 
@@ -73,6 +75,7 @@ class SearchCatalog(Tool):
             min_price=args.min_price,
             max_price=args.max_price,
             sizes=sizes,
+            exclude_ids=list(dict.fromkeys(s.id for s in ctx.shown)) if args.more and ctx.shown else None,
         )
         explicit = [*(args.colors or []), *(args.categories or []), *(args.styles or []), *(args.materials or [])]
         pool = args.limit * 4 if not ctx.preferences else max(args.limit * 4, PREFERENCE_POOL)
@@ -96,13 +99,21 @@ class SearchCatalog(Tool):
             return ToolResult(tool=self.name, constraints=report, closest=closest,
                               message=f"There are no {shade.word} {what}: the catalog has no {shade.word}.",
                               closest_note=f"the nearest colour is {shade.value}, which is not {shade.word}")
+        if not items and args.more and filters.exclude_ids:
+            # "show me more" with nothing left: say so; the closest misses would be the items already shown
+            what = (" or ".join(category_label(c, plural=True) for c in args.categories) if args.categories
+                    else "items")
+            return ToolResult(tool=self.name, constraints=report, data={"more": True},
+                              message=f"That's all: no other in-stock {what} match beyond the ones I've shown.")
         if not items:
             message, closest, note = nearest_misses(catalog, args, ctx.settings.currency, sizes)
             return ToolResult(tool=self.name, constraints=report, closest=closest, closest_note=note,
                               message=message, data={"sizes": sizes or [], "size_source": source})
         note = size_note(items, sizes or [], source)
+        found = (f"Found {len(items)} more item(s), leaving out the {len(filters.exclude_ids)} already shown."
+                 if args.more and filters.exclude_ids else f"Found {len(items)} item(s).")
         return ToolResult(tool=self.name, items=items, constraints=report,
-                          message=" ".join(x for x in (f"Found {len(items)} item(s).", note) if x),
+                          message=" ".join(x for x in (found, note) if x),
                           data=variant_data(items, sizes, source))
 
 

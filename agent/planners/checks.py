@@ -407,6 +407,11 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
             # "the bottoms look too formal, something more casual?": that piece is to go, not to be built around
             raise PlanError(f"recommend_outfit.anchor_item_id={call.args['anchor_item_id']} is not grounded: the "
                             "shopper wants that piece replaced (find_alternatives), not an outfit around it")
+    if (any(c.name == "search_catalog" and c.args.get("more") for c in reading.calls)
+            and "search_catalog" not in planned):
+        # "got any more?" after a search: its next results (search_catalog more), not alternatives to one item
+        raise PlanError(f"{first} is not grounded: the shopper asks for more of the search shown "
+                        "(search_catalog with more), not for other items")
     looked_up = {i for c in reading.calls if c.name == "search_catalog" for i in c.args.get("ids") or []}
     if looked_up and "search_catalog" not in planned:
         # "show me BAG-0251": that item (a look-up the completion fills in), not alternatives or another search

@@ -47,6 +47,7 @@ from agent.understanding.cues import (
     FORGET_SPECIFIC_RE,
     IT_RE,
     MEMORY_CUE_RE,
+    MORE_RESULTS_RE,
     PRICE_CUE_RE,
     RECALL_CUE_RE,
 )
@@ -349,6 +350,11 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
             if not re.search(rf"(?<![\w-]){re.escape(str(item_id).strip().lower())}(?![\w-])", typed):
                 raise PlanError(f"search_catalog.ids: {item_id!r} is not grounded: the shopper typed no such id "
                                 "(search by what they describe instead)")
+    for call in plan.calls:
+        if call.name == "search_catalog" and call.args.get("more") and not MORE_RESULTS_RE.search(view.parsed.request):
+            # "more" leaves out everything shown: only for "show me more", "got any others?"
+            raise PlanError("search_catalog.more is not grounded: the shopper did not ask for more of the same "
+                            "search", tool=call.name, argument="more", value=True)
     calls = [ground_call(c, ev, set(registry[c.name].Args.model_fields) if c.name in registry else set())
              for c in plan.calls]
     for i, call in enumerate(plan.calls):
@@ -438,7 +444,7 @@ def _named_piece(view: PlannerInput) -> str | None:
 COMPLETABLE = frozenset({
     "colors", "exclude_colors", "materials", "exclude_materials", "styles", "include_categories",
     "exclude_categories", "anchor_category", "anchor_color", "occasion", "style", "material", "color", "sizes",
-    "ids",
+    "ids", "more",
 })
 
 

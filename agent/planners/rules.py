@@ -46,6 +46,7 @@ from agent.understanding.cues import (
     IMAGE_RE,
     LIKE_THIS_RE,
     MEMORY_RE,
+    MORE_RESULTS_RE,
     NEVER_MIND_RE,
     OOS_RE,
     PRAISE_RE,
@@ -301,6 +302,9 @@ class RulesPlanner:
         sized = self._in_size(parsed, view)
         if sized is not None:
             return sized
+        more = self._more_results(parsed, view)
+        if more is not None:
+            return more
         alt = self._alternatives_plan(parsed, view)
         if alt is not None:
             return alt
@@ -469,6 +473,22 @@ class RulesPlanner:
             if earlier is not None:
                 args = _refined(earlier, {**args, **self._search_args(parsed), "query": args["query"]})
         return self._call(view, "search", SEARCH, args)
+
+    def _more_results(self, parsed: ParsedMessage, view: PlannerInput) -> Plan | None:
+        """Plan "show me more" / "got any others?" after a search: that search again, leaving out what was shown.
+
+        None when the message is more than that ask (``MORE_RESULTS_RE``: "more like the second one" is an
+        alternative to it), when the list shown last is not a search's results, or when the search tool takes
+        no ``more``.
+        """
+        if not MORE_RESULTS_RE.search(parsed.request) or SEARCH not in view.tools:
+            return None
+        props = _props(view, SEARCH)
+        earlier = self._search_shown(view) if props is None or "more" in props else None
+        if earlier is None:
+            return None
+        return self._call(view, "search", SEARCH, {**{k: v for k, v in earlier.items() if k != "any_price"},
+                                                   "more": True})
 
     def _search_shown(self, view: PlannerInput) -> dict[str, Any] | None:
         """Return the filters of the search whose results are shown last, read from the shopper's messages.

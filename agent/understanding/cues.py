@@ -157,6 +157,16 @@ _MORE_RE = re.compile(
     r"(?:some |any )?more(?: options| please| of (?:these|those|them|that)|"
     r" like (?:this|that|these|it|them))?\W*$"
 )
+#: "Show me more" with nothing to be like: the next results of the search just shown (not alternatives to one
+#: item: "more like this one" and "similar ones?" are those). The whole message is the ask.
+MORE_RESULTS_RE = re.compile(
+    r"^\W*(?:(?:ok(?:ay)?|cool|nice|hmm+|great|thanks?|ty)\W+)?(?:can you |could you |can i see |please )?"
+    r"(?:show me |got |have you got |do you have |you got |any |give me |see |i want |i would like )?"
+    r"(?:some |any |a few |a couple )?(?:more|others|other ones|the next (?:ones|few|page)|next page|"
+    r"next (?:ones|few))(?: (?:options|results|of (?:these|those|them|that)))?\W*(?:please|pls|plz)?\W*$"
+    r"|^\W*what else (?:have you got|do you have|is there|you got)\W*$"
+    r"|^\W*keep (?:them|em) coming\W*$"
+)
 ALT_RE = _re(
     r"\balternatives?\b", r"\balternatively\b", r"\bsimilar\b", r"\bsomething else\b", r"\banything else\b",
     r"\bsomething different\b", r"\binstead\b", r"\bswap\b", r"\breplace\b", r"\breplacement\b",
