@@ -69,6 +69,9 @@ def test_show_me_more_pages_through_the_same_search_and_says_when_there_is_none(
     none = _run("search_catalog", {**args, "more": True}, settings, catalog, shown=seen)
     assert not none.items and not none.closest
     assert none.message == "That's all: no other in-stock dresses match beyond the ones I've shown."
+    red = _run("search_catalog", {**args, "colors": ["red"], "max_price": 60, "more": True}, settings, catalog,
+               shown=seen)
+    assert red.message == "That's all: no other in-stock red dresses under €60 match beyond the ones I've shown."
 
 
 def test_search_with_filters(settings: Context, catalog: Catalog) -> None:

@@ -103,6 +103,10 @@ class SearchCatalog(Tool):
             # "show me more" with nothing left: say so; the closest misses would be the items already shown
             what = (" or ".join(category_label(c, plural=True) for c in args.categories) if args.categories
                     else "items")
+            if args.colors:
+                what = f"{' or '.join(args.colors)} {what}"
+            if args.max_price is not None:
+                what += f" under {ctx.settings.currency}{args.max_price:g}"
             return ToolResult(tool=self.name, constraints=report, data={"more": True},
                               message=f"That's all: no other in-stock {what} match beyond the ones I've shown.")
         if not items:
