@@ -527,3 +527,12 @@ def test_more_of_the_search_shown_is_not_alternatives_and_needs_a_more_ask() -> 
     assert ground_plan(more, view).calls[0].args["more"] is True
     with pytest.raises(PlanError, match="search_catalog.more is not grounded"):
         ground_plan(more, _view("white sneakers under 80", shown=True))
+
+
+@pytest.mark.parametrize("text", ["which is the priciest", "ok what's the priciest of the lot", "priciest?"])
+def test_a_question_about_the_priciest_shown_item_is_no_ask_for_a_pricier_option(text: str) -> None:
+    """The reader writes "priciest" as "pricier"; a question about the shown items needs no pricier call."""
+    question = _plan("answer_about_items", "question", about="priciest")
+    assert ground_plan(question, _view(text, shown=True)).calls == question.calls
+    with pytest.raises(PlanError, match="cheaper \\(or pricier\\) option"):
+        ground_plan(_plan("search_catalog", categories=["sneakers"]), _view("something pricier", shown=True))

@@ -339,7 +339,8 @@ def ground_plan(plan: Plan, view: PlannerInput) -> Plan:
         return plan  # a continuation may use values the tools returned
     ev = gather_evidence(view)
     comparative = COMPARATIVE_RE.search(view.text.lower()) or COMPARATIVE_RE.search(view.parsed.norm)
-    if plan.calls and comparative and not any(
+    asks_about_shown = all(c.name == "answer_about_items" for c in plan.calls)  # "which is the priciest?"
+    if plan.calls and comparative and not asks_about_shown and not any(
             c.args.get(k) not in (None, False) for c in plan.calls for k in _PRICE_SENSE_ARGS):
         raise PlanError("the shopper asked for a cheaper (or pricier) option, and no call in the plan says so")
     registry = discover()
