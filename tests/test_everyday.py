@@ -282,8 +282,8 @@ def _phrase_pools() -> dict[str, Any]:
     pools.update({f"ordinal:{k}": v for k, v in de.ORDINAL_CHANGES.items()})
     pools.update({f"refine:{k}": v for k, v in de.REFINES.items()})
     for name in ("BEACH_PHRASES", "SHORT_FORMS", "RAMBLE_VOICES", "TOTAL_PHRASES", "PER_ITEM_PHRASES", "STYLE_TAILS",
-                 "OUTFIT_FORMS", "OUTFIT_TAILS", "SEARCH_FORMS", "SEARCH_TAILS", "MORE_PHRASES", "NEW_SEARCHES",
-                 "TWO_THINGS", "OFF_TOPIC"):
+                 "OUTFIT_FORMS", "OUTFIT_TAILS", "SEARCH_FORMS", "SEARCH_TAILS", "MORE_PHRASES", "LIKE_PHRASES",
+                 "NEW_SEARCHES", "TWO_THINGS", "OFF_TOPIC"):
         pools[name] = getattr(de, name)
     return pools
 
@@ -309,6 +309,18 @@ def test_everyday_train_and_test_pools_are_disjoint_and_wide() -> None:
         assert len(pool["train"]) >= least, f"{name} has {len(pool['train'])} train phrasings, fewer than {least}"
 
 
+def test_show_more_phrasings_are_a_more_ask_and_like_phrasings_are_not() -> None:
+    """'show me more' samples plan ``search_catalog more``, which grounding allows only for a more-ask."""
+    from agent.understanding import parse_message
+    from agent.understanding.cues import MORE_RESULTS_RE
+    from training.planner.data_everyday import LIKE_PHRASES, MORE_PHRASES
+
+    for text in [*MORE_PHRASES["train"], *MORE_PHRASES["test"]]:
+        assert MORE_RESULTS_RE.search(parse_message(text).request), text
+    for text in [*LIKE_PHRASES["train"], *LIKE_PHRASES["test"]]:
+        assert not MORE_RESULTS_RE.search(parse_message(text).request), text
+
+
 def test_new_everyday_generators_route_to_the_right_tools(catalog: Catalog) -> None:
     from agent.catalog.vocab import OCCASIONS, STYLES
     from training.planner.data_everyday import EVERYDAY_GENERATORS
@@ -330,7 +342,9 @@ def test_new_everyday_generators_route_to_the_right_tools(catalog: Catalog) -> N
                 [(tool, args)] = calls
                 assert tool == "search_catalog" and len(args["categories"]) == 1, s.view.text
             elif task == "everyday_show_more":
-                assert calls == [("find_alternatives", {"item_id": s.view.focus_item_id})], s.view.text
+                cat = s.view.last_shown[0].category
+                assert calls in ([("find_alternatives", {"item_id": s.view.focus_item_id})],
+                                 [("search_catalog", {"categories": [cat], "more": True})]), s.view.text
             elif task == "everyday_question":
                 [(tool, args)] = calls
                 assert tool == "answer_about_items" and args["about"] in {

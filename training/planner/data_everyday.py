@@ -1009,19 +1009,32 @@ def g_search_plain(g: Gen, split: str) -> Draft:
     return Draft(text, _call("search", "search_catalog", args), {"turn": g.rng.randint(0, 4)})
 
 
+#: "Show me more" with nothing to be like, after a search: that search again, leaving out what was shown
+#: (``search_catalog more``; every phrasing matches :data:`agent.understanding.cues.MORE_RESULTS_RE`).
 MORE_PHRASES: Pools = {
-    "train": ["show me more", "any others?", "more like that", "more please", "got any more?",
-              "what else have you got", "more like this one", "show me more like it", "more of these pls",
-              "any more like that?", "give me more options", "similar ones?", "anything similar?",
-              "more options please", "show me similar", "what else is there", "can I see more like that",
-              "more like that one please", "any alternatives?", "show me some alternatives", "more?",
-              "ooh more like that", "got anything similar", "other options?", "can you show me others like it"],
+    "train": ["show me more", "any others?", "more please", "got any more?", "what else have you got",
+              "more of these pls", "give me more options", "more options please", "what else is there",
+              "any more?", "more?", "show me some more", "can you show me more", "ok more please",
+              "got any others?", "have you got any more", "next page", "show me the next ones", "keep them coming",
+              "more results please", "what else do you have", "any more options?", "i want more", "some more pls",
+              "more pls"],
+    "test": ["can i see a few more?"],
+}
+#: "More like that one", "anything similar?" after a search: alternatives to the item in focus.
+LIKE_PHRASES: Pools = {
+    "train": ["more like that", "more like this one", "show me more like it", "any more like that?",
+              "similar ones?", "anything similar?", "show me similar", "can I see more like that",
+              "more like that one please", "any alternatives?", "show me some alternatives", "ooh more like that",
+              "got anything similar", "other options?", "can you show me others like it"],
     "test": ["keep them coming, in that vein"],
 }
 
 
 def g_show_more(g: Gen, split: str) -> Draft:
-    """Draw "show me more" after a search: alternatives to the item in focus (what the tools do for it today)."""
+    """Draw "show me more" after a search: that search again with ``more``, or alternatives to the focus item.
+
+    "got any more?" has nothing to be like (``MORE_PHRASES``); "more like that one" does (``LIKE_PHRASES``).
+    """
     turn = g.rng.randint(2, 6)
     cat, words = g.category()
     shown = g.shown(g.result_items(cat), turn - 1, "search_catalog")
@@ -1030,7 +1043,10 @@ def g_show_more(g: Gen, split: str) -> Draft:
                                                    f"looking for {words[1]}"])},
                {"role": "assistant", "content": f"Here are {len(shown)} {words[1]} I found."}]
     view = {"turn": turn, "history": history, "shown": shown, "last_shown": shown, "focus_item_id": focus.id}
-    return Draft(_pool(g, MORE_PHRASES, split), _call("find_alternatives", "find_alternatives", {"item_id": focus.id}),
+    if g.chance(0.5):
+        return Draft(_pool(g, MORE_PHRASES, split),
+                     _call("search", "search_catalog", {"categories": [cat], "more": True}), view)
+    return Draft(_pool(g, LIKE_PHRASES, split), _call("find_alternatives", "find_alternatives", {"item_id": focus.id}),
                  view)
 
 
@@ -1216,6 +1232,37 @@ def _add_preferences(g: Gen, view: dict[str, Any], target: Plan) -> None:
         facts.append({"kind": kind, "value": value, "polarity": polarity, "confidence": 0.9,
                       "source_turn": 0, "timestamp": "2025-01-01T00:00:00+00:00", "text": ""})
     view["preferences"] = facts
+
+
+def _add_voices() -> None:
+    """Append the train-only phrasings written in other voices (:mod:`training.planner.voices`) to their pools.
+
+    Raises:
+        KeyError: for a key that names no pool here (``"ROLE_CHANGES:color"``, ``"SEARCH_FORMS"``).
+        ValueError: for a phrasing with a slot its pool's own phrasings never use, or without one they all use.
+    """
+    from training.planner.voices import TRAIN_VOICES
+
+    for key, phrasings in TRAIN_VOICES.items():
+        name, _, kind = key.partition(":")
+        table = globals().get(name)
+        if not isinstance(table, dict) or (kind and kind not in table) or (not kind and "train" not in table):
+            raise KeyError(f"training.planner.voices: {key!r} names no phrasing pool of data_everyday")
+        pool = table[kind] if kind else table
+        used = [set(re.findall(r"\{(\w+)\}", t)) for t in pool["train"]]
+        known, needed = set().union(*used), set.intersection(*used)
+        train = list(pool["train"])
+        for text in phrasings:
+            slots = set(re.findall(r"\{(\w+)\}", text))
+            if slots - known or needed - slots:
+                raise ValueError(f"training.planner.voices: {key}: {text!r} must use the slots {sorted(needed)} "
+                                 f"and may use {sorted(known - needed)}, no others")
+            if text not in train:
+                train.append(text)
+        pool["train"] = train
+
+
+_add_voices()
 
 
 #: The generators, with their relative weights.
