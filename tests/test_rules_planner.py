@@ -884,3 +884,17 @@ def test_an_id_in_a_request_that_is_not_a_look_up_is_not_looked_up(text: str) ->
 def test_a_look_up_keeps_the_size_asked() -> None:
     check(plan_for("can I see BAG-0251 and BAG-0252 in size M?", shown=[], last_shown=[], outfits=[]), "search",
           "search_catalog", {"ids": ["BAG-0251", "BAG-0252"], "sizes": ["M"]})
+
+
+@pytest.mark.parametrize(("text", "not_read"), [
+    ("a weekend by the coast, what should I wear", ("category", "coat")),
+    ("dinner at my parents place on sunday", ("category", "trousers")),
+    ("I'm a speaker at a conference", ("category", "sneakers")),
+    ("sorta casual please", ("style", "sporty")),
+    ("I take the train to work", ("category", "sneakers")),
+    ("a holiday in spain", ("material", "satin")),
+])
+def test_everyday_words_near_the_vocabulary_are_not_read_as_it(text: str, not_read: tuple[str, str]) -> None:
+    """Typo tolerance is for typos ("snekaers"): "coast", "parents", "speaker" are words, not garments."""
+    assert not_read not in {(m.kind, m.value) for m in parse_message(text).mentions}
+    assert ("category", "sneakers") in {(m.kind, m.value) for m in parse_message("shwo me blak snekaers").mentions}

@@ -123,7 +123,8 @@ shiny sleeve sleeves sleeveless collar pocket pockets button buttons zipper hood
 texture quality brands label labels designer model models picture pictures image images draw drawing
 world shirt short shoes shoe heels boots prefer preferred hates loved loves likes liked dislike
 dislikes stand stands cheap bigger cheaply nicer classy fancy funky bright darker lighter pastel muted neutral
-neutrals clothes clothing station stations
+neutrals clothes clothing station stations coast coasts parent parents speaker speakers sorta train trains each
+supplier suppliers class classes classical parks spain
 """.split())
 
 _TOKEN_RE = re.compile(r"[a-z]+")
