@@ -166,8 +166,11 @@ class RecommendOutfit(Tool):
                 out[slot] = [*current, *cheap[:BUDGET_POOL]]
             return out
 
+        def new_pieces(outfit: ComposedOutfit) -> list[Item]:
+            return [i for i in outfit.items if anchor is None or i.id != anchor.id]
+
         def new_total(outfit: ComposedOutfit) -> float:
-            return sum(i.price for i in outfit.items if anchor is None or i.id != anchor.id)
+            return sum(i.price for i in new_pieces(outfit))
 
         def fit_budget(cands: dict[tuple[str, ...], list[Candidate]]) -> tuple[ComposedOutfit, bool]:
             """Return the outfit, within ``max_total`` where the catalog allows, and whether the bag was left out.
@@ -207,7 +210,7 @@ class RecommendOutfit(Tool):
             unsuited = [s for s in required if not fitting[s]]
             if not unsuited:
                 outfit, no_bag = fit_budget(fitting)
-                pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
+                pieces = new_pieces(outfit)
                 total = round(sum(i.price for i in pieces), 2)
                 if args.max_total is not None and total > args.max_total + 1e-9:
                     return ToolResult(
@@ -219,14 +222,14 @@ class RecommendOutfit(Tool):
                                     size_source, no_bag=args.max_total if no_bag else None)
             names = " or ".join(category_label(c, plural=True) for s in unsuited for c in s)
             outfit = choose_outfit(request, candidates, styles)
-            pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
+            pieces = new_pieces(outfit)
             return ToolResult(
                 tool=self.name, is_outfit=True, closest=pieces,
                 message=f"I can't put together {_a(occasion)} outfit with these constraints: no {names} "
                         f"in stock suit {_a(occasion)}.",
                 closest_note=f"a complete outfit, but not every piece suits {_a(occasion)}")
         outfit, no_bag = fit_budget(candidates)
-        pieces = [i for i in outfit.items if anchor is None or i.id != anchor.id]
+        pieces = new_pieces(outfit)
         total = round(sum(i.price for i in pieces), 2)
         if args.max_total is not None and total > args.max_total + 1e-9:
             raise ToolError(f"The cheapest complete outfit I can find costs {ctx.settings.currency}{total:.2f}, "
