@@ -377,18 +377,15 @@ def check_route(plan: Plan, view: PlannerInput, reading: Plan | None = None) -> 
     if asked == {"answer_about_items"} and not planned & asked and planned & ITEM_TOOLS:
         raise PlanError(f"{first} is not grounded: the shopper asks about the items shown "
                         "(answer_about_items), not for other items")
-    if "generate_image" in planned and asked and asked <= {"search_catalog", "recommend_outfit"}:
-        from agent.understanding.cues import EDIT_RE, IMAGE_RE
-
-        if not IMAGE_RE.search(view.parsed.request) and not EDIT_RE.search(view.parsed.norm):
-            # "show me some pink sneakers" after a design: catalog items, not another picture
-            raise PlanError(f"generate_image is not grounded: the shopper asks for catalog items "
-                            f"({', '.join(sorted(asked))}), not for a design or a picture")
     if "generate_image" in planned:
         from agent.understanding.cues import EDIT_RE, IMAGE_RE, TRY_ON_RE
 
-        if (TRY_ON_RE.search(view.parsed.request) and not IMAGE_RE.search(view.parsed.request)
-                and not EDIT_RE.search(view.parsed.norm)):
+        design = bool(IMAGE_RE.search(view.parsed.request) or EDIT_RE.search(view.parsed.norm))
+        if not design and asked and asked <= {"search_catalog", "recommend_outfit"}:
+            # "show me some pink sneakers" after a design: catalog items, not another picture
+            raise PlanError(f"generate_image is not grounded: the shopper asks for catalog items "
+                            f"({', '.join(sorted(asked))}), not for a design or a picture")
+        if not design and TRY_ON_RE.search(view.parsed.request):
             # "how would the second pair look on me?": the shopper on their own photo (a try-on, or a photo
             # asked for first), never a drawn picture passed off as them
             raise PlanError("generate_image is not grounded: the shopper asks to see an item on themselves "
